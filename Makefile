@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+FLASK  := $(BIN)/flask --app webapp
+
+.PHONY: run test bench lint format clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@ $(VENV)/.runtime
+
+## Serve the app on http://127.0.0.1:$(PORT) (SQLite in instance/ unless DATABASE_URL is set)
+run: $(VENV)/.runtime
+	$(BIN)/python -m webapp.instance
+	$(FLASK) db upgrade
+	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+## Run the whole test suite (PostgreSQL/Redis/Chromium tests need TEST_DATABASE_URL, REDIS_URL, chromium)
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Build benchmark data on PostgreSQL and print one line per figure (BENCH_DATABASE_URL overrides)
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check webapp tests bench migrations wsgi.py
+
+format: $(VENV)/.dev
+	$(BIN)/ruff format webapp tests bench wsgi.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,248 @@
+"""Fixtures: app, client, runner, login_as(role), db session, and the real-server switches.
+
+The suite runs on SQLite by default. With TEST_DATABASE_URL (PostgreSQL) every database test runs
+there instead. Tests that need PostgreSQL, Redis or Chromium and cannot have them are skipped
+and listed loudly at the end; under CI=true they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from webapp import create_app
+from webapp.extensions import db as _db
+from webapp.models import Role
+from webapp.services import auth as auth_service
+from webapp.services.actor import Actor
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
+REDIS_URL = os.environ.get("REDIS_URL") or None
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+IN_CI = os.environ.get("CI", "").lower() == "true"
+TEST_KEY = Fernet.generate_key().decode()
+PASSWORD = "correct horse battery staple"
+
+_missing: Counter[str] = Counter()
+
+
+def need(what: str, available: bool, how: str) -> None:
+    """Skip (or, in CI, fail) a test whose real server or browser is missing."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but not available ({how})", pytrace=False)
+    _missing[f"{what} ({how})"] += 1
+    pytest.skip(f"needs {what}: {how}")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
+    backend = "PostgreSQL" if TEST_DATABASE_URL else "SQLite"
+    terminalreporter.write_sep("=", f"database tests ran on {backend}", bold=True)
+    if _missing:
+        terminalreporter.write_sep("!", "SKIPPED FOR LACK OF A REAL SERVER OR BROWSER", red=True)
+        for what, n in sorted(_missing.items()):
+            terminalreporter.write_line(f"  {n} test(s) skipped: {what}", red=True)
+
+
+def base_config(database_url: str) -> dict[str, object]:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "INVENTORY_ENCRYPTION_KEYS": [TEST_KEY],
+        "INVENTORY_ENCRYPTION_PASSPHRASE": None,
+        "WTF_CSRF_ENABLED": False,
+        "SESSION_COOKIE_SECURE": False,
+        "REDIS_URL": REDIS_URL,
+        "LOGIN_MAX_FAILURES": 5,
+        "LOGIN_IP_MAX_FAILURES": 20,
+        "LOGIN_LOCKOUT_SECONDS": 900,
+    }
+
+
+def migrate_to_head(database_url: str) -> None:
+    from flask_migrate import upgrade
+
+    app = create_app(base_config(database_url))
+    with app.app_context():
+        upgrade()
+        _db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str | None:
+    """The PostgreSQL test database, migrated to head once per run (None without one)."""
+    if not TEST_DATABASE_URL:
+        return None
+    engine = create_engine(TEST_DATABASE_URL)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    migrate_to_head(TEST_DATABASE_URL)
+    return TEST_DATABASE_URL
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    migrate_to_head(f"sqlite:///{path}")
+    return path
+
+
+def _truncate_all(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+            )
+        ]
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    pg = request.getfixturevalue("pg_url")
+    if pg:
+        _truncate_all(pg)
+        return pg
+    template = request.getfixturevalue("sqlite_template")
+    path = tmp_path / "test.db"
+    shutil.copy(template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def sqlite_app(sqlite_template: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """An app on SQLite whatever TEST_DATABASE_URL says, for SQLite-specific behaviour."""
+    path = tmp_path / "sqlite-only.db"
+    shutil.copy(sqlite_template, path)
+    app = create_app(base_config(f"sqlite:///{path}"))
+    with app.app_context():
+        yield app
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def app_config(database_url: str) -> dict[str, object]:
+    return base_config(database_url)
+
+
+@pytest.fixture
+def app(app_config: dict[str, object]):  # type: ignore[no-untyped-def]
+    app = create_app(app_config)
+    with app.app_context():
+        yield app
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def db(app):  # type: ignore[no-untyped-def]
+    return _db
+
+
+@pytest.fixture
+def session(db):  # type: ignore[no-untyped-def]
+    return db.session
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(session):  # type: ignore[no-untyped-def]
+    def make(role: str = "viewer", email: str | None = None, password: str = PASSWORD):
+        return auth_service.create_user(
+            session, Actor.system("test"), email=email or f"{role}-{uuid.uuid4().hex[:6]}@example.com",
+            password=password, role=role,
+        )
+
+    return make
+
+
+@pytest.fixture
+def login_as(client, make_user):  # type: ignore[no-untyped-def]
+    """Sign the test client in as a new user with `role`; return the user."""
+
+    def login(role: str = "analyst", test_client=None):  # type: ignore[no-untyped-def]
+        user = make_user(role)
+        response = (test_client or client).post(
+            "/login", data={"email": user.email, "password": PASSWORD}
+        )
+        assert response.status_code == 302, response.data
+        return user
+
+    return login
+
+
+@pytest.fixture
+def require_postgres(pg_url):  # type: ignore[no-untyped-def]
+    need("PostgreSQL", bool(pg_url), "set TEST_DATABASE_URL=postgresql+psycopg://…")
+    return pg_url
+
+
+@pytest.fixture
+def require_redis():  # type: ignore[no-untyped-def]
+    need("Redis", bool(REDIS_URL), "set REDIS_URL=redis://127.0.0.1:6379/0")
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    available = CHROMIUM.exists()
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        available = False
+    need("Chromium", available, "apt-get install chromium; pip install playwright")
+    return str(CHROMIUM)
+
+
+@pytest.fixture
+def admin_url_for_new_database():  # type: ignore[no-untyped-def]
+    """Create an empty PostgreSQL database on the test server; drop it afterwards."""
+    created: list[str] = []
+    server = make_url(TEST_DATABASE_URL) if TEST_DATABASE_URL else None
+
+    def make() -> str:
+        assert server is not None
+        name = f"inventory_empty_{uuid.uuid4().hex[:8]}"
+        engine = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        created.append(name)
+        return server.set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    if server is not None:
+        engine = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            for name in created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+__all__ = ["PASSWORD", "Role"]

@@ -1,0 +1,52 @@
+"""Asset Inventory: the application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from webapp.config import PROJECT_ROOT, Config
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app. No database work, no network and no files written here."""
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+        instance_path=str(PROJECT_ROOT / "instance"),
+    )
+    app.config.from_mapping(Config().as_dict())
+    if config:
+        app.config.from_mapping(config)
+    if not app.config.get("SECRET_KEY"):
+        raise RuntimeError(
+            "SECRET_KEY is not set. Set it in the environment, or run `make run` once to "
+            "generate one into instance/."
+        )
+
+    from webapp.extensions import csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True, render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from webapp.web import register_web
+
+    register_web(app)
+
+    from webapp.admin import bp as admin_bp
+    from webapp.assets import bp as assets_bp
+    from webapp.audit import bp as audit_bp
+    from webapp.auth import bp as auth_bp
+    from webapp.dashboard import bp as dashboard_bp
+
+    for bp in (auth_bp, dashboard_bp, assets_bp, audit_bp, admin_bp):
+        app.register_blueprint(bp)
+
+    from webapp.cli import register_cli
+
+    register_cli(app)
+    return app

@@ -1,0 +1,119 @@
+"""The asset form. WTForms renders and coerces; the service validates for every entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import Optional
+
+from webapp.models import (
+    Asset,
+    AssetStatus,
+    CloudProvider,
+    Criticality,
+    DataClassification,
+    Engine,
+    Environment,
+)
+
+
+def _choices(enum_cls: Any, blank: str | None = None) -> list[tuple[str, str]]:
+    options = [(m.value, m.value.replace("_", " ")) for m in enum_cls]
+    return [("", blank), *options] if blank is not None else options
+
+
+TRI_STATE = [("", "unknown"), ("yes", "yes"), ("no", "no")]
+BOOL_FIELDS = ("encrypted_at_rest", "tls_required", "publicly_accessible", "deletion_protection")
+TEXT_FIELDS = (
+    "name", "engine_version", "host", "database_name", "region", "cloud_resource_id", "owner",
+    "notes", "last_backup_at",
+)
+ENUM_FIELDS = ("engine", "cloud_provider", "environment", "status", "criticality",
+               "data_classification")
+
+
+class AssetForm(FlaskForm):
+    version = HiddenField()
+    name = StringField("Name")
+    engine = SelectField("Engine", choices=_choices(Engine, "choose an engine"), default="")
+    engine_version = StringField("Engine version")
+    host = StringField("Host")
+    port = IntegerField("Port", validators=[Optional()])
+    database_name = StringField("Database name")
+    aliases = TextAreaField("Aliases", description="Other host names or IPs, one per line.")
+    cloud_provider = SelectField("Cloud provider", choices=_choices(CloudProvider, "none"), default="")
+    region = StringField("Region")
+    cloud_resource_id = StringField("Cloud resource ID", description="ARN, self-link or Azure id.")
+    environment = SelectField("Environment", choices=_choices(Environment), default="unknown")
+    status = SelectField("Status", choices=_choices(AssetStatus), default="active")
+    owner = StringField("Owner")
+    criticality = SelectField("Criticality", choices=_choices(Criticality, "not set"), default="")
+    data_classification = SelectField(
+        "Data classification", choices=_choices(DataClassification, "not set"), default=""
+    )
+    encrypted_at_rest = SelectField("Encrypted at rest", choices=TRI_STATE, default="")
+    tls_required = SelectField("TLS required", choices=TRI_STATE, default="")
+    publicly_accessible = SelectField("Publicly accessible", choices=TRI_STATE, default="")
+    deletion_protection = SelectField("Deletion protection", choices=TRI_STATE, default="")
+    backup_retention_days = IntegerField("Backup retention (days)", validators=[Optional()])
+    last_backup_at = StringField("Last backup", description="ISO 8601, e.g. 2026-11-01T03:00:00+00:00")
+    connection_string = PasswordField(
+        "Connection string", description="Stored encrypted. Leave empty to keep the current one."
+    )
+    clear_connection_string = BooleanField("Remove the stored connection string")
+    tags = StringField("Tags", description="Comma-separated, e.g. pci, team=payments")
+    notes = TextAreaField("Notes")
+    submit = SubmitField("Save asset")
+
+    def fill_from(self, asset: Asset) -> None:
+        """Show an asset's current values (GET of the edit page)."""
+        self.version.data = str(asset.version)
+        for name in TEXT_FIELDS:
+            value = getattr(asset, name)
+            getattr(self, name).data = value.isoformat() if hasattr(value, "isoformat") else value
+        for name in ENUM_FIELDS:
+            value = getattr(asset, name)
+            getattr(self, name).data = value.value if value is not None else ""
+        for name in BOOL_FIELDS:
+            value = getattr(asset, name)
+            getattr(self, name).data = "" if value is None else ("yes" if value else "no")
+        self.port.data = asset.port
+        self.backup_retention_days.data = asset.backup_retention_days
+        self.aliases.data = "\n".join(asset.aliases or [])
+        self.tags.data = ", ".join(t.name for t in asset.tags)
+
+    def to_data(self) -> dict[str, Any]:
+        """The submitted values as service fields."""
+        data: dict[str, Any] = {}
+        for name in TEXT_FIELDS:
+            data[name] = getattr(self, name).data or None
+        for name in ENUM_FIELDS:
+            data[name] = getattr(self, name).data or None
+        for name in BOOL_FIELDS:
+            value = getattr(self, name).data
+            data[name] = None if not value else value == "yes"
+        data["port"] = self.port.data
+        data["backup_retention_days"] = self.backup_retention_days.data
+        data["aliases"] = [a.strip() for a in (self.aliases.data or "").replace(",", "\n").splitlines()]
+        data["tags"] = [t.strip() for t in (self.tags.data or "").split(",")]
+        if self.clear_connection_string.data:
+            data["connection_string"] = None
+        elif self.connection_string.data:
+            data["connection_string"] = self.connection_string.data
+        return data
+
+
+class TagForm(FlaskForm):
+    tag = StringField("Add tag")
+    submit = SubmitField("Add")

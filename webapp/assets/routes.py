@@ -1,0 +1,203 @@
+"""Inventory pages: list, detail, history, create, edit, delete, trash, tags, reveal."""
+
+from __future__ import annotations
+
+
+from flask import flash, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from webapp.assets import bp
+from webapp.assets.forms import AssetForm, TagForm
+from webapp.extensions import db
+from webapp.models import Role
+from webapp.services import asset_history, asset_search
+from webapp.services import assets as asset_service
+from webapp.services.errors import StaleVersion, ValidationFailed
+from webapp.web.forms import apply_errors
+from webapp.web.htmx import is_partial, render
+from webapp.web.session import current_actor, role_required
+
+
+def _list_args() -> dict[str, str]:
+    return {k: v for k, v in request.args.items() if v}
+
+
+@bp.route("/assets")
+@role_required(Role.viewer)
+def index() -> Response:
+    try:
+        query = asset_search.parse_query(_list_args(), max_limit=200)
+        query.limit = min(query.limit, 200) if "limit" in request.args else 50
+        page = asset_search.list_assets(db.session, query)
+        errors: dict[str, str] = {}
+    except ValidationFailed as exc:
+        query, page, errors = asset_search.AssetQuery(), None, exc.errors
+    return render(
+        "assets/index.html", "results", status=422 if errors else 200,
+        page=page, query=query, errors=errors, filters=asset_search.ENUM_FILTERS,
+        sorts=asset_search.SORTS,
+    )
+
+
+@bp.route("/assets/new", methods=["GET", "POST"])
+@role_required(Role.analyst)
+def new() -> Response:
+    form = AssetForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            asset = asset_service.create(db.session, current_actor(), form.to_data())
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+            status = 422
+        else:
+            flash(f"Asset “{asset.name}” created.", "success")
+            return redirect(url_for("assets.show", asset_id=asset.id), 303)
+    elif request.method == "POST":
+        status = 422
+    return render("assets/form.html", "content", status=status, form=form, asset=None)
+
+
+@bp.route("/assets/<asset_id>")
+@role_required(Role.viewer)
+def show(asset_id: str) -> Response:
+    asset = asset_service.get(db.session, asset_id)
+    return render("assets/show.html", "content", asset=asset, tab="overview",
+                  tag_form=TagForm(), revealed=None)
+
+
+@bp.route("/assets/<asset_id>/history")
+@role_required(Role.viewer)
+def history(asset_id: str) -> Response:
+    asset = asset_service.get(db.session, asset_id)
+    events = asset_history.events(db.session, asset.id)
+    return render("assets/history.html", "content", asset=asset, tab="history", events=events)
+
+
+@bp.route("/assets/<asset_id>/edit", methods=["GET", "POST"])
+@role_required(Role.analyst)
+def edit(asset_id: str) -> Response:
+    asset = asset_service.get(db.session, asset_id)
+    if asset.deleted_at is not None:
+        flash("This asset is in the trash. Restore it before editing.", "warning")
+        return redirect(url_for("assets.show", asset_id=asset.id), 303)
+    form = AssetForm()
+    status, their_changes = 200, None
+    if request.method == "GET":
+        form.fill_from(asset)
+    elif form.validate_on_submit():
+        base_version = _int_or_none(form.version.data)
+        try:
+            asset_service.update(
+                db.session, current_actor(), asset.id, form.to_data(),
+                expected_version=base_version,
+            )
+        except StaleVersion as exc:
+            # keep the user's input; show what the other person changed; next save applies on top
+            current = exc.current
+            their_changes = asset_service.changes_since(db.session, current, base_version or 0)
+            form.version.data = str(current.version)
+            status = 409
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+            status = 422
+        else:
+            flash("Changes saved.", "success")
+            return redirect(url_for("assets.show", asset_id=asset.id), 303)
+    else:
+        status = 422
+    return render("assets/form.html", "content", status=status, form=form, asset=asset,
+                  their_changes=their_changes)
+
+
+@bp.route("/assets/<asset_id>/delete", methods=["POST"])
+@role_required(Role.analyst)
+def delete(asset_id: str) -> Response:
+    asset = asset_service.delete(
+        db.session, current_actor(), asset_id,
+        expected_version=_int_or_none(request.form.get("version")),
+    )
+    flash(f"“{asset.name}” moved to the trash.", "success")
+    return _redirect(url_for("assets.index"))
+
+
+@bp.route("/assets/<asset_id>/restore", methods=["POST"])
+@role_required(Role.analyst)
+def restore(asset_id: str) -> Response:
+    asset = asset_service.restore(db.session, current_actor(), asset_id)
+    flash(f"“{asset.name}” restored.", "success")
+    return _redirect(url_for("assets.show", asset_id=asset.id))
+
+
+@bp.route("/assets/<asset_id>/purge", methods=["POST"])
+@role_required(Role.admin)
+def purge(asset_id: str) -> Response:
+    asset = asset_service.get(db.session, asset_id)
+    name = asset.name
+    asset_service.purge(db.session, current_actor(), asset.id)
+    flash(f"“{name}” purged for good. Its history stays in the audit log.", "success")
+    return _redirect(url_for("assets.trash"))
+
+
+@bp.route("/trash")
+@role_required(Role.viewer)
+def trash() -> Response:
+    try:
+        query = asset_search.parse_query(_list_args(), max_limit=200)
+    except ValidationFailed:
+        query = asset_search.AssetQuery()
+    query.deleted = True
+    if "sort" not in request.args:
+        query.sort = "-updated_at"
+    page = asset_search.list_assets(db.session, query)
+    return render("assets/trash.html", "results", page=page, query=query)
+
+
+@bp.route("/assets/<asset_id>/tags", methods=["POST"])
+@role_required(Role.analyst)
+def add_tag(asset_id: str) -> Response:
+    form = TagForm()
+    if not form.validate_on_submit():
+        raise ValidationFailed({"tag": "Enter a tag name."})
+    asset = asset_service.add_tag(db.session, current_actor(), asset_id, form.tag.data or "")
+    return _tags_or_redirect(asset)
+
+
+@bp.route("/assets/<asset_id>/tags/<tag>/delete", methods=["POST"])
+@role_required(Role.analyst)
+def remove_tag(asset_id: str, tag: str) -> Response:
+    asset = asset_service.remove_tag(db.session, current_actor(), asset_id, tag)
+    return _tags_or_redirect(asset)
+
+
+@bp.route("/assets/<asset_id>/reveal", methods=["POST"])
+@role_required(Role.admin)
+def reveal(asset_id: str) -> Response:
+    asset = asset_service.get(db.session, asset_id)
+    secret = asset_service.reveal_connection_string(db.session, current_actor(), asset.id)
+    return render("assets/show.html", "secret", asset=asset, tab="overview", tag_form=TagForm(),
+                  revealed=secret or "")
+
+
+def _tags_or_redirect(asset) -> Response:  # type: ignore[no-untyped-def]
+    if is_partial():
+        return render("assets/show.html", "tags", asset=asset, tag_form=TagForm())
+    return redirect(url_for("assets.show", asset_id=asset.id), 303)
+
+
+def _redirect(target: str) -> Response:
+    """After a POST: a normal redirect, or HX-Redirect for htmx."""
+    if is_partial():
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, 303)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+

@@ -1,0 +1,71 @@
+"""Every setting, read from the environment (and an optional `.env`) in one place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+SECRET_KEY_FILE = "secret_key"
+ENCRYPTION_KEY_FILE = "encryption_keys"
+
+
+def _read_instance_file(name: str) -> str | None:
+    path = INSTANCE_DIR / name
+    if path.is_file():
+        return path.read_text().strip() or None
+    return None
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    """Settings for one app instance; built from the environment unless a mapping is given."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        if env is None:
+            load_dotenv(PROJECT_ROOT / ".env", override=False)
+            env = dict(os.environ)
+        self.ENV_NAME = env.get("INVENTORY_ENV", "development")
+        self.SQLALCHEMY_DATABASE_URI = env.get(
+            "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'inventory.db'}"
+        )
+        self.REDIS_URL = env.get("REDIS_URL") or None
+        # Keys come from the environment in production; `make run` generates them into instance/.
+        self.SECRET_KEY = env.get("SECRET_KEY") or _read_instance_file(SECRET_KEY_FILE)
+        self.INVENTORY_ENCRYPTION_KEYS = [
+            k.strip()
+            for k in (
+                env.get("INVENTORY_ENCRYPTION_KEYS")
+                or _read_instance_file(ENCRYPTION_KEY_FILE)
+                or ""
+            ).split(",")
+            if k.strip()
+        ]
+        self.INVENTORY_ENCRYPTION_PASSPHRASE = env.get("INVENTORY_ENCRYPTION_PASSPHRASE") or None
+        self.MAX_UPLOAD_MB = int(env.get("MAX_UPLOAD_MB", "50"))
+        self.MAX_CONTENT_LENGTH = self.MAX_UPLOAD_MB * 1024 * 1024
+        self.TESTING = _bool(env.get("TESTING"))
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _bool(
+            env.get("SESSION_COOKIE_SECURE"), default=self.ENV_NAME != "development"
+        )
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.LOGIN_MAX_FAILURES = int(env.get("LOGIN_MAX_FAILURES", "5"))
+        self.LOGIN_LOCKOUT_SECONDS = int(env.get("LOGIN_LOCKOUT_SECONDS", "900"))
+        self.LOGIN_IP_MAX_FAILURES = int(env.get("LOGIN_IP_MAX_FAILURES", "20"))
+        self.ASSETS_PER_PAGE = int(env.get("ASSETS_PER_PAGE", "50"))
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: v for k, v in vars(self).items() if k.isupper()}

@@ -1,0 +1,122 @@
+"""Asset and Tag (SPEC §3)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.models.base import Base, Timestamps, UUIDPrimaryKey, str_enum
+from webapp.models.enums import (
+    AssetStatus,
+    CloudProvider,
+    Criticality,
+    DataClassification,
+    Engine,
+    Environment,
+)
+
+asset_tags = Table(
+    "asset_tags",
+    Base.metadata,
+    Column("asset_id", ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    colour: Mapped[str] = mapped_column(String(7), default="#6b7280")
+
+
+class Asset(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "assets"
+    __table_args__ = (
+        CheckConstraint("port IS NULL OR (port >= 1 AND port <= 65535)", name="port_range"),
+        Index("ix_assets_name_id", "name", "id"),
+        Index("ix_assets_updated_at_id", "updated_at", "id"),
+        Index(
+            "ix_assets_search_text_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
+    )
+
+    # identity
+    name: Mapped[str] = mapped_column(String(200))
+    engine: Mapped[Engine] = mapped_column(str_enum(Engine), index=True)
+    engine_version: Mapped[str | None] = mapped_column(String(100))
+    # location
+    host: Mapped[str | None] = mapped_column(String(255))
+    port: Mapped[int | None] = mapped_column(Integer)
+    database_name: Mapped[str | None] = mapped_column(String(200))
+    aliases: Mapped[list[str]] = mapped_column(default=list)
+    cloud_provider: Mapped[CloudProvider | None] = mapped_column(str_enum(CloudProvider))
+    region: Mapped[str | None] = mapped_column(String(100))
+    cloud_resource_id: Mapped[str | None] = mapped_column(String(500), unique=True)
+    # ownership and risk
+    environment: Mapped[Environment] = mapped_column(
+        str_enum(Environment), default=Environment.unknown, index=True
+    )
+    status: Mapped[AssetStatus] = mapped_column(
+        str_enum(AssetStatus), default=AssetStatus.active, index=True
+    )
+    owner: Mapped[str | None] = mapped_column(String(200), index=True)
+    criticality: Mapped[Criticality | None] = mapped_column(str_enum(Criticality), index=True)
+    data_classification: Mapped[DataClassification | None] = mapped_column(
+        str_enum(DataClassification)
+    )
+    # posture
+    encrypted_at_rest: Mapped[bool | None]
+    tls_required: Mapped[bool | None]
+    publicly_accessible: Mapped[bool | None]
+    backup_retention_days: Mapped[int | None] = mapped_column(Integer)
+    last_backup_at: Mapped[datetime | None]
+    deletion_protection: Mapped[bool | None]
+    # secrets: a MultiFernet token, never the plain text
+    connection_string_encrypted: Mapped[str | None] = mapped_column(Text)
+    # free-form
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    notes: Mapped[str | None] = mapped_column(Text)
+    # discovery
+    source: Mapped[str] = mapped_column(String(100), default="manual")
+    confidence: Mapped[float | None]
+    first_seen_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]
+    last_import_id: Mapped[uuid.UUID | None]
+    locked_fields: Mapped[list[str]] = mapped_column(default=list)
+    # bookkeeping
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    deleted_at: Mapped[datetime | None] = mapped_column(index=True)
+    deleted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    merged_into: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("assets.id"))
+    # lower-cased text of every searchable field (tags included), kept by the service layer
+    search_text: Mapped[str] = mapped_column(Text, default="")
+
+    tags: Mapped[list[Tag]] = relationship(
+        secondary=asset_tags, lazy="selectin", order_by=Tag.name
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def has_connection_string(self) -> bool:
+        return self.connection_string_encrypted is not None

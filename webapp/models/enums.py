@@ -1,0 +1,96 @@
+"""Enumerations of the domain model (SPEC §3), stored as strings."""
+
+import enum
+
+
+class Engine(enum.StrEnum):
+    postgresql = "postgresql"
+    mysql = "mysql"
+    mariadb = "mariadb"
+    mssql = "mssql"
+    oracle = "oracle"
+    mongodb = "mongodb"
+    redis = "redis"
+    elasticsearch = "elasticsearch"
+    cassandra = "cassandra"
+    sqlite = "sqlite"
+    db2 = "db2"
+    dynamodb = "dynamodb"
+    other = "other"
+
+
+class CloudProvider(enum.StrEnum):
+    aws = "aws"
+    gcp = "gcp"
+    azure = "azure"
+    on_prem = "on_prem"
+    other = "other"
+
+
+class Environment(enum.StrEnum):
+    production = "production"
+    staging = "staging"
+    development = "development"
+    test = "test"
+    unknown = "unknown"
+
+
+class AssetStatus(enum.StrEnum):
+    active = "active"
+    inactive = "inactive"
+    deprecated = "deprecated"
+    decommissioned = "decommissioned"
+    unknown = "unknown"
+
+
+class Criticality(enum.StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+class DataClassification(enum.StrEnum):
+    public = "public"
+    internal = "internal"
+    confidential = "confidential"
+    restricted = "restricted"
+
+
+class Role(enum.StrEnum):
+    viewer = "viewer"
+    analyst = "analyst"
+    reviewer = "reviewer"
+    admin = "admin"
+
+    @property
+    def rank(self) -> int:
+        return ROLE_RANK[self]
+
+    def at_least(self, other: "Role") -> bool:
+        return self.rank >= other.rank
+
+
+ROLE_RANK = {Role.viewer: 0, Role.analyst: 1, Role.reviewer: 2, Role.admin: 3}
+
+
+class AuditAction(enum.StrEnum):
+    create = "create"
+    update = "update"
+    delete = "delete"
+    restore = "restore"
+    purge = "purge"
+    revert = "revert"
+    merge = "merge"
+    link = "link"
+    unlink = "unlink"
+    import_ = "import"
+    resolve = "resolve"
+    login = "login"
+    login_failed = "login_failed"
+    logout = "logout"
+    token_create = "token_create"
+    token_revoke = "token_revoke"
+    reveal_secret = "reveal_secret"
+    settings_change = "settings_change"
+    key_rotate = "key_rotate"

@@ -1,0 +1,498 @@
+"""Asset changes: create, update, delete, restore, purge, tags and the connection secret.
+
+Every function takes an `Actor`, validates, writes its audit event and commits, so the web UI,
+the API, the CLI and import jobs share one code path.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from webapp.models import (
+    Asset,
+    AssetStatus,
+    AuditAction,
+    AuditEvent,
+    CloudProvider,
+    Criticality,
+    DataClassification,
+    Engine,
+    Environment,
+    Tag,
+)
+from webapp.models.base import utcnow
+from webapp.services import audit, crypto
+from webapp.services.actor import Actor
+from webapp.services.errors import InvalidState, NotFound, StaleVersion, ValidationFailed
+
+ENTITY = "asset"
+TAG_MAX = 64
+
+
+# --- validation -----------------------------------------------------------------------------
+
+def _text(max_len: int, required: bool = False) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is None:
+            if required:
+                raise ValueError("This field is required.")
+            return None
+        if not isinstance(value, str):
+            raise ValueError("Enter text.")
+        value = value.strip()
+        if not value:
+            if required:
+                raise ValueError("This field is required.")
+            return None
+        if len(value) > max_len:
+            raise ValueError(f"Enter at most {max_len} characters (got {len(value)}).")
+        return value
+
+    return check
+
+
+def _choice(enum_cls: type[enum.Enum], required: bool = False) -> Callable[[Any], Any]:
+    allowed = [m.value for m in enum_cls]
+
+    def check(value: Any) -> Any:
+        if value is None or value == "":
+            if required:
+                raise ValueError("This field is required.")
+            return None
+        try:
+            return enum_cls(value)
+        except ValueError:
+            raise ValueError(f"Choose one of: {', '.join(allowed)}.") from None
+
+    return check
+
+
+def _integer(low: int, high: int) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("Enter a whole number.")
+        if not low <= value <= high:
+            raise ValueError(f"Enter a number from {low} to {high}.")
+        return value
+
+    return check
+
+
+def _boolean(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValueError("Enter true, false or leave empty.")
+
+
+def _timestamp(value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("Enter a date and time in ISO 8601 form.") from None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValueError("Enter a date and time with a time zone.")
+    return value
+
+
+def _string_list(max_items: int, max_len: int) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ValueError("Enter a list of text values.")
+        cleaned: list[str] = []
+        for item in value:
+            item = item.strip()
+            if not item:
+                continue
+            if len(item) > max_len:
+                raise ValueError(f"Each value may have at most {max_len} characters.")
+            if item not in cleaned:
+                cleaned.append(item)
+        if len(cleaned) > max_items:
+            raise ValueError(f"Enter at most {max_items} values.")
+        return cleaned
+
+    return check
+
+
+def _tags(value: Any) -> Any:
+    names = _string_list(50, TAG_MAX)(value)
+    return sorted({n.lower() for n in names})
+
+
+def _mapping(value: Any) -> Any:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("Enter a JSON object.")
+    return value
+
+
+def _confidence(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError("Enter a number between 0 and 1.")
+    return float(value)
+
+
+FIELDS: dict[str, Callable[[Any], Any]] = {
+    "name": _text(200, required=True),
+    "engine": _choice(Engine, required=True),
+    "engine_version": _text(100),
+    "host": _text(255),
+    "port": _integer(1, 65535),
+    "database_name": _text(200),
+    "aliases": _string_list(50, 255),
+    "cloud_provider": _choice(CloudProvider),
+    "region": _text(100),
+    "cloud_resource_id": _text(500),
+    "environment": _choice(Environment),
+    "status": _choice(AssetStatus),
+    "owner": _text(200),
+    "criticality": _choice(Criticality),
+    "data_classification": _choice(DataClassification),
+    "encrypted_at_rest": _boolean,
+    "tls_required": _boolean,
+    "publicly_accessible": _boolean,
+    "backup_retention_days": _integer(0, 3650),
+    "last_backup_at": _timestamp,
+    "deletion_protection": _boolean,
+    "connection_string": _text(4000),
+    "metadata": _mapping,
+    "notes": _text(20000),
+    "tags": _tags,
+    "source": _text(100),
+    "confidence": _confidence,
+}
+# fields whose value lives under another attribute name on the model
+ATTRIBUTE = {"metadata": "metadata_"}
+NOT_NULL_DEFAULTS = {
+    "environment": Environment.unknown,
+    "status": AssetStatus.active,
+    "source": "manual",
+}
+SEARCHED = ("name", "host", "database_name", "owner")
+
+
+def validate(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+    """Check and normalise asset fields; raise ValidationFailed with a message per field."""
+    errors: dict[str, str] = {}
+    cleaned: dict[str, Any] = {}
+    for field in data:
+        if field not in FIELDS:
+            errors[field] = "Unknown field."
+    for field, check in FIELDS.items():
+        if field not in data:
+            if not partial and field in ("name", "engine"):
+                errors[field] = "This field is required."
+            continue
+        try:
+            cleaned[field] = check(data[field])
+        except ValueError as exc:
+            errors[field] = str(exc)
+    for field, default in NOT_NULL_DEFAULTS.items():
+        if field in cleaned and cleaned[field] is None:
+            cleaned[field] = default
+    if errors:
+        raise ValidationFailed(errors)
+    return cleaned
+
+
+# --- reading --------------------------------------------------------------------------------
+
+def get(session: Session, asset_id: uuid.UUID | str, *, include_deleted: bool = True) -> Asset:
+    try:
+        key = asset_id if isinstance(asset_id, uuid.UUID) else uuid.UUID(str(asset_id))
+    except ValueError:
+        raise NotFound("No such asset.") from None
+    asset = session.get(Asset, key)
+    if asset is None or (asset.deleted_at is not None and not include_deleted):
+        raise NotFound("No such asset.")
+    return asset
+
+
+def field_value(asset: Asset, field: str) -> Any:
+    if field == "tags":
+        return [t.name for t in asset.tags]
+    if field == "connection_string":
+        return asset.connection_string_encrypted
+    return getattr(asset, ATTRIBUTE.get(field, field))
+
+
+def snapshot(asset: Asset) -> dict[str, Any]:
+    """Every field's JSON value (the connection string masked)."""
+    values = {f: audit.jsonable(field_value(asset, f)) for f in FIELDS}
+    values["connection_string"] = audit.MASK if asset.has_connection_string else None
+    return values
+
+
+def search_text(asset: Asset) -> str:
+    parts = [getattr(asset, f) or "" for f in SEARCHED]
+    parts += asset.aliases or []
+    parts += [t.name for t in asset.tags]
+    return " ".join(p for p in parts if p).lower()
+
+
+def changes_since(session: Session, asset: Asset, version: int) -> dict[str, list[Any]]:
+    """What others changed after `version`: {field: [value then, value now]}."""
+    events = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.entity_type == ENTITY, AuditEvent.entity_id == str(asset.id))
+        .order_by(AuditEvent.id)
+    )
+    merged: dict[str, list[Any]] = {}
+    for event in events:
+        seen = event.changes.get("version")
+        if not seen or seen[1] is None or seen[1] <= version:
+            continue
+        for field, (old, new) in event.changes.items():
+            if field == "version":
+                continue
+            merged.setdefault(field, [old, new])[1] = new
+    return {f: pair for f, pair in merged.items() if pair[0] != pair[1]}
+
+
+# --- writing --------------------------------------------------------------------------------
+
+def _tags_by_name(session: Session, names: Iterable[str]) -> list[Tag]:
+    names = sorted(set(names))
+    if not names:
+        return []
+    existing = {t.name: t for t in session.scalars(select(Tag).where(Tag.name.in_(names)))}
+    tags = []
+    for name in names:
+        tag = existing.get(name)
+        if tag is None:
+            tag = Tag(name=name)
+            session.add(tag)
+        tags.append(tag)
+    return tags
+
+
+def _check_unique_cloud_id(session: Session, value: str | None, own_id: uuid.UUID | None) -> None:
+    if value is None:
+        return
+    clash = session.scalar(select(Asset.id).where(Asset.cloud_resource_id == value))
+    if clash is not None and clash != own_id:
+        raise ValidationFailed({"cloud_resource_id": "Another asset already has this cloud resource id."})
+
+
+def _apply(session: Session, asset: Asset, cleaned: dict[str, Any]) -> dict[str, list[Any]]:
+    """Set fields on the asset; return the diff {field: [old, new]} of what really changed."""
+    diff: dict[str, list[Any]] = {}
+    for field, new in cleaned.items():
+        if field == "tags":
+            old_names = [t.name for t in asset.tags]
+            if old_names != new:
+                asset.tags = _tags_by_name(session, new)
+                diff["tags"] = [old_names, new]
+        elif field == "connection_string":
+            old_token = asset.connection_string_encrypted
+            old_plain = crypto.decrypt(session, old_token) if old_token else None
+            if old_plain != new:
+                asset.connection_string_encrypted = crypto.encrypt(session, new) if new else None
+                diff["connection_string"] = [old_plain, new]  # masked by audit.record
+        else:
+            attr = ATTRIBUTE.get(field, field)
+            old = getattr(asset, attr)
+            if audit.jsonable(old) != audit.jsonable(new):
+                setattr(asset, attr, new)
+                diff[field] = [old, new]
+    if diff:
+        asset.search_text = search_text(asset)
+    return diff
+
+
+def create(session: Session, actor: Actor, data: dict[str, Any]) -> Asset:
+    """Create an asset from validated fields; audited as `create`."""
+    cleaned = validate(data, partial=False)
+    _check_unique_cloud_id(session, cleaned.get("cloud_resource_id"), None)
+    asset = Asset(
+        id=uuid.uuid4(),
+        name=cleaned["name"],
+        engine=cleaned["engine"],
+        environment=Environment.unknown,
+        status=AssetStatus.active,
+        source="manual",
+        aliases=[],
+        metadata_={},
+        locked_fields=[],
+        created_by=actor.user_id,
+        updated_by=actor.user_id,
+    )
+    asset.tags = []
+    session.add(asset)
+    _apply(session, asset, cleaned)
+    asset.search_text = search_text(asset)
+    session.flush()
+    diff: dict[str, list[Any]] = {
+        f: [None, v] for f, v in snapshot(asset).items() if v not in (None, [], {})
+    }
+    diff["version"] = [None, asset.version]
+    audit.record(session, actor, AuditAction.create, ENTITY, asset.id, diff)
+    _commit(session)
+    return asset
+
+
+def update(
+    session: Session,
+    actor: Actor,
+    asset_id: uuid.UUID | str,
+    data: dict[str, Any],
+    *,
+    expected_version: int | None,
+) -> Asset:
+    """Apply a partial change. A stale `expected_version` raises StaleVersion, losing nothing."""
+    asset = get(session, asset_id)
+    if asset.deleted_at is not None:
+        raise InvalidState("This asset is in the trash. Restore it before editing.")
+    if expected_version is not None and asset.version != expected_version:
+        raise StaleVersion(asset)
+    cleaned = validate(data, partial=True)
+    if "cloud_resource_id" in cleaned:
+        _check_unique_cloud_id(session, cleaned["cloud_resource_id"], asset.id)
+    old_version = asset.version
+    diff = _apply(session, asset, cleaned)
+    if not diff:
+        return asset
+    if actor.is_manual:
+        locked = set(asset.locked_fields or []) | (set(diff) - {"tags", "notes", "connection_string"})
+        if locked != set(asset.locked_fields or []):
+            asset.locked_fields = sorted(locked)
+    asset.updated_by = actor.user_id
+    asset.updated_at = utcnow()
+    _flush_versioned(session, asset)
+    diff["version"] = [old_version, asset.version]
+    audit.record(session, actor, AuditAction.update, ENTITY, asset.id, diff)
+    _commit(session)
+    return asset
+
+
+def delete(
+    session: Session, actor: Actor, asset_id: uuid.UUID | str, *, expected_version: int | None = None
+) -> Asset:
+    """Soft delete: the asset moves to the trash."""
+    asset = get(session, asset_id)
+    if asset.deleted_at is not None:
+        raise InvalidState("This asset is already in the trash.")
+    if expected_version is not None and asset.version != expected_version:
+        raise StaleVersion(asset)
+    old_version = asset.version
+    asset.deleted_at = utcnow()
+    asset.deleted_by = actor.user_id
+    _flush_versioned(session, asset)
+    audit.record(
+        session,
+        actor,
+        AuditAction.delete,
+        ENTITY,
+        asset.id,
+        {"deleted_at": [None, asset.deleted_at], "version": [old_version, asset.version]},
+    )
+    _commit(session)
+    return asset
+
+
+def restore(session: Session, actor: Actor, asset_id: uuid.UUID | str) -> Asset:
+    """Bring an asset back from the trash."""
+    asset = get(session, asset_id)
+    if asset.deleted_at is None:
+        raise InvalidState("This asset is not in the trash.")
+    if asset.cloud_resource_id is not None:
+        _check_unique_cloud_id(session, asset.cloud_resource_id, asset.id)
+    old_version, old_deleted = asset.version, asset.deleted_at
+    asset.deleted_at = None
+    asset.deleted_by = None
+    _flush_versioned(session, asset)
+    audit.record(
+        session,
+        actor,
+        AuditAction.restore,
+        ENTITY,
+        asset.id,
+        {"deleted_at": [old_deleted, None], "version": [old_version, asset.version]},
+    )
+    _commit(session)
+    return asset
+
+
+def purge(session: Session, actor: Actor, asset_id: uuid.UUID | str) -> None:
+    """Delete a trashed asset for good. Its history stays in the audit log."""
+    asset = get(session, asset_id)
+    if asset.deleted_at is None:
+        raise InvalidState("Only assets in the trash can be purged.")
+    last = snapshot(asset)
+    changes = {f: [v, None] for f, v in last.items() if v not in (None, [], {})}
+    session.delete(asset)
+    audit.record(session, actor, AuditAction.purge, ENTITY, asset.id, changes, message=asset.name)
+    _commit(session)
+
+
+def add_tag(session: Session, actor: Actor, asset_id: uuid.UUID | str, name: str) -> Asset:
+    asset = get(session, asset_id)
+    names = [t.name for t in asset.tags]
+    try:
+        new = _tags([name])
+    except ValueError as exc:
+        raise ValidationFailed({"tag": str(exc)}) from None
+    if not new:
+        raise ValidationFailed({"tag": "Enter a tag name."})
+    return update(session, actor, asset.id, {"tags": [*names, *new]}, expected_version=None)
+
+
+def remove_tag(session: Session, actor: Actor, asset_id: uuid.UUID | str, name: str) -> Asset:
+    asset = get(session, asset_id)
+    names = [t.name for t in asset.tags]
+    if name not in names:
+        raise NotFound("This asset has no such tag.")
+    return update(
+        session, actor, asset.id, {"tags": [n for n in names if n != name]}, expected_version=None
+    )
+
+
+def reveal_connection_string(session: Session, actor: Actor, asset_id: uuid.UUID | str) -> str | None:
+    """Decrypt the connection string for an admin; the reveal itself is audited."""
+    asset = get(session, asset_id)
+    if asset.connection_string_encrypted is None:
+        return None
+    plain = crypto.decrypt(session, asset.connection_string_encrypted)
+    audit.record(session, actor, AuditAction.reveal_secret, ENTITY, asset.id,
+                 message="connection_string revealed")
+    _commit(session)
+    return plain
+
+
+def _flush_versioned(session: Session, asset: Asset) -> None:
+    try:
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        raise StaleVersion(get(session, asset.id)) from None
+
+
+def _commit(session: Session) -> None:
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        if "cloud_resource_id" in str(exc.orig):
+            raise ValidationFailed(
+                {"cloud_resource_id": "Another asset already has this cloud resource id."}
+            ) from None
+        raise

@@ -1,0 +1,242 @@
+"""Users, sign-in with throttling, and server-side sessions."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from webapp.models import AuditAction, LoginThrottle, Role, User, UserSession
+from webapp.models.base import utcnow
+from webapp.services import audit
+from webapp.services.actor import Actor
+from webapp.services.errors import DomainError, InvalidState, ValidationFailed
+
+MIN_PASSWORD_LENGTH = 12
+# argon2id at OWASP's first recommended profile or stronger: m=19 MiB, t=2, p=1
+HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+# verified against when the account does not exist, so timing does not tell
+_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
+ENTITY = "user"
+SESSION_TOUCH_EVERY = timedelta(minutes=5)
+
+
+class LoginFailed(DomainError):
+    status = 401
+    title = "Sign-in failed"
+
+
+class LoginThrottled(DomainError):
+    status = 429
+    title = "Too many attempts"
+
+
+def normalise_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def _validate_user(email: str, password: str, role: str) -> dict[str, str]:
+    errors = {}
+    if "@" not in email or len(email) > 254 or " " in email:
+        errors["email"] = "Enter a valid email address."
+    if len(password) < MIN_PASSWORD_LENGTH:
+        errors["password"] = f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    if role not in Role.__members__:
+        errors["role"] = f"Choose one of: {', '.join(Role.__members__)}."
+    return errors
+
+
+def user_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def create_user(
+    session: Session, actor: Actor, *, email: str, password: str, role: str, name: str = ""
+) -> User:
+    """Create a user with an argon2id password hash; audited as `create`."""
+    email = normalise_email(email)
+    errors = _validate_user(email, password, role)
+    if not errors and session.scalar(select(User.id).where(User.email == email)):
+        errors["email"] = "A user with this email already exists."
+    if errors:
+        raise ValidationFailed(errors)
+    user = User(
+        id=uuid.uuid4(), email=email, name=name.strip()[:200], role=Role(role),
+        password_hash=HASHER.hash(password), active=True, failed_logins=0,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, AuditAction.create, ENTITY, user.id,
+                 {"email": [None, email], "role": [None, role], "password": [None, "***"]})
+    session.commit()
+    return user
+
+
+def setup_first_admin(session: Session, actor: Actor, *, email: str, password: str, name: str = "") -> User:
+    """Create the first admin; refused once any user exists."""
+    if user_count(session) > 0:
+        raise InvalidState("Setup is already complete.")
+    return create_user(session, actor, email=email, password=password, role="admin", name=name)
+
+
+def update_user(session: Session, actor: Actor, user_id: uuid.UUID, *, role: str | None = None,
+                active: bool | None = None) -> User:
+    """Change a user's role or active flag (admin only, checked by the caller's route)."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise ValidationFailed({"user": "No such user."})
+    changes = {}
+    if role is not None:
+        if role not in Role.__members__:
+            raise ValidationFailed({"role": f"Choose one of: {', '.join(Role.__members__)}."})
+        if user.role != Role(role):
+            changes["role"] = [user.role.value, role]
+            user.role = Role(role)
+    if active is not None and user.active != active:
+        changes["active"] = [user.active, active]
+        user.active = active
+        if not active:
+            revoke_all_sessions(session, user.id)
+    if changes:
+        audit.record(session, actor, AuditAction.update, ENTITY, user.id, changes)
+    session.commit()
+    return user
+
+
+def _throttle(session: Session, key: str) -> LoginThrottle:
+    row = session.get(LoginThrottle, key, with_for_update=True)
+    if row is None:
+        row = LoginThrottle(key=key, failures=0, window_started_at=utcnow())
+        session.add(row)
+    return row
+
+
+def _is_locked(session: Session, keys: list[str]) -> bool:
+    now = utcnow()
+    rows = session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys)))
+    return any(r.locked_until is not None and r.locked_until > now for r in rows)
+
+
+def authenticate(
+    session: Session, actor: Actor, email: str, password: str, *,
+    max_failures: int, ip_max_failures: int, lockout_seconds: int,
+) -> User:
+    """Check a password. Failures are counted per address typed and per IP; too many lock both
+    out for a while. The messages never say whether the account exists."""
+    email = normalise_email(email)
+    keys = [f"email:{email}", f"ip:{actor.ip or 'unknown'}"]
+    user = session.scalar(select(User).where(User.email == email))
+    if _is_locked(session, keys):
+        _verify(user, password)  # same work as any attempt, so timing tells nothing
+        audit.record(session, Actor(None, email or "unknown", actor.ip, actor.user_agent,
+                                    actor.request_id), AuditAction.login_failed, ENTITY,
+                     user.id if user else None, message="refused: temporarily locked")
+        session.commit()
+        raise LoginThrottled("Too many failed sign-ins. Try again in a few minutes.")
+    if user is not None and user.active and _verify(user, password):
+        for key in keys[:1]:
+            row = session.get(LoginThrottle, key)
+            if row is not None:
+                session.delete(row)
+        user.failed_logins = 0
+        user.locked_until = None
+        user.last_login_at = utcnow()
+        if HASHER.check_needs_rehash(user.password_hash):
+            user.password_hash = HASHER.hash(password)
+        session.flush()
+        return user
+    if user is None:
+        _verify(None, password)
+    now = utcnow()
+    locked_now = False
+    for key, limit in zip(keys, (max_failures, ip_max_failures), strict=True):
+        row = _throttle(session, key)
+        if row.window_started_at < now - timedelta(seconds=lockout_seconds):
+            row.failures, row.window_started_at = 0, now
+        row.failures += 1
+        if row.failures >= limit:
+            row.locked_until = now + timedelta(seconds=lockout_seconds)
+            row.failures = 0
+            row.window_started_at = now
+            locked_now = True
+    if user is not None:
+        user.failed_logins += 1
+        if locked_now:
+            user.locked_until = now + timedelta(seconds=lockout_seconds)
+    message = "wrong password or unknown account"
+    if locked_now:
+        message += f"; locked for {lockout_seconds // 60} minutes"
+    audit.record(session, Actor(None, email or "unknown", actor.ip, actor.user_agent,
+                                actor.request_id), AuditAction.login_failed, ENTITY,
+                 user.id if user else None, message=message)
+    session.commit()
+    if locked_now:
+        raise LoginThrottled("Too many failed sign-ins. Try again in a few minutes.")
+    raise LoginFailed("Invalid email or password.")
+
+
+def _verify(user: User | None, password: str) -> bool:
+    try:
+        return HASHER.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def start_session(session: Session, actor: Actor, user: User) -> UserSession:
+    """Record a signed-in browser and audit the login; the cookie carries only the session id."""
+    row = UserSession(id=secrets.token_urlsafe(32), user_id=user.id, ip=actor.ip,
+                      user_agent=(actor.user_agent or "")[:500] or None)
+    session.add(row)
+    audit.record(session, actor, AuditAction.login, ENTITY, user.id)
+    session.commit()
+    user.session_id = row.id
+    return row
+
+
+def load_session(session: Session, session_id: str) -> User | None:
+    """The user behind a session cookie, or None when the session was revoked or the user disabled."""
+    row = session.get(UserSession, session_id)
+    if row is None or row.revoked_at is not None or not row.user.active:
+        return None
+    now = utcnow()
+    if now - row.last_seen_at > SESSION_TOUCH_EVERY:
+        row.last_seen_at = now
+        session.commit()
+    user = row.user
+    user.session_id = row.id
+    return user
+
+
+def end_session(session: Session, actor: Actor, session_id: str) -> None:
+    """Revoke one session on the server (logout); audited."""
+    row = session.get(UserSession, session_id)
+    if row is None or row.revoked_at is not None:
+        return
+    row.revoked_at = utcnow()
+    audit.record(session, actor, AuditAction.logout, ENTITY, row.user_id)
+    session.commit()
+
+
+def revoke_all_sessions(session: Session, user_id: uuid.UUID) -> None:
+    session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def change_password(session: Session, actor: Actor, user: User, current: str, new: str) -> None:
+    """Change a password and sign out every session of the user."""
+    if not _verify(user, current):
+        raise ValidationFailed({"current_password": "This is not your current password."})
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed({"new_password": f"Use at least {MIN_PASSWORD_LENGTH} characters."})
+    user.password_hash = HASHER.hash(new)
+    revoke_all_sessions(session, user.id)
+    audit.record(session, actor, AuditAction.update, ENTITY, user.id, {"password": ["***", "***"]})
+    session.commit()

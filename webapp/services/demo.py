@@ -1,0 +1,72 @@
+"""A realistic sample inventory, created through the asset service."""
+
+from __future__ import annotations
+
+import random
+
+from sqlalchemy.orm import Session
+
+from webapp.services import assets
+from webapp.services.actor import Actor
+
+TEAMS = ["payments", "identity", "search", "data-platform", "billing", "growth", "logistics",
+         "risk", "support-tools", "ml-platform"]
+SYSTEMS = ["orders", "ledger", "sessions", "catalog", "events", "invoices", "users", "audit",
+           "inventory", "pricing", "shipments", "fraud", "reports", "notifications", "cart"]
+ENGINES = [("postgresql", 5432, ["13.14", "14.11", "15.6", "16.2"]),
+           ("mysql", 3306, ["5.7.44", "8.0.36"]), ("mariadb", 3306, ["10.6.16", "10.11.6"]),
+           ("mssql", 1433, ["2019", "2022"]), ("oracle", 1521, ["19c", "21c"]),
+           ("mongodb", 27017, ["6.0.13", "7.0.5"]), ("redis", 6379, ["6.2.14", "7.2.4"]),
+           ("elasticsearch", 9200, ["7.17.18", "8.12.1"]), ("cassandra", 9042, ["4.0.12", "4.1.4"])]
+ENVIRONMENTS = [("production", 0.35), ("staging", 0.2), ("development", 0.25), ("test", 0.15),
+                ("unknown", 0.05)]
+REGIONS = {"aws": ["eu-west-1", "us-east-1", "eu-central-1"], "gcp": ["europe-west1", "us-central1"],
+           "azure": ["westeurope", "eastus"], "on_prem": ["dc-ams", "dc-fra"]}
+CLASSIFICATIONS = ["public", "internal", "confidential", "restricted"]
+TAGS = ["pci", "gdpr", "sox", "tier-1", "legacy", "migrating", "read-heavy", "analytics",
+        "team=core", "backup=daily"]
+
+
+def load(session: Session, count: int = 240, seed: int = 7) -> int:
+    rng = random.Random(seed)
+    actor = Actor.system("demo")
+    for i in range(count):
+        engine, port, versions = rng.choice(ENGINES)
+        env = rng.choices([e for e, _ in ENVIRONMENTS], [w for _, w in ENVIRONMENTS])[0]
+        system, team = rng.choice(SYSTEMS), rng.choice(TEAMS)
+        provider = rng.choice(list(REGIONS))
+        region = rng.choice(REGIONS[provider])
+        short = {"production": "prod", "staging": "stg", "development": "dev", "test": "test"}.get(env, "misc")
+        name = f"{system}-{short}-{engine[:5]}-{i:03d}"
+        host = (f"{system}-{i:03d}.{region}.{'rds.amazonaws.com' if provider == 'aws' else 'db.internal'}")
+        data = {
+            "name": name,
+            "engine": engine,
+            "engine_version": rng.choice(versions),
+            "host": host,
+            "port": port,
+            "database_name": system if engine not in ("redis", "elasticsearch") else None,
+            "aliases": [f"10.{rng.randint(0, 40)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"],
+            "cloud_provider": provider,
+            "region": region,
+            "cloud_resource_id": (
+                f"arn:aws:rds:{region}:123456789012:db:{name}" if provider == "aws" else None
+            ),
+            "environment": env,
+            "status": rng.choices(["active", "inactive", "deprecated", "decommissioned"],
+                                  [0.82, 0.06, 0.08, 0.04])[0],
+            "owner": f"{team}@example.com",
+            "criticality": rng.choices(["low", "medium", "high", "critical"],
+                                       [0.2, 0.4, 0.28, 0.12])[0] if env == "production"
+            else rng.choice(["low", "medium"]),
+            "data_classification": rng.choice(CLASSIFICATIONS),
+            "encrypted_at_rest": rng.random() > 0.15,
+            "tls_required": rng.random() > 0.3,
+            "publicly_accessible": rng.random() < 0.05,
+            "backup_retention_days": rng.choice([0, 1, 7, 14, 35]),
+            "deletion_protection": env == "production" and rng.random() > 0.2,
+            "tags": rng.sample(TAGS, rng.randint(0, 3)),
+            "notes": f"Primary store for the {system} service of team {team}.",
+        }
+        assets.create(session, actor, data)
+    return count

@@ -1,0 +1,51 @@
+"""Domain exceptions, mapped once to HTML, htmx and API responses (webapp/web/errors.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.title)
+        self.message = message or self.title
+
+
+class NotFound(DomainError):
+    status = 404
+    title = "Not found"
+
+
+class Forbidden(DomainError):
+    status = 403
+    title = "Forbidden"
+
+
+class ValidationFailed(DomainError):
+    status = 422
+    title = "Validation failed"
+
+    def __init__(self, errors: dict[str, str], message: str | None = None) -> None:
+        super().__init__(message or "Please correct the highlighted fields.")
+        self.errors = errors
+
+
+class StaleVersion(DomainError):
+    """Someone else saved the record since the caller read it."""
+
+    status = 409
+    title = "Edit conflict"
+
+    def __init__(self, current: Any, message: str | None = None) -> None:
+        super().__init__(
+            message or "Someone else saved this record after you opened it."
+        )
+        self.current = current
+
+
+class InvalidState(DomainError):
+    status = 409
+    title = "Conflict"

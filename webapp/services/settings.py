@@ -1,0 +1,74 @@
+"""Admin-edited settings with their defaults (SPEC §3, Setting)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp.models import AuditAction, Setting
+from webapp.services import audit
+from webapp.services.actor import Actor
+from webapp.services.errors import ValidationFailed
+
+DEFAULTS: dict[str, Any] = {
+    "stale_after_days": 30,
+    "trash_retention_days": 30,
+    "auto_merge_threshold": 0.90,
+    "review_threshold": 0.60,
+    "source_precedence": ["manual", "aws", "gcp", "azure", "nmap", "csv"],
+}
+
+
+def get(session: Session, key: str) -> Any:
+    row = session.get(Setting, key)
+    return row.value if row is not None else DEFAULTS[key]
+
+
+def all_settings(session: Session) -> dict[str, Any]:
+    values = dict(DEFAULTS)
+    for row in session.scalars(select(Setting).where(Setting.key.in_(DEFAULTS))):
+        values[row.key] = row.value
+    return values
+
+
+def _validate(key: str, value: Any) -> Any:
+    if key in {"stale_after_days", "trash_retention_days"}:
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 3650:
+            raise ValidationFailed({key: "Enter a whole number of days between 1 and 3650."})
+    elif key in {"auto_merge_threshold", "review_threshold"}:
+        if not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ValidationFailed({key: "Enter a number between 0 and 1."})
+        value = float(value)
+    elif key == "source_precedence":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ValidationFailed({key: "Enter a list of source labels."})
+        # manual is always highest
+        value = ["manual", *[v for v in value if v != "manual"]]
+    else:
+        raise ValidationFailed({key: "Unknown setting."})
+    return value
+
+
+def update(session: Session, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:
+    """Change settings; one audited event lists every key that changed."""
+    current = all_settings(session)
+    cleaned = {key: _validate(key, value) for key, value in values.items()}
+    if cleaned.get("review_threshold", current["review_threshold"]) > cleaned.get(
+        "auto_merge_threshold", current["auto_merge_threshold"]
+    ):
+        raise ValidationFailed(
+            {"review_threshold": "The review threshold cannot be above the auto-merge threshold."}
+        )
+    changes = {k: [current[k], v] for k, v in cleaned.items() if current[k] != v}
+    for key in changes:
+        row = session.get(Setting, key)
+        if row is None:
+            session.add(Setting(key=key, value=cleaned[key]))
+        else:
+            row.value = cleaned[key]
+    if changes:
+        audit.record(session, actor, AuditAction.settings_change, "setting", None, changes)
+    session.commit()
+    return changes

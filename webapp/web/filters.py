@@ -1,0 +1,73 @@
+"""Template filters and helpers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, request, url_for
+
+FIELD_LABELS = {
+    "engine_version": "Engine version",
+    "database_name": "Database name",
+    "cloud_provider": "Cloud provider",
+    "cloud_resource_id": "Cloud resource ID",
+    "data_classification": "Data classification",
+    "encrypted_at_rest": "Encrypted at rest",
+    "tls_required": "TLS required",
+    "publicly_accessible": "Publicly accessible",
+    "backup_retention_days": "Backup retention (days)",
+    "last_backup_at": "Last backup",
+    "deletion_protection": "Deletion protection",
+    "connection_string": "Connection string",
+    "deleted_at": "Deleted",
+    "locked_fields": "Locked fields",
+}
+
+
+def field_label(name: str) -> str:
+    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def when(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def show(value: Any) -> str:
+    """A field value as a person reads it in a table or diff."""
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "—"
+    if isinstance(value, datetime):
+        return when(value)
+    return str(getattr(value, "value", value))
+
+
+def url_with(**changes: Any) -> str:
+    """The current URL with some query arguments changed (None removes one)."""
+    args = request.args.to_dict()
+    for key, value in changes.items():
+        if value is None or value == "":
+            args.pop(key, None)
+        else:
+            args[key] = value
+    return url_for(request.endpoint or "", **(request.view_args or {}), **args)
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(field_label)
+    app.add_template_filter(when)
+    app.add_template_filter(show)
+    app.add_template_global(url_with)
