@@ -295,6 +295,11 @@ def _check_unique_cloud_id(session: Session, value: str | None, own_id: uuid.UUI
 
 def _apply(session: Session, asset: Asset, cleaned: dict[str, Any]) -> dict[str, list[Any]]:
     """Set fields on the asset; return the diff {field: [old, new]} of what really changed."""
+    with session.no_autoflush:  # one UPDATE (one version bump) per change, not one per query
+        return _apply_fields(session, asset, cleaned)
+
+
+def _apply_fields(session: Session, asset: Asset, cleaned: dict[str, Any]) -> dict[str, list[Any]]:
     diff: dict[str, list[Any]] = {}
     for field, new in cleaned.items():
         if field == "tags":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,12 @@ class Dashboard:
     by_criticality: list[tuple[str, int]]
     by_status: list[tuple[str, int]]
     recent_changes: list[AuditEvent]
+    asset_names: dict[str, str]
+
+    @staticmethod
+    def scale(rows: list[tuple[str, int]]) -> int:
+        """The bar length of the largest group, so small groups stay visible."""
+        return max((n for _, n in rows), default=1)
 
 
 def _counts(session: Session, column: Any) -> list[tuple[str, int]]:
@@ -34,6 +41,18 @@ def _counts(session: Session, column: Any) -> list[tuple[str, int]]:
 
 def dashboard(session: Session) -> Dashboard:
     by_engine = _counts(session, Asset.engine)
+    recent = list(
+        session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.entity_type == "asset")
+            .order_by(AuditEvent.id.desc())
+            .limit(10)
+        )
+    )
+    ids = {uuid.UUID(e.entity_id) for e in recent if e.entity_id}
+    names = {
+        str(i): n for i, n in session.execute(select(Asset.id, Asset.name).where(Asset.id.in_(ids)))
+    } if ids else {}
     return Dashboard(
         total=sum(n for _, n in by_engine),
         in_trash=session.scalar(
@@ -43,12 +62,6 @@ def dashboard(session: Session) -> Dashboard:
         by_environment=_counts(session, Asset.environment),
         by_criticality=_counts(session, Asset.criticality),
         by_status=_counts(session, Asset.status),
-        recent_changes=list(
-            session.scalars(
-                select(AuditEvent)
-                .where(AuditEvent.entity_type == "asset")
-                .order_by(AuditEvent.id.desc())
-                .limit(10)
-            )
-        ),
+        recent_changes=recent,
+        asset_names=names,
     )
