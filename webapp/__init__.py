@@ -33,10 +33,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from webapp.web import register_web
-
-    register_web(app)
-
     from webapp.admin import bp as admin_bp
     from webapp.assets import bp as assets_bp
     from webapp.audit import bp as audit_bp
@@ -45,6 +41,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     for bp in (auth_bp, dashboard_bp, assets_bp, audit_bp, admin_bp):
         app.register_blueprint(bp)
+
+    from webapp.api import init_api
+
+    init_api(app)
+
+    # after the API, so our error handlers replace flask-smorest's JSON-only ones
+    from webapp.web import register_web
+
+    register_web(app)
 
     from webapp.cli import register_cli
 

@@ -8,13 +8,20 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from datetime import timedelta
+
+from sqlalchemy import select
+
 from webapp.extensions import db
-from webapp.services import audit, auth
+from webapp.models import User
+from webapp.models.base import utcnow
+from webapp.services import audit, auth, tokens
 from webapp.services.actor import Actor
 from webapp.services.errors import ValidationFailed
 
 users_cli = AppGroup("users", help="Manage users.")
 audit_cli = AppGroup("audit", help="The audit log.")
+tokens_cli = AppGroup("tokens", help="API tokens.")
 
 
 def _fail(exc: ValidationFailed) -> None:
@@ -36,6 +43,29 @@ def users_create(email: str, password: str, role: str, name: str) -> None:
     except ValidationFailed as exc:
         _fail(exc)
     click.echo(f"Created {user.role.value} {user.email}")
+
+
+@tokens_cli.command("create")
+@click.option("--email", required=True, help="The user the token acts as.")
+@click.option("--name", required=True, help="What uses the token.")
+@click.option("--read-only", is_flag=True, help="The token can read but change nothing.")
+@click.option("--expires-days", type=click.IntRange(1, 3650), default=None,
+              help="Expire after this many days (default: never).")
+def tokens_create(email: str, name: str, read_only: bool, expires_days: int | None) -> None:
+    """Create an API token; the secret is printed once, as the last line."""
+    user = db.session.scalar(select(User).where(User.email == auth.normalise_email(email)))
+    if user is None or not user.active:
+        click.echo(f"error: no active user with email {email}", err=True)
+        sys.exit(2)
+    expires_at = utcnow() + timedelta(days=expires_days) if expires_days else None
+    try:
+        token, secret = tokens.create(db.session, Actor.cli(), user, name=name,
+                                      read_only=read_only, expires_at=expires_at)
+    except ValidationFailed as exc:
+        _fail(exc)
+    access = "read-only" if token.read_only else "read-write"
+    click.echo(f"Created {access} token {token.name!r} ({token.prefix}…) for {user.email}.")
+    click.echo(secret)
 
 
 @audit_cli.command("verify")
@@ -63,4 +93,5 @@ def demo(count: int, seed: int) -> None:
 def register_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(tokens_cli)
     app.cli.add_command(demo)

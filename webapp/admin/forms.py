@@ -5,6 +5,7 @@ from wtforms import (
     EmailField,
     IntegerField,
     PasswordField,
+    SelectChoice,
     SelectField,
     StringField,
     SubmitField,
@@ -14,7 +15,8 @@ from wtforms.validators import DataRequired, InputRequired, Length
 
 from webapp.models import Role
 
-ROLE_CHOICES = [(r.value, r.value) for r in Role]
+# SelectChoice, not tuples: WTForms 3.3 deprecates tuple choices (removed in 3.4)
+ROLE_CHOICES = [SelectChoice(r.value) for r in Role]
 
 
 class UserForm(FlaskForm):

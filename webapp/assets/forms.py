@@ -10,6 +10,7 @@ from wtforms import (
     HiddenField,
     IntegerField,
     PasswordField,
+    SelectChoice,
     SelectField,
     StringField,
     SubmitField,
@@ -28,12 +29,13 @@ from webapp.models import (
 )
 
 
-def _choices(enum_cls: Any, blank: str | None = None) -> list[tuple[str, str]]:
-    options = [(m.value, m.value.replace("_", " ")) for m in enum_cls]
-    return [("", blank), *options] if blank is not None else options
+# SelectChoice, not tuples: WTForms 3.3 deprecates tuple choices (removed in 3.4)
+def _choices(enum_cls: Any, blank: str | None = None) -> list[SelectChoice]:
+    options = [SelectChoice(m.value, m.value.replace("_", " ")) for m in enum_cls]
+    return [SelectChoice("", blank), *options] if blank is not None else options
 
 
-TRI_STATE = [("", "unknown"), ("yes", "yes"), ("no", "no")]
+TRI_STATE = [SelectChoice("", "unknown"), SelectChoice("yes"), SelectChoice("no")]
 BOOL_FIELDS = ("encrypted_at_rest", "tls_required", "publicly_accessible", "deletion_protection")
 TEXT_FIELDS = (
     "name", "engine_version", "host", "database_name", "region", "cloud_resource_id", "owner",

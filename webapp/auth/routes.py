@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, redirect, request, session, url_for
@@ -9,9 +10,11 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from webapp.auth import bp
-from webapp.auth.forms import LoginForm, PasswordForm, SetupForm
+from webapp.auth.forms import LoginForm, PasswordForm, SetupForm, TokenForm
 from webapp.extensions import db
 from webapp.services import auth as auth_service
+from webapp.services import tokens as token_service
+from webapp.models.base import utcnow
 from webapp.services.errors import InvalidState, ValidationFailed
 from webapp.web.forms import apply_errors
 from webapp.web.htmx import render
@@ -110,3 +113,37 @@ def account() -> Response | str:
     elif request.method == "POST":
         status = 422
     return render("auth/account.html", "content", status=status, form=form)
+
+
+@bp.route("/account/tokens", methods=["GET", "POST"])
+@login_required
+def tokens() -> Response:
+    """The user's API tokens. A new token's secret is shown once, in this response only."""
+    form = TokenForm()
+    status, secret = 200, None
+    if form.validate_on_submit():
+        days = form.expires_in_days.data
+        try:
+            _token, secret = token_service.create(
+                db.session, current_actor(), current_user, name=form.name.data,
+                read_only=bool(form.read_only.data),
+                expires_at=utcnow() + timedelta(days=int(days)) if days else None,
+            )
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+            status = 422
+        else:
+            form = TokenForm(formdata=None)
+            status = 201
+    elif request.method == "POST":
+        status = 422
+    return render("auth/tokens.html", "content", status=status, form=form, secret=secret,
+                  tokens=token_service.for_user(db.session, current_user), now=utcnow())
+
+
+@bp.route("/account/tokens/<token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_token(token_id: str) -> Response:
+    token = token_service.revoke(db.session, current_actor(), token_id, by=current_user)
+    flash(f"Token “{token.name}” revoked.", "success")
+    return redirect(url_for("auth.tokens"), 303)

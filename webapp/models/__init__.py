@@ -14,9 +14,11 @@ from webapp.models.enums import (
     Role,
 )
 from webapp.models.setting import Setting
+from webapp.models.token import ApiToken
 from webapp.models.user import LoginThrottle, User, UserSession
 
 __all__ = [
+    "ApiToken",
     "Asset",
     "AssetStatus",
     "AuditAction",

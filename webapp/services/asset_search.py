@@ -191,7 +191,7 @@ def sort_value(asset: Asset, sort_key: str) -> Any:
     return value.value if hasattr(value, "value") else value
 
 
-def list_assets(session: Session, query: AssetQuery) -> AssetPage:
+def list_assets(session: Session, query: AssetQuery, *, with_total: bool = True) -> AssetPage:
     """One page of assets in a stable order, with cursors to the next and previous pages."""
     sort_expr = SORTS[query.sort_key]
     base = filtered(session, query)
@@ -217,7 +217,7 @@ def list_assets(session: Session, query: AssetQuery) -> AssetPage:
     has_prev = more if backwards else cursor is not None
     next_cursor = cursor_of(rows[-1]) if rows and has_next else None
     prev_cursor = cursor_of(rows[0]) if rows and has_prev else None
-    total, capped = count(session, base)
+    total, capped = count(session, base) if with_total else (0, False)
     return AssetPage(rows, total, capped, next_cursor, prev_cursor, query)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from flask import Flask, Response, request
@@ -10,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from webapp.services.errors import DomainError, ValidationFailed
 from webapp.web.htmx import render
+from webapp.web.session import is_api_request
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,40 @@ MESSAGES = {
 }
 
 
+def problem(status: int, title: str, detail: str, errors: dict[str, str] | None = None) -> Response:
+    """An RFC 9457 problem+json response, the API's error format."""
+    body: dict[str, object] = {
+        "type": "about:blank", "title": title, "status": status, "detail": detail,
+    }
+    if errors:
+        body["errors"] = [{"field": f, "message": m} for f, m in errors.items()]
+    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+def _flatten(messages: object, prefix: str = "") -> dict[str, str]:
+    """webargs/marshmallow messages ({"json": {"port": ["..."]}}) as {field: message}."""
+    flat: dict[str, str] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = str(key) if key not in ("json", "query", "form", "files", "headers") else ""
+            path = f"{prefix}.{name}" if prefix and name else (name or prefix)
+            flat.update(_flatten(value, path))
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        flat[prefix or "body"] = " ".join(messages)
+    elif isinstance(messages, list):
+        for i, value in enumerate(messages):
+            flat.update(_flatten(value, f"{prefix}[{i}]"))
+    else:
+        flat[prefix or "body"] = str(messages)
+    return flat
+
+
 def error_page(status: int, title: str, message: str, errors: dict[str, str] | None = None) -> Response:
+    if is_api_request():
+        return problem(status, title, message, errors)
     return render(
         "errors/error.html", "content", status=status,
         status_code=status, title=title, message=message, errors=errors or {},
@@ -48,6 +83,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
+        messages = (getattr(exc, "data", None) or {}).get("messages")
+        if messages is not None:  # request validation by the API schemas
+            return error_page(422, "Validation failed", "The request is not valid.", _flatten(messages))
         message = MESSAGES.get(status, exc.description or "")
         if status == 413:
             message = (

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, g, redirect, request, url_for
+from flask import Flask, flash, g, redirect, request, url_for
 from flask_login import current_user
 
 from webapp.extensions import db, login_manager
@@ -24,6 +24,17 @@ def init_app(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
 
+    @login_manager.unauthorized_handler
+    def unauthorized() -> Any:
+        # an htmx request must not swap the login page into a fragment: send the browser there
+        target = url_for("auth.login", next=request.full_path.rstrip("?"))
+        if request.headers.get("HX-Request") == "true":
+            response = app.response_class(status=401)
+            response.headers["HX-Redirect"] = target
+            return response
+        flash("Please sign in to continue.", "info")
+        return redirect(target)
+
     @login_manager.user_loader
     def load_user(session_id: str) -> Any:
         return auth_service.load_session(db.session, session_id)
@@ -31,7 +42,7 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def first_run_setup() -> Any:
         # with no users yet, every page leads to /setup
-        if request.endpoint in ("auth.setup", "static") or request.blueprint == "api":
+        if request.endpoint in ("auth.setup", "static") or is_api_request():
             return None
         if not g.get("setup_checked"):
             g.setup_checked = True
@@ -45,6 +56,10 @@ def init_app(app: Flask) -> None:
             return current_user.is_authenticated and current_user.has_role(Role(role))
 
         return {"can": can, "Role": Role}
+
+
+def is_api_request() -> bool:
+    return request.path.startswith(("/api/", "/healthz", "/readyz"))
 
 
 def client_ip() -> str | None:

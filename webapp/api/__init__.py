@@ -1,0 +1,35 @@
+"""The JSON API (/api/v1): bearer tokens, marshmallow schemas, a generated OpenAPI document."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+api = Api()
+
+API_CONFIG = {
+    "API_TITLE": "Asset Inventory API",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api/v1",
+    "OPENAPI_JSON_PATH": "openapi.json",
+}
+
+
+def init_api(app: Flask) -> None:
+    from webapp.api import assets, audit, docs, health
+    from webapp.extensions import csrf
+
+    for key, value in API_CONFIG.items():
+        app.config.setdefault(key, value)
+    api.init_app(app, spec_kwargs={
+        "info": {"description": "Automation access to the inventory. Authenticate with "
+                                "`Authorization: Bearer <token>` (tokens from /account/tokens)."},
+    })
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "inv_…"}
+    )
+    for blp in (assets.blp, audit.blp, health.blp):
+        api.register_blueprint(blp)
+        csrf.exempt(blp)
+    app.register_blueprint(docs.bp)

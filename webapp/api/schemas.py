@@ -1,0 +1,225 @@
+"""Marshmallow schemas: they validate API requests and generate the OpenAPI document."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from webapp.models import (
+    AssetStatus,
+    AuditAction,
+    CloudProvider,
+    Criticality,
+    DataClassification,
+    Engine,
+    Environment,
+)
+from webapp.services.asset_search import SORTS
+
+NO_NUL = validate.Regexp(r"^[^\x00]*$", error="Text may not contain NUL characters.")
+
+
+def _values(enum_cls) -> list[str]:  # type: ignore[no-untyped-def]
+    return [m.value for m in enum_cls]
+
+
+def _text(max_len: int, **kwargs) -> fields.String:  # type: ignore[no-untyped-def]
+    return fields.String(validate=[validate.Length(max=max_len), NO_NUL], **kwargs)
+
+
+def _choice(enum_cls, **kwargs) -> fields.String:  # type: ignore[no-untyped-def]
+    return fields.String(validate=validate.OneOf(_values(enum_cls)), **kwargs)
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+
+class AssetWrite(StrictSchema):
+    """Fields a client may send when creating an asset."""
+
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), NO_NUL])
+    engine = _choice(Engine, required=True)
+    engine_version = _text(100, allow_none=True)
+    host = _text(255, allow_none=True)
+    port = fields.Integer(allow_none=True, strict=True, validate=validate.Range(1, 65535))
+    database_name = _text(200, allow_none=True)
+    aliases = fields.List(_text(255), validate=validate.Length(max=50))
+    cloud_provider = _choice(CloudProvider, allow_none=True)
+    region = _text(100, allow_none=True)
+    cloud_resource_id = _text(500, allow_none=True)
+    environment = _choice(Environment)
+    status = _choice(AssetStatus)
+    owner = _text(200, allow_none=True)
+    criticality = _choice(Criticality, allow_none=True)
+    data_classification = _choice(DataClassification, allow_none=True)
+    encrypted_at_rest = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
+    tls_required = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
+    publicly_accessible = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
+    backup_retention_days = fields.Integer(
+        allow_none=True, strict=True, validate=validate.Range(0, 3650)
+    )
+    last_backup_at = fields.AwareDateTime(allow_none=True, format="iso")
+    deletion_protection = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
+    connection_string = fields.String(
+        load_only=True, allow_none=True, validate=[validate.Length(max=4000), NO_NUL],
+        metadata={"description": "Write-only; stored encrypted and never returned."},
+    )
+    metadata = fields.Dict(keys=fields.String(validate=NO_NUL), metadata={"description": "Free-form JSON object."})
+    notes = _text(20000, allow_none=True)
+    tags = fields.List(fields.String(validate=[validate.Length(min=1, max=64), NO_NUL]),
+                       validate=validate.Length(max=50))
+
+
+class AssetPatch(AssetWrite):
+    """A partial update. Send the version you read (or an If-Match header)."""
+
+    class Meta(StrictSchema.Meta):
+        pass
+
+    version = fields.Integer(strict=True, validate=validate.Range(min=1),
+                             metadata={"description": "The version you read; stale -> 412."})
+
+
+# every field optional for PATCH
+for _field in AssetPatch._declared_fields.values():
+    _field.required = False
+
+
+class Asset(Schema):
+    """An asset as the API returns it (SPEC §3 field names)."""
+
+    class Meta:
+        ordered = True
+
+    id = fields.UUID()
+    name = fields.String()
+    engine = fields.String(validate=validate.OneOf(_values(Engine)))
+    engine_version = fields.String(allow_none=True)
+    host = fields.String(allow_none=True)
+    port = fields.Integer(allow_none=True)
+    database_name = fields.String(allow_none=True)
+    aliases = fields.List(fields.String())
+    cloud_provider = fields.String(allow_none=True, validate=validate.OneOf(_values(CloudProvider)))
+    region = fields.String(allow_none=True)
+    cloud_resource_id = fields.String(allow_none=True)
+    environment = fields.String(validate=validate.OneOf(_values(Environment)))
+    status = fields.String(validate=validate.OneOf(_values(AssetStatus)))
+    owner = fields.String(allow_none=True)
+    criticality = fields.String(allow_none=True, validate=validate.OneOf(_values(Criticality)))
+    data_classification = fields.String(
+        allow_none=True, validate=validate.OneOf(_values(DataClassification))
+    )
+    encrypted_at_rest = fields.Boolean(allow_none=True)
+    tls_required = fields.Boolean(allow_none=True)
+    publicly_accessible = fields.Boolean(allow_none=True)
+    backup_retention_days = fields.Integer(allow_none=True)
+    last_backup_at = fields.DateTime(allow_none=True)
+    deletion_protection = fields.Boolean(allow_none=True)
+    has_connection_string = fields.Boolean()
+    metadata = fields.Dict()
+    notes = fields.String(allow_none=True)
+    tags = fields.List(fields.String())
+    source = fields.String()
+    confidence = fields.Float(allow_none=True)
+    first_seen_at = fields.DateTime(allow_none=True)
+    last_seen_at = fields.DateTime(allow_none=True)
+    last_import_id = fields.UUID(allow_none=True)
+    locked_fields = fields.List(fields.String())
+    stale = fields.Boolean()
+    version = fields.Integer()
+    created_at = fields.DateTime()
+    created_by = fields.UUID(allow_none=True)
+    updated_at = fields.DateTime()
+    updated_by = fields.UUID(allow_none=True)
+    deleted_at = fields.DateTime(allow_none=True)
+    deleted_by = fields.UUID(allow_none=True)
+    merged_into = fields.UUID(allow_none=True)
+
+
+class AssetPage(Schema):
+    items = fields.List(fields.Nested(Asset))
+    next_cursor = fields.String(allow_none=True)
+
+
+class AssetListArgs(Schema):
+    q = _text(200, metadata={"description": "Words that must all appear in name, host, aliases, database name, owner or tags."})
+    engine = _choice(Engine)
+    environment = _choice(Environment)
+    status = _choice(AssetStatus)
+    criticality = _choice(Criticality)
+    data_classification = _choice(DataClassification)
+    owner = _text(200)
+    tag = _text(64)
+    stale = fields.Boolean()
+    include_deleted = fields.Boolean(load_default=False)
+    sort = fields.String(
+        load_default="name",
+        validate=validate.OneOf([*SORTS, *(f"-{s}" for s in SORTS)]),
+        metadata={"description": "A field, or -field for descending."},
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = fields.String(validate=[validate.Length(max=500), NO_NUL],
+                           metadata={"description": "next_cursor of the previous page."})
+
+
+class AuditEvent(Schema):
+    class Meta:
+        ordered = True
+
+    id = fields.Integer()
+    occurred_at = fields.DateTime()
+    actor_id = fields.UUID(allow_none=True)
+    actor_label = fields.String()
+    ip = fields.String(allow_none=True)
+    user_agent = fields.String(allow_none=True)
+    request_id = fields.String(allow_none=True)
+    action = fields.String(validate=validate.OneOf(_values(AuditAction)))
+    entity_type = fields.String()
+    entity_id = fields.String(allow_none=True)
+    changes = fields.Dict()
+    message = fields.String(allow_none=True)
+    prev_hash = fields.String()
+    hash = fields.String()
+
+
+class AuditPage(Schema):
+    items = fields.List(fields.Nested(AuditEvent))
+    next_cursor = fields.String(allow_none=True)
+
+
+class AuditListArgs(Schema):
+    actor = _text(300)
+    action = _choice(AuditAction)
+    entity_type = _text(50)
+    entity_id = _text(64)
+    since = fields.Date(metadata={"description": "YYYY-MM-DD, inclusive."})
+    until = fields.Date(metadata={"description": "YYYY-MM-DD, inclusive."})
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = fields.String(validate=[validate.Length(max=40), NO_NUL])
+
+
+class AssetAuditArgs(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = fields.String(validate=[validate.Length(max=40), NO_NUL])
+
+
+class ProblemField(Schema):
+    field = fields.String()
+    message = fields.String()
+
+
+class Problem(Schema):
+    """RFC 9457 problem details."""
+
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    errors = fields.List(fields.Nested(ProblemField))
+
+
+class Health(Schema):
+    status = fields.String()
+    checks = fields.Dict(keys=fields.String(), values=fields.String())

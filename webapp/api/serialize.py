@@ -1,0 +1,38 @@
+"""Turn models into the plain dicts the response schemas dump."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from webapp.models import Asset, AssetStatus
+from webapp.models.base import utcnow
+from webapp.services import settings
+from webapp.services.assets import FIELDS, field_value
+
+HIDDEN = {"connection_string"}
+EXTRA = (
+    "id", "first_seen_at", "last_seen_at", "last_import_id", "locked_fields", "version",
+    "created_at", "created_by", "updated_at", "updated_by", "deleted_at", "deleted_by",
+    "merged_into",
+)
+
+
+def stale_cutoff(session: Session) -> datetime:
+    return utcnow() - timedelta(days=int(settings.get(session, "stale_after_days")))
+
+
+def asset(a: Asset, cutoff: datetime) -> dict[str, Any]:
+    data: dict[str, Any] = {f: field_value(a, f) for f in FIELDS if f not in HIDDEN}
+    for name in EXTRA:
+        data[name] = getattr(a, name)
+    for name, value in data.items():
+        if hasattr(value, "value") and not isinstance(value, bool | int | float | str):
+            data[name] = value.value
+    data["has_connection_string"] = a.has_connection_string
+    data["stale"] = bool(
+        a.status == AssetStatus.active and a.last_seen_at is not None and a.last_seen_at < cutoff
+    )
+    return data
