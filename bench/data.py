@@ -8,6 +8,8 @@ as `webapp.services.assets.search_text()` would (checked on a sample after loadi
 from __future__ import annotations
 
 import base64
+import bisect
+import itertools
 import json
 import random
 import time
@@ -29,14 +31,66 @@ ADMIN_PASSWORD = "bench admin password 2026"
 SEED = 20261123
 
 APPS = [
-    "orders", "billing", "payments", "inventory", "catalog", "search", "auth", "accounts",
-    "crm", "erp", "hr", "payroll", "ledger", "analytics", "reporting", "warehouse", "shipping",
-    "fulfilment", "pricing", "checkout", "cart", "loyalty", "marketing", "mailer",
-    "notifications", "fraud", "risk", "compliance", "kyc", "support", "tickets", "chat", "media",
-    "cms", "wiki", "sso", "gateway", "telemetry", "metrics", "logging", "events", "scheduler",
-    "etl", "datalake", "features", "recommendations", "geo", "booking", "claims", "policy",
-    "quotes", "invoicing", "treasury", "procurement", "vendors", "fleet", "identity", "consent",
-    "subscriptions", "returns",
+    "orders",
+    "billing",
+    "payments",
+    "inventory",
+    "catalog",
+    "search",
+    "auth",
+    "accounts",
+    "crm",
+    "erp",
+    "hr",
+    "payroll",
+    "ledger",
+    "analytics",
+    "reporting",
+    "warehouse",
+    "shipping",
+    "fulfilment",
+    "pricing",
+    "checkout",
+    "cart",
+    "loyalty",
+    "marketing",
+    "mailer",
+    "notifications",
+    "fraud",
+    "risk",
+    "compliance",
+    "kyc",
+    "support",
+    "tickets",
+    "chat",
+    "media",
+    "cms",
+    "wiki",
+    "sso",
+    "gateway",
+    "telemetry",
+    "metrics",
+    "logging",
+    "events",
+    "scheduler",
+    "etl",
+    "datalake",
+    "features",
+    "recommendations",
+    "geo",
+    "booking",
+    "claims",
+    "policy",
+    "quotes",
+    "invoicing",
+    "treasury",
+    "procurement",
+    "vendors",
+    "fleet",
+    "identity",
+    "consent",
+    "subscriptions",
+    "returns",
 ]
 # engine: (weight, short name used in asset names, default port, versions, has a database name)
 ENGINES: dict[str, tuple[int, str, int | None, list[str], bool]] = {
@@ -55,7 +109,13 @@ ENGINES: dict[str, tuple[int, str, int | None, list[str], bool]] = {
     "other": (4, "db", 7000, ["1.0", "2.3"], False),
 }
 ENVIRONMENTS = {"production": 35, "staging": 20, "development": 25, "test": 12, "unknown": 8}
-ENV_SHORT = {"production": "prod", "staging": "stg", "development": "dev", "test": "test", "unknown": "misc"}
+ENV_SHORT = {
+    "production": "prod",
+    "staging": "stg",
+    "development": "dev",
+    "test": "test",
+    "unknown": "misc",
+}
 STATUSES = {"active": 75, "inactive": 8, "deprecated": 7, "decommissioned": 5, "unknown": 5}
 CRITICALITIES = {None: 10, "low": 25, "medium": 35, "high": 20, "critical": 10}
 CLASSIFICATIONS = {None: 15, "public": 10, "internal": 40, "confidential": 25, "restricted": 10}
@@ -68,29 +128,111 @@ REGIONS = {
 }
 # tag name -> (colour, share of tagged assets that get it, relatively)
 TAGS = {
-    "pci": ("#dc2626", 12), "pii": ("#ea580c", 20), "gdpr": ("#ca8a04", 14),
-    "sox": ("#16a34a", 8), "hipaa": ("#0891b2", 4), "legacy": ("#6b7280", 10),
-    "customer-data": ("#2563eb", 16), "backup-exempt": ("#7c3aed", 5),
-    "tier-1": ("#db2777", 8), "migration-2026": ("#4b5563", 3),
+    "pci": ("#dc2626", 12),
+    "pii": ("#ea580c", 20),
+    "gdpr": ("#ca8a04", 14),
+    "sox": ("#16a34a", 8),
+    "hipaa": ("#0891b2", 4),
+    "legacy": ("#6b7280", 10),
+    "customer-data": ("#2563eb", 16),
+    "backup-exempt": ("#7c3aed", 5),
+    "tier-1": ("#db2777", 8),
+    "migration-2026": ("#4b5563", 3),
 }
-FIRST = ["alice", "bob", "carla", "dmitri", "emeka", "fatima", "giorgio", "hana", "ivan", "jun",
-         "kofi", "lena", "marta", "nikhil", "olga", "pedro", "quinn", "rosa", "sven", "tomas"]
-LAST = ["smith", "okonkwo", "garcia", "nakamura", "novak", "schmidt", "rossi", "kowalski",
-        "haddad", "lindqvist", "oconnor", "mbeki", "tanaka"]
+FIRST = [
+    "alice",
+    "bob",
+    "carla",
+    "dmitri",
+    "emeka",
+    "fatima",
+    "giorgio",
+    "hana",
+    "ivan",
+    "jun",
+    "kofi",
+    "lena",
+    "marta",
+    "nikhil",
+    "olga",
+    "pedro",
+    "quinn",
+    "rosa",
+    "sven",
+    "tomas",
+]
+LAST = [
+    "smith",
+    "okonkwo",
+    "garcia",
+    "nakamura",
+    "novak",
+    "schmidt",
+    "rossi",
+    "kowalski",
+    "haddad",
+    "lindqvist",
+    "oconnor",
+    "mbeki",
+    "tanaka",
+]
 TEAMS = [f"team-{app}" for app in APPS] + [
-    "platform-dba", "data-engineering", "sre", "security", "finance-it", "it-ops", "bi",
-    "ml-platform", "core-services", "integration", "web-platform", "mobile-backend",
-    "devex", "observability", "storage", "networking", "corp-it", "legal-tech", "research",
+    "platform-dba",
+    "data-engineering",
+    "sre",
+    "security",
+    "finance-it",
+    "it-ops",
+    "bi",
+    "ml-platform",
+    "core-services",
+    "integration",
+    "web-platform",
+    "mobile-backend",
+    "devex",
+    "observability",
+    "storage",
+    "networking",
+    "corp-it",
+    "legal-tech",
+    "research",
     "partner-apis",
 ]
 
 ASSET_COLUMNS = (
-    "id", "name", "engine", "engine_version", "host", "port", "database_name", "aliases",
-    "cloud_provider", "region", "cloud_resource_id", "environment", "status", "owner",
-    "criticality", "data_classification", "encrypted_at_rest", "tls_required",
-    "publicly_accessible", "backup_retention_days", "last_backup_at", "deletion_protection",
-    "metadata", "notes", "source", "first_seen_at", "last_seen_at", "locked_fields", "version",
-    "deleted_at", "search_text", "created_at", "updated_at",
+    "id",
+    "name",
+    "engine",
+    "engine_version",
+    "host",
+    "port",
+    "database_name",
+    "aliases",
+    "cloud_provider",
+    "region",
+    "cloud_resource_id",
+    "environment",
+    "status",
+    "owner",
+    "criticality",
+    "data_classification",
+    "encrypted_at_rest",
+    "tls_required",
+    "publicly_accessible",
+    "backup_retention_days",
+    "last_backup_at",
+    "deletion_protection",
+    "metadata",
+    "notes",
+    "source",
+    "first_seen_at",
+    "last_seen_at",
+    "locked_fields",
+    "version",
+    "deleted_at",
+    "search_text",
+    "created_at",
+    "updated_at",
 )
 
 
@@ -138,18 +280,33 @@ def app_config(url: str) -> dict[str, Any]:
     }
 
 
-def _pick(rng: random.Random, weighted: dict[Any, int]) -> Any:
-    return rng.choices(list(weighted), weights=list(weighted.values()))[0]
+class Weighted:
+    """A weighted choice with the cumulative weights computed once (random.choices redoes them)."""
+
+    def __init__(self, weighted: dict[Any, float]) -> None:
+        self.values = list(weighted)
+        self.cum = list(itertools.accumulate(weighted.values()))
+        self.total = self.cum[-1]
+
+    def __call__(self, rng: random.Random) -> Any:
+        return self.values[bisect.bisect_right(self.cum, rng.random() * self.total)]
 
 
 @dataclass
 class Generated:
     assets: int
     tag_links: int
+    phases: dict[str, float]
 
 
-def search_text(name: str, host: str | None, database_name: str | None, owner: str | None,
-                aliases: list[str], tag_names: list[str]) -> str:
+def search_text(
+    name: str,
+    host: str | None,
+    database_name: str | None,
+    owner: str | None,
+    aliases: list[str],
+    tag_names: list[str],
+) -> str:
     """Mirror of webapp.services.assets.search_text (tags ordered by name, as the model loads them)."""
     parts = [name, host or "", database_name or "", owner or ""]
     parts += aliases
@@ -157,33 +314,45 @@ def search_text(name: str, host: str | None, database_name: str | None, owner: s
     return " ".join(p for p in parts if p).lower()
 
 
-def generate(n: int, tag_ids: dict[str, int], now: datetime) -> Iterator[tuple[tuple[Any, ...], list[int]]]:
+def generate(
+    n: int, tag_ids: dict[str, int], now: datetime
+) -> Iterator[tuple[tuple[Any, ...], list[int]]]:
     """Yield (asset row in ASSET_COLUMNS order, tag ids) for n realistic assets, deterministically."""
     rng = random.Random(SEED)
     owner_list = owners()
-    # a skewed spread: a few owners hold many assets, most hold a few hundred or fewer
-    owner_weights = [1.0 / (i + 1) ** 0.7 for i in range(len(owner_list))]
     rng.shuffle(owner_list)
-    engine_names = list(ENGINES)
-    engine_weights = [ENGINES[e][0] for e in engine_names]
-    tag_names = list(TAGS)
-    tag_weights = [TAGS[t][1] for t in tag_names]
+    # a skewed spread: a few owners hold many assets, most hold a few hundred or fewer
+    pick_owner = Weighted({o: 1.0 / (i + 1) ** 0.7 for i, o in enumerate(owner_list)})
+    pick_engine = Weighted({e: spec[0] for e, spec in ENGINES.items()})
+    pick_tag = Weighted({t: spec[1] for t, spec in TAGS.items()})
+    pick_env, pick_status = Weighted(ENVIRONMENTS), Weighted(STATUSES)
+    pick_criticality, pick_classification = Weighted(CRITICALITIES), Weighted(CLASSIFICATIONS)
+    pick_cloud = Weighted(CLOUDS)
+    pick_aliases, pick_tag_count = (
+        Weighted({0: 50, 1: 35, 2: 15}),
+        Weighted({0: 40, 1: 30, 2: 20, 3: 10}),
+    )
     three_years = 3 * 365 * 86400
     for i in range(n):
-        engine = rng.choices(engine_names, weights=engine_weights)[0]
+        engine = pick_engine(rng)
         _, short, port, versions, has_db = ENGINES[engine]
         app = rng.choice(APPS)
-        env = _pick(rng, ENVIRONMENTS)
+        env = pick_env(rng)
         name = f"{app}-{short}-{ENV_SHORT[env]}-{rng.randint(1, 40):02d}"
-        cloud = _pick(rng, CLOUDS)
+        cloud = pick_cloud(rng)
         region = rng.choice(REGIONS[cloud])
         if engine == "dynamodb" and cloud != "aws":
             cloud = "aws"
             region = rng.choice(REGIONS["aws"])
         if cloud == "aws":
-            service = "dynamodb" if engine == "dynamodb" else ("cache" if engine == "redis" else "rds")
-            host = (f"dynamodb.{region}.amazonaws.com" if engine == "dynamodb"
-                    else f"{name}.c{rng.randrange(16**8):08x}.{region}.{service}.amazonaws.com")
+            service = (
+                "dynamodb" if engine == "dynamodb" else ("cache" if engine == "redis" else "rds")
+            )
+            host = (
+                f"dynamodb.{region}.amazonaws.com"
+                if engine == "dynamodb"
+                else f"{name}.c{rng.randrange(16**8):08x}.{region}.{service}.amazonaws.com"
+            )
             resource = f"arn:aws:{service}:{region}:{rng.choice(['1234', '5678', '9012'])}00000000:db:{name}-{i}"
         elif cloud == "gcp":
             host = f"{name}.{region}.gcp.example.net"
@@ -202,26 +371,30 @@ def generate(n: int, tag_ids: dict[str, int], now: datetime) -> Iterator[tuple[t
         if host is None:
             port_value = None
         database_name = f"{app}_{ENV_SHORT[env]}" if has_db and rng.random() < 0.9 else None
-        owner = rng.choices(owner_list, weights=owner_weights)[0] if rng.random() > 0.05 else None
+        owner = pick_owner(rng) if rng.random() > 0.05 else None
         aliases: list[str] = []
-        for _ in range(rng.choices((0, 1, 2), weights=(50, 35, 15))[0]):
+        for _ in range(pick_aliases(rng)):
             kind = rng.random()
             if kind < 0.4:
-                aliases.append(f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}")
+                aliases.append(
+                    f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+                )
             elif kind < 0.75:
                 aliases.append(f"{app}-{ENV_SHORT[env]}.db.corp.example.com")
             else:
                 aliases.append(f"legacy-{app}-{rng.randrange(100)}")
-        k = rng.choices((0, 1, 2, 3), weights=(40, 30, 20, 10))[0]
+        k = pick_tag_count(rng)
         tags: set[str] = set()
         while len(tags) < k:
-            tags.add(rng.choices(tag_names, weights=tag_weights)[0])
+            tags.add(pick_tag(rng))
         created = now - timedelta(seconds=rng.randrange(three_years))
-        updated = created + timedelta(seconds=rng.randrange(int((now - created).total_seconds()) + 1))
+        updated = created + timedelta(
+            seconds=rng.randrange(int((now - created).total_seconds()) + 1)
+        )
         seen = rng.random() < 0.6
         last_seen = now - timedelta(days=rng.random() ** 3 * 120) if seen else None
         deleted_at = updated if rng.random() < 0.01 else None
-        status = _pick(rng, STATUSES)
+        status = pick_status(rng)
         row = (
             _uuid4_from(rng),
             name,
@@ -237,16 +410,20 @@ def generate(n: int, tag_ids: dict[str, int], now: datetime) -> Iterator[tuple[t
             env,
             status,
             owner,
-            _pick(rng, CRITICALITIES),
-            _pick(rng, CLASSIFICATIONS),
+            pick_criticality(rng),
+            pick_classification(rng),
             rng.random() < 0.85 if rng.random() < 0.9 else None,
             rng.random() < 0.7 if rng.random() < 0.9 else None,
             rng.random() < 0.03,
             rng.choice((None, 7, 14, 30, 35)),
             now - timedelta(hours=rng.randrange(1, 72)) if rng.random() < 0.7 else None,
             rng.random() < 0.5 if env == "production" else False,
-            json.dumps({"cost_center": f"CC-{rng.randrange(100, 999)}",
-                        "managed_by": rng.choice(("terraform", "ansible", "manual"))}),
+            json.dumps(
+                {
+                    "cost_center": f"CC-{rng.randrange(100, 999)}",
+                    "managed_by": rng.choice(("terraform", "ansible", "manual")),
+                }
+            ),
             "Migrated from the old CMDB." if rng.random() < 0.05 else None,
             "manual",
             created if seen else None,
@@ -267,19 +444,44 @@ def _uuid4_from(rng: random.Random) -> uuid.UUID:
 
 def truncate_all(conn: psycopg.Connection) -> None:
     """Empty every data table (TRUNCATE is allowed on audit_events; UPDATE/DELETE are not)."""
-    tables = [r[0] for r in conn.execute(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-    )]
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        )
+    ]
     if tables:
-        conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
-            sql.SQL(", ").join(sql.Identifier(t) for t in tables)))
+        conn.execute(
+            sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
+                sql.SQL(", ").join(sql.Identifier(t) for t in tables)
+            )
+        )
+
+
+# secondary indexes are dropped for the COPY and rebuilt after it (much faster than maintaining
+# them row by row, the trigram GIN index above all); constraint indexes (keys, unique) stay
+SECONDARY_INDEXES = """
+SELECT i.indexname, i.indexdef FROM pg_indexes i
+WHERE i.schemaname = 'public' AND i.tablename IN ('assets', 'asset_tags')
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
+ORDER BY i.indexname
+"""
 
 
 def load(url: str, n: int) -> Generated:
-    """Truncate and COPY n assets (and their tags) into the database, then ANALYZE."""
+    """Truncate and COPY n assets (and their tags) into the database, then VACUUM ANALYZE.
+
+    All in one transaction (PostgreSQL DDL is transactional): a failed or interrupted build
+    leaves the previous data and every index as they were.
+    """
     now = datetime.now(UTC).replace(microsecond=0)
+    phases: dict[str, float] = {}
+    t0 = time.perf_counter()
     with psycopg.connect(conninfo(url)) as conn:
         truncate_all(conn)
+        indexes = conn.execute(SECONDARY_INDEXES).fetchall()
+        for name, _ in indexes:
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
         tag_ids: dict[str, int] = {}
         for name, (colour, _) in TAGS.items():
             tag_ids[name] = conn.execute(
@@ -295,12 +497,20 @@ def load(url: str, n: int) -> Generated:
         with cur.copy("COPY asset_tags (asset_id, tag_id) FROM STDIN") as copy:
             for link in links:
                 copy.write_row(link)
+        phases["generate+copy"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        for _, definition in indexes:
+            conn.execute(definition)
         conn.commit()
+        phases["indexes"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     with psycopg.connect(conninfo(url), autocommit=True) as conn:
         conn.execute("VACUUM (ANALYZE) assets")
         conn.execute("VACUUM (ANALYZE) asset_tags")
         conn.execute("ANALYZE tags")
-    return Generated(n, len(links))
+    phases["vacuum"] = time.perf_counter() - t0
+    return Generated(n, len(links), phases)
 
 
 def asset_count(url: str) -> int:

@@ -12,9 +12,11 @@ import shutil
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -142,9 +144,25 @@ def app_config(database_url: str) -> dict[str, object]:
     return base_config(database_url)
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in its own application context.
+
+    The `app` fixture keeps an application context pushed for the whole test, and Flask reuses a
+    pushed context for test-client requests: without this, every request of a test would share
+    one `g` (Flask-Login caches the signed-in user there) and one database session, so a revoked
+    session could still look signed in. Tests reading the database after a request should call
+    `session.expire_all()` to see what the request committed.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(app_config: dict[str, object]):  # type: ignore[no-untyped-def]
     app = create_app(app_config)
+    app.test_client_class = IsolatedClient
     with app.app_context():
         yield app
         _db.session.remove()

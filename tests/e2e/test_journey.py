@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sqlalchemy import create_engine, text
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LAUNCH_ARGS = [
@@ -43,19 +44,20 @@ def browser_page(chromium_path: str):  # type: ignore[no-untyped-def]
             context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
             page = context.new_page()
             page.set_default_timeout(10_000)
-            page.on(
-                "console",
-                lambda msg: problems.append(f"console {msg.type}: {msg.text} ({msg.location})")
-                if msg.type == "error"
-                else None,
-            )
+
+            def on_console(msg) -> None:  # type: ignore[no-untyped-def]
+                if msg.type == "error":
+                    problems.append(f"console error: {msg.text} ({msg.location})")
+
+            def on_response(response) -> None:  # type: ignore[no-untyped-def]
+                if response.status >= 500:
+                    problems.append(
+                        f"HTTP {response.status} from {response.request.method} {response.url}"
+                    )
+
+            page.on("console", on_console)
             page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-            page.on(
-                "response",
-                lambda r: problems.append(f"HTTP {r.status} from {r.request.method} {r.url}")
-                if r.status >= 500
-                else None,
-            )
+            page.on("response", on_response)
             yield page, problems
             context.close()
         finally:
@@ -92,7 +94,7 @@ def test_first_admin_manages_an_asset_end_to_end(live_server: str, browser_page)
 
     # Sign out, then sign in again.
     page.get_by_role("button", name="Sign out").click()
-    expect(page).to_have_url(url("/login"))
+    expect(page).to_have_url(live_server + "/login")
     expect(page.get_by_text("You have been signed out.")).to_be_visible()
     page.get_by_label("Email", exact=True).fill(ADMIN_EMAIL)
     page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
@@ -147,13 +149,13 @@ def test_first_admin_manages_an_asset_end_to_end(live_server: str, browser_page)
     page.get_by_role("button", name="Save asset").click()
     expect(page).to_have_url(asset_url)
     expect(page.get_by_text("Changes saved.")).to_be_visible()
-    expect(page.locator("dt", has_text="Owner").locator("xpath=following-sibling::dd[1]")).to_have_text(
-        "team-payments"
-    )
+    owner_shown = page.locator("dt", has_text="Owner").locator("xpath=following-sibling::dd[1]")
+    expect(owner_shown).to_have_text("team-payments")
     shot("asset-edited")
 
     # The History tab shows the owner change, old and new value.
-    page.get_by_role("navigation", name="Asset sections").get_by_role("link", name="History").click()
+    tabs = page.get_by_role("navigation", name="Asset sections")
+    tabs.get_by_role("link", name="History").click()
     expect(page).to_have_url(url(urlsplit(asset_url).path + "/history"))
     owner_row = page.get_by_role("row", name=re.compile(r"^Owner\b"))
     expect(owner_row.first).to_be_visible()
@@ -162,7 +164,7 @@ def test_first_admin_manages_an_asset_end_to_end(live_server: str, browser_page)
     shot("history")
 
     # Delete it (htmx asks for confirmation), find it in the trash, restore it.
-    page.get_by_role("navigation", name="Asset sections").get_by_role("link", name="Overview").click()
+    tabs.get_by_role("link", name="Overview").click()
     expect(page).to_have_url(asset_url)
     dialogs: list[str] = []
 
@@ -192,3 +194,59 @@ def test_first_admin_manages_an_asset_end_to_end(live_server: str, browser_page)
     shot("restored")
 
     assert not problems, "the browser reported errors:\n" + "\n".join(problems)
+
+
+def test_a_tab_whose_session_was_revoked_signs_in_again_cleanly(  # type: ignore[no-untyped-def]
+    live_server: str, app_config: dict[str, object], browser_page
+) -> None:
+    """Buttons on a page left open after the session ended elsewhere (password changed on another
+    device, an admin disabled it) lead to a sign-in that works, never to a 405 on a POST-only URL."""
+    from playwright.sync_api import expect
+
+    page, problems = browser_page
+
+    def revoke_every_session() -> None:
+        engine = create_engine(str(app_config["SQLALCHEMY_DATABASE_URI"]))
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE user_sessions SET revoked_at = CURRENT_TIMESTAMP"))
+        engine.dispose()
+
+    def sign_in() -> None:
+        page.get_by_label("Email", exact=True).fill(ADMIN_EMAIL)
+        page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+
+    page.goto(live_server + "/setup")
+    page.get_by_label("Email", exact=True).fill(ADMIN_EMAIL)
+    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
+    page.get_by_label("Repeat password", exact=True).fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Create admin account").click()
+    page.goto(live_server + "/assets/new")
+    page.get_by_label("Name", exact=True).fill(ASSET)
+    page.get_by_label("Engine", exact=True).select_option("mysql")
+    page.get_by_role("button", name="Save asset").click()
+    expect(page.get_by_role("heading", name=ASSET)).to_be_visible()
+    asset_url = page.url
+
+    # Delete (an htmx POST) from a stale tab: to the sign-in page, then on to a working page.
+    revoke_every_session()
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete").click()
+    expect(page).to_have_url(live_server + "/login")
+    sign_in()
+    expect(page).to_have_url(live_server + "/")
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    page.goto(asset_url)
+    expect(page.get_by_text("in trash")).to_have_count(0)
+
+    # Sign out from a stale tab simply signs out.
+    revoke_every_session()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(live_server + "/login")
+    expect(page.get_by_text("You have been signed out.")).to_be_visible()
+    sign_in()
+    expect(page).to_have_url(live_server + "/")
+
+    # the 401 that told htmx to go to the sign-in page is expected; nothing else is
+    unexpected = [p for p in problems if "status of 401" not in p]
+    assert not unexpected, "the browser reported errors:\n" + "\n".join(unexpected)

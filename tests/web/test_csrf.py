@@ -3,9 +3,9 @@ accepted with the token htmx sends as `X-CSRFToken` from the page's `<meta>` tag
 
 from __future__ import annotations
 
-import pytest
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD

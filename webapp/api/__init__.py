@@ -5,7 +5,15 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-api = Api()
+
+class InventoryApi(Api):
+    # Errors are problem+json (webapp/web/errors.py), documented per operation with the Problem
+    # schema; flask-smorest's catch-all "default" response would describe its own JSON Error
+    # shape, which this app never sends, and would hide undocumented status codes.
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+
+api = InventoryApi()
 
 API_CONFIG = {
     "API_TITLE": "Asset Inventory API",

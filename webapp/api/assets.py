@@ -6,11 +6,11 @@ import uuid
 from typing import Any
 
 from flask import request, url_for
-from flask_smorest import Blueprint
 
 from webapp.api import schemas, serialize
 from webapp.api.auth import SECURITY, api_actor, token_required
 from webapp.api.errors import PreconditionFailed, PreconditionRequired
+from webapp.api.parsing import ApiBlueprint as Blueprint
 from webapp.extensions import db
 from webapp.models import Role
 from webapp.services import asset_history, asset_search
@@ -20,6 +20,7 @@ from webapp.services.errors import StaleVersion, ValidationFailed
 blp = Blueprint("api_assets", __name__, url_prefix="/api/v1/assets",
                 description="Database assets. Changes are audited with the token's user as actor.")
 ERRORS = (400, 401, 403, 404, 409, 422)
+MAX_EVENT_ID = 2**63 - 1
 
 
 def _document_errors(codes: tuple[int, ...]):  # type: ignore[no-untyped-def]
@@ -55,7 +56,7 @@ def list_assets(args: dict[str, Any]) -> dict[str, Any]:
 @blp.doc(security=SECURITY)
 @blp.arguments(schemas.AssetWrite, as_kwargs=False)
 @blp.response(201, schemas.Asset)
-@_document_errors((401, 403, 422))
+@_document_errors((401, 403, 413, 422))
 def create_asset(data: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Create an asset. Answers 201 with its Location."""
     asset = asset_service.create(db.session, api_actor(), data)
@@ -80,7 +81,7 @@ def _expected_version(body_version: int | None) -> int:
         value = header.strip()
         value = value[2:] if value.startswith("W/") else value
         value = value.strip('"')
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()) or len(value) > 18:
             raise PreconditionFailed('If-Match must be the ETag you read, e.g. "3".')
         return int(value)
     if body_version is not None:
@@ -95,7 +96,7 @@ def _expected_version(body_version: int | None) -> int:
 @blp.doc(security=SECURITY)
 @blp.arguments(schemas.AssetPatch, as_kwargs=False)
 @blp.response(200, schemas.Asset)
-@_document_errors((401, 403, 404, 409, 412, 422, 428))
+@_document_errors((401, 403, 404, 409, 412, 413, 422, 428))
 def patch_asset(data: dict[str, Any], asset_id: uuid.UUID):  # type: ignore[no-untyped-def]
     """Change some fields. Needs `If-Match` (or `version`); a stale one gets 412."""
     expected = _expected_version(data.pop("version", None))
@@ -150,6 +151,7 @@ def asset_audit(args: dict[str, Any], asset_id: uuid.UUID):  # type: ignore[no-u
 def _cursor_id(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit() or len(cursor) > 19:
+    # ASCII digits only ("²".isdigit() is true, int("²") fails) and within a BIGINT
+    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > MAX_EVENT_ID:
         raise ValidationFailed({"cursor": "Use next_cursor from the previous page."})
     return int(cursor)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
-
 from webapp.api import schemas
 from webapp.api.assets import _cursor_id, _document_errors
 from webapp.api.auth import SECURITY, token_required
+from webapp.api.parsing import ApiBlueprint as Blueprint
 from webapp.extensions import db
 from webapp.models import Role
 from webapp.services import audit_log

@@ -5,10 +5,10 @@ from __future__ import annotations
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import current_app
-from flask_smorest import Blueprint
 from sqlalchemy import text
 
 from webapp.api import schemas
+from webapp.api.parsing import ApiBlueprint as Blueprint
 from webapp.extensions import db
 
 blp = Blueprint("api_health", __name__, description="Health probes.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from flask import flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
@@ -10,7 +9,7 @@ from webapp.assets import bp
 from webapp.assets.forms import AssetForm, TagForm
 from webapp.extensions import db
 from webapp.models import Role
-from webapp.services import asset_history, asset_search
+from webapp.services import asset_history, asset_search, audit
 from webapp.services import assets as asset_service
 from webapp.services.errors import StaleVersion, ValidationFailed
 from webapp.web.forms import apply_errors
@@ -96,6 +95,7 @@ def edit(asset_id: str) -> Response:
             # keep the user's input; show what the other person changed; next save applies on top
             current = exc.current
             their_changes = asset_service.changes_since(db.session, current, base_version or 0)
+            _carry_their_changes(form, current, their_changes)
             form.version.data = str(current.version)
             status = 409
         except ValidationFailed as exc:
@@ -177,6 +177,27 @@ def reveal(asset_id: str) -> Response:
     secret = asset_service.reveal_connection_string(db.session, current_actor(), asset.id)
     return render("assets/show.html", "secret", asset=asset, tab="overview", tag_form=TagForm(),
                   revealed=secret or "")
+
+
+def _carry_their_changes(form: AssetForm, current, their_changes: dict) -> None:  # type: ignore[no-untyped-def]
+    """After an edit conflict, fields this person left as they were but someone else changed show
+    the other person's value, so saving the form again does not undo their change. Fields both
+    changed keep this person's input (the conflict box shows theirs)."""
+    mine = form.to_data()
+    latest = AssetForm(formdata=None)
+    latest.fill_from(current)
+    for name, (then, _now) in their_changes.items():
+        check = asset_service.FIELDS.get(name)
+        if check is None or name not in mine or name == "connection_string":
+            continue
+        try:
+            untouched = audit.jsonable(check(mine[name])) == then
+        except ValueError:
+            continue
+        if untouched:
+            field = getattr(form, name)
+            field.data = getattr(latest, name).data
+            field.raw_data = None  # render .data, not what was posted
 
 
 def _tags_or_redirect(asset) -> Response:  # type: ignore[no-untyped-def]

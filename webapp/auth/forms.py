@@ -1,5 +1,13 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+)
 from wtforms.validators import DataRequired, EqualTo, Length
 
 
@@ -30,7 +38,10 @@ class TokenForm(FlaskForm):
                        description="What uses this token, e.g. nightly-scanner.")
     read_only = BooleanField("Read-only", description="Can read the inventory but change nothing.")
     expires_in_days = SelectField(
-        "Expires", choices=[("30", "in 30 days"), ("90", "in 90 days"), ("365", "in a year"), ("", "never")],
+        "Expires",
+        # SelectChoice, not tuples: WTForms 3.3 deprecates tuple choices (removed in 3.4)
+        choices=[SelectChoice("30", "in 30 days"), SelectChoice("90", "in 90 days"),
+                 SelectChoice("365", "in a year"), SelectChoice("", "never")],
         default="90",
     )
     submit = SubmitField("Create token")

@@ -55,9 +55,10 @@ def login() -> Response | str:
 
 
 @bp.route("/logout", methods=["POST"])
-@login_required
 def logout() -> Response:
-    auth_service.end_session(db.session, current_actor(), current_user.session_id)
+    # a session already revoked elsewhere (password change, admin) still signs out cleanly
+    if current_user.is_authenticated:
+        auth_service.end_session(db.session, current_actor(), current_user.session_id)
     logout_user()
     session.clear()
     flash("You have been signed out.", "info")

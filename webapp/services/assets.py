@@ -7,9 +7,11 @@ the API, the CLI and import jobs share one code path.
 from __future__ import annotations
 
 import enum
+import math
+import re
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -40,6 +42,19 @@ TAG_MAX = 64
 
 # --- validation -----------------------------------------------------------------------------
 
+# NUL cannot be stored in PostgreSQL text or JSONB; an unpaired surrogate cannot be encoded as
+# UTF-8 (for the database or the audit hash). Either would otherwise fail at the database (a 500).
+UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+UNSTORABLE_MESSAGE = "Remove the NUL character or invalid Unicode from this text."
+METADATA_MAX_DEPTH = 20
+
+
+def _storable(value: str) -> str:
+    if UNSTORABLE.search(value):
+        raise ValueError(UNSTORABLE_MESSAGE)
+    return value
+
+
 def _text(max_len: int, required: bool = False) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         if value is None:
@@ -55,7 +70,7 @@ def _text(max_len: int, required: bool = False) -> Callable[[Any], Any]:
             return None
         if len(value) > max_len:
             raise ValueError(f"Enter at most {max_len} characters (got {len(value)}).")
-        return value
+        return _storable(value)
 
     return check
 
@@ -105,6 +120,10 @@ def _timestamp(value: Any) -> Any:
             raise ValueError("Enter a date and time in ISO 8601 form.") from None
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise ValueError("Enter a date and time with a time zone.")
+    try:
+        value.astimezone(UTC)  # stored in UTC: 0001-01-01T00:00+01:00 has no UTC equivalent
+    except OverflowError:
+        raise ValueError("Enter a date and time between the years 1 and 9999 in UTC.") from None
     return value
 
 
@@ -121,6 +140,7 @@ def _string_list(max_items: int, max_len: int) -> Callable[[Any], Any]:
                 continue
             if len(item) > max_len:
                 raise ValueError(f"Each value may have at most {max_len} characters.")
+            _storable(item)
             if item not in cleaned:
                 cleaned.append(item)
         if len(cleaned) > max_items:
@@ -140,7 +160,25 @@ def _mapping(value: Any) -> Any:
         return {}
     if not isinstance(value, dict):
         raise ValueError("Enter a JSON object.")
+    _check_json(value, 1)
     return value
+
+
+def _check_json(value: Any, depth: int) -> None:
+    """Nested metadata must be storable: finite numbers, clean text, bounded depth."""
+    if isinstance(value, str):
+        _storable(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("Numbers must be finite (no NaN or Infinity).")
+    elif isinstance(value, dict | list):
+        if depth > METADATA_MAX_DEPTH:
+            raise ValueError(f"Nest at most {METADATA_MAX_DEPTH} levels deep.")
+        if isinstance(value, dict):
+            for key in value:
+                if isinstance(key, str):
+                    _storable(key)
+        for item in value.values() if isinstance(value, dict) else value:
+            _check_json(item, depth + 1)
 
 
 def _confidence(value: Any) -> Any:

@@ -57,6 +57,8 @@ def parse_query(args: dict[str, str], max_limit: int = 500) -> AuditQuery:
                 setattr(query, attr, int(args[name]))
             except ValueError:
                 errors[name] = "Enter a whole number."
+    if query.before_id is not None and not 0 < query.before_id < 2**63:
+        errors["before"] = "Use the link to the next page."
     if not 1 <= query.limit <= max_limit:
         errors["limit"] = f"Enter a number from 1 to {max_limit}."
     if errors:

@@ -26,8 +26,10 @@ def init_app(app: Flask) -> None:
 
     @login_manager.unauthorized_handler
     def unauthorized() -> Any:
-        # an htmx request must not swap the login page into a fragment: send the browser there
-        target = url_for("auth.login", next=request.full_path.rstrip("?"))
+        # an htmx request must not swap the login page into a fragment: send the browser there.
+        # Only a GET can be resumed after signing in: `next` to a POST-only URL would end in 405.
+        resumable = request.method in ("GET", "HEAD")
+        target = url_for("auth.login", next=request.full_path.rstrip("?") if resumable else None)
         if request.headers.get("HX-Request") == "true":
             response = app.response_class(status=401)
             response.headers["HX-Redirect"] = target

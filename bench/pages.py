@@ -1,0 +1,226 @@
+"""Workload: server time of the /assets HTML page, in-process with the Flask test client."""
+
+from __future__ import annotations
+
+import html
+import re
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event, text
+
+from webapp.extensions import db
+
+TARGET_P95_MS = 50.0
+CASE_TIME_BUDGET_S = 60.0  # a case stops early (and says so) past this much wall time
+NEXT_LINK = re.compile(r'<a rel="next" href="([^"]+)"')
+
+# search terms of 3+ characters: some match a large share of the rows, some a handful, one none
+SEARCH_TERMS = [
+    "prod",  # every production name, many hosts: ~35-40% of rows
+    "amazonaws",  # every AWS host: ~45%
+    "orders",  # one application: ~2%
+    "mysql",  # one engine's names: ~18%
+    "orders prod",  # two terms, both must match
+    "okonkwo",  # people with one surname among the owners
+    "db0042",  # one on-premises host: a few rows
+    "legacy-billing",  # an alias: a few hundred rows
+    "xyzzy",  # a typo: no rows at all (the worst case for walking the sort index)
+]
+
+
+@dataclass
+class Case:
+    label: str
+    urls: list[str]
+
+
+@dataclass
+class Result:
+    label: str
+    n: int
+    p50_ms: float
+    p95_ms: float
+    max_ms: float
+    mean_ms: float
+    queries_per_page: float
+    budget_exceeded: bool
+    urls: list[str] = field(default_factory=list)
+    # url -> [requests, p50 ms, max ms]
+    by_url: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.n > 0 and self.p95_ms <= TARGET_P95_MS and not self.budget_exceeded
+
+    def line(self) -> str:
+        flag = "OK" if self.ok else "MISS"
+        extra = "  (time budget hit)" if self.budget_exceeded else ""
+        return (
+            f"assets page {self.label:<22} n={self.n:<4} p50={self.p50_ms:.1f}ms "
+            f"p95={self.p95_ms:.1f}ms max={self.max_ms:.1f}ms q/page={self.queries_per_page:.0f}"
+            f"  (target p95 <= {TARGET_P95_MS:.0f}ms) {flag}{extra}"
+        )
+
+
+@contextmanager
+def captured_sql(app: Flask) -> Iterator[list[tuple[str, Any]]]:
+    """Every statement the app sends while inside the block, with its parameters."""
+    statements: list[tuple[str, Any]] = []
+
+    def before(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        statements.append((statement, parameters))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def sign_in(client: FlaskClient, email: str, password: str) -> None:
+    response = client.post("/login", data={"email": email, "password": password})
+    if response.status_code != 302:
+        raise SystemExit(f"bench sign-in failed: HTTP {response.status_code}")
+
+
+def _get(client: FlaskClient, url: str) -> str:
+    response = client.get(url)
+    if response.status_code != 200:
+        raise SystemExit(f"GET {url} answered HTTP {response.status_code}")
+    return response.get_data(as_text=True)
+
+
+def next_link(client: FlaskClient, url: str) -> str:
+    match = NEXT_LINK.search(_get(client, url))
+    if not match:
+        raise SystemExit(f"{url} has no next page link")
+    return html.unescape(match.group(1))
+
+
+def median_owner(app: Flask) -> str:
+    """An owner with a typical number of assets (the median among owners)."""
+    with app.app_context():
+        rows = (
+            db.session.execute(
+                text(
+                    "SELECT owner FROM assets WHERE deleted_at IS NULL AND owner IS NOT NULL "
+                    "GROUP BY owner ORDER BY count(*) DESC, owner"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        db.session.remove()
+    return rows[len(rows) // 2]
+
+
+def build_cases(app: Flask, client: FlaskClient) -> list[Case]:
+    owner = median_owner(app)
+    page_one = [
+        "/assets",
+        "/assets?environment=production",
+        "/assets?sort=-updated_at",
+        "/assets?" + urlencode({"q": "prod"}),
+    ]
+    return [
+        Case("plain", ["/assets"]),
+        Case("searched", ["/assets?" + urlencode({"q": t}) for t in SEARCH_TERMS]),
+        Case("env=production", ["/assets?environment=production"]),
+        Case("engine=mysql&active", ["/assets?engine=mysql&status=active"]),
+        Case("owner", ["/assets?" + urlencode({"owner": owner})]),
+        Case("tag=pci", ["/assets?tag=pci"]),
+        Case("sort=-updated_at", ["/assets?sort=-updated_at"]),
+        Case("page 2 (next cursor)", [next_link(client, u) for u in page_one]),
+    ]
+
+
+def run_case(app: Flask, client: FlaskClient, case: Case, requests: int) -> Result:
+    """Time `requests` GETs cycling over the case's URLs, bounded by CASE_TIME_BUDGET_S."""
+    times: list[float] = []
+    per_url: dict[str, list[float]] = {}
+    queries = 0
+    with captured_sql(app) as statements:
+        deadline = time.perf_counter() + CASE_TIME_BUDGET_S
+        budget_exceeded = False
+        for i in range(requests):
+            url = case.urls[i % len(case.urls)]
+            t0 = time.perf_counter()
+            response = client.get(url)
+            elapsed = time.perf_counter() - t0
+            if response.status_code != 200:
+                raise SystemExit(f"GET {url} answered HTTP {response.status_code}")
+            times.append(elapsed * 1000)
+            per_url.setdefault(url, []).append(elapsed * 1000)
+            if time.perf_counter() > deadline:
+                budget_exceeded = i + 1 < requests
+                break
+        queries = len(statements)
+    times_sorted = sorted(times)
+    p95_index = max(0, min(len(times_sorted) - 1, round(0.95 * len(times_sorted)) - 1))
+    return Result(
+        label=case.label,
+        n=len(times),
+        p50_ms=statistics.median(times_sorted),
+        p95_ms=times_sorted[p95_index],
+        max_ms=times_sorted[-1],
+        mean_ms=statistics.fmean(times_sorted),
+        queries_per_page=queries / max(1, len(times)),
+        budget_exceeded=budget_exceeded,
+        urls=case.urls,
+        by_url={u: [len(t), statistics.median(t), max(t)] for u, t in per_url.items()},
+    )
+
+
+def warm_up(client: FlaskClient, cases: list[Case], rounds: int) -> None:
+    for _ in range(rounds):
+        for case in cases:
+            for url in case.urls:
+                _get(client, url)
+
+
+def explain(app: Flask, client: FlaskClient, cases: list[Case], out: Any) -> dict[str, list[str]]:
+    """EXPLAIN (ANALYZE, BUFFERS) every assets query one request of each case's URLs issues."""
+    plans: dict[str, list[str]] = {}
+    for case in cases:
+        for url in case.urls:
+            with captured_sql(app) as statements:
+                _get(client, url)
+            wanted = [(s, p) for s, p in statements if "FROM assets" in s]
+            with app.app_context(), db.engine.connect() as conn:
+                for statement, params in wanted:
+                    rows = (
+                        conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
+                        .scalars()
+                        .all()
+                    )
+                    key = f"{case.label} {url}"
+                    plans.setdefault(key, []).append("\n".join(rows))
+                    print(f"\n--- {key}\n{statement}\n{params}\n" + "\n".join(rows), file=out)
+                conn.rollback()
+    return plans
+
+
+def match_counts(app: Flask) -> dict[str, int]:
+    """How many live rows each search term matches (context for the searched figures)."""
+    counts = {}
+    with app.app_context():
+        for term in SEARCH_TERMS:
+            where = " AND ".join(f"search_text LIKE :t{i}" for i, _ in enumerate(term.split()))
+            params = {f"t{i}": f"%{w}%" for i, w in enumerate(term.lower().split())}
+            counts[term] = db.session.execute(
+                text(f"SELECT count(*) FROM assets WHERE deleted_at IS NULL AND {where}"), params
+            ).scalar_one()
+        db.session.remove()
+    return counts

@@ -1,0 +1,236 @@
+"""`make bench` (BENCH_ARGS="--quick" for a smoke run): build data, run workloads, print figures.
+
+    .venv/bin/python -m bench.run [--assets N] [--requests N] [--quick] [--rebuild] [--explain]
+
+The database is BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/
+inventory_bench); it is created if missing and migrated to head. Data is rebuilt only when the
+assets table does not already hold the wanted number of rows (or with --rebuild).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bench import data, pages, verify
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--assets", type=int, help="assets to build (default 100000; 5000 with --quick)"
+    )
+    parser.add_argument(
+        "--requests", type=int, help="timed requests per case (default 100; 20 with --quick)"
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: small data, few requests")
+    parser.add_argument(
+        "--rebuild", action="store_true", help="rebuild the data even if the row count matches"
+    )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="print EXPLAIN (ANALYZE, BUFFERS) of every assets query the page issues",
+    )
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="skip checking the list's fast paths against the plain queries",
+    )
+    parser.add_argument("--verbose", action="store_true", help="also print each URL's p50 and max")
+    parser.add_argument("--no-json", action="store_true", help="do not write bench/results/*.json")
+    args = parser.parse_args(argv)
+    args.assets = args.assets or (5_000 if args.quick else 100_000)
+    args.requests = args.requests or (20 if args.quick else 100)
+    if not 1 <= args.assets <= 5_000_000:
+        parser.error("--assets must be between 1 and 5,000,000")
+    if not 1 <= args.requests <= 10_000:
+        parser.error("--requests must be between 1 and 10,000")
+    return args
+
+
+def prepare(url: str, n: int, rebuild: bool):  # type: ignore[no-untyped-def]
+    """Create, migrate and fill the database; return (app, build report)."""
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+    from webapp.extensions import db
+
+    created = data.ensure_database(url)
+    app = create_app(data.app_config(url))
+    t0 = time.perf_counter()
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    migrate_s = time.perf_counter() - t0
+
+    existing = data.asset_count(url)
+    build_s = None
+    links = None
+    phases: dict[str, float] = {}
+    if rebuild or existing != n:
+        t0 = time.perf_counter()
+        generated = data.load(url, n)
+        build_s = time.perf_counter() - t0
+        links = generated.tag_links
+        phases = generated.phases
+    t0 = time.perf_counter()
+    ensure_admin(app)
+    admin_s = time.perf_counter() - t0
+    checked = check_search_text(app)
+    return app, {
+        "database_created": created,
+        "migrate_s": migrate_s,
+        "rows_before": existing,
+        "build_s": build_s,
+        "build_phases": phases,
+        "tag_links": links,
+        "admin_s": admin_s,
+        "search_text_checked": checked,
+    }
+
+
+def ensure_admin(app) -> None:  # type: ignore[no-untyped-def]
+    from webapp.extensions import db
+    from webapp.models import User
+    from webapp.services import auth
+    from webapp.services.actor import Actor
+
+    with app.app_context():
+        if db.session.scalar(select(User.id).where(User.email == data.ADMIN_EMAIL)) is None:
+            auth.create_user(
+                db.session,
+                Actor.cli("bench"),
+                email=data.ADMIN_EMAIL,
+                password=data.ADMIN_PASSWORD,
+                role="admin",
+                name="Bench admin",
+            )
+        db.session.remove()
+
+
+def check_search_text(app, sample: int = 300) -> int:  # type: ignore[no-untyped-def]
+    """The stored search_text must be what the service layer computes; compare a random sample."""
+    from webapp.extensions import db
+    from webapp.models import Asset
+    from webapp.services.assets import search_text
+
+    with app.app_context():
+        assets = db.session.scalars(select(Asset).order_by(func.random()).limit(sample)).all()
+        wrong = [a for a in assets if search_text(a) != a.search_text]
+        db.session.remove()
+    if wrong:
+        a = wrong[0]
+        raise SystemExit(
+            f"bench data is wrong: search_text of {a.id} is {a.search_text!r}, "
+            f"the service computes {search_text(a)!r}"
+        )
+    return len(assets)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    url = os.environ.get("BENCH_DATABASE_URL") or data.DEFAULT_URL
+    started = time.perf_counter()
+    print(
+        f"bench database: {url.split('@')[-1]}  (assets wanted: {args.assets:,}, "
+        f"requests per case: {args.requests})",
+        flush=True,
+    )
+
+    app, build = prepare(url, args.assets, args.rebuild)
+    rows = data.asset_count(url)
+    if build["build_s"] is None:
+        print(f"data: {rows:,} assets already present, reused (migrate {build['migrate_s']:.1f}s)")
+    else:
+        print(
+            f"data: built {rows:,} assets + {build['tag_links']:,} tag links in "
+            f"{build['build_s']:.1f}s ("
+            + ", ".join(f"{k} {v:.1f}s" for k, v in build["build_phases"].items())
+            + f"; {rows / build['build_s']:,.0f} rows/s)"
+        )
+    print(f"data: search_text checked on {build['search_text_checked']} random assets: identical")
+
+    client = app.test_client()
+    pages.sign_in(client, data.ADMIN_EMAIL, data.ADMIN_PASSWORD)
+    cases = pages.build_cases(app, client)
+    counts = pages.match_counts(app)
+    print(
+        "search terms (live rows matched): " + ", ".join(f"{t!r}={c:,}" for t, c in counts.items())
+    )
+
+    if not args.no_verify:
+        checked, problems = verify.verify(app, pages.SEARCH_TERMS, ["pci", "hipaa", "no-such-tag"])
+        if problems:
+            print("verify: MISMATCH\n  " + "\n  ".join(problems))
+            return 2
+        print(
+            f"verify: {checked} pages (searched and tagged, 4 sorts, forward and back) and their "
+            "counts equal the plain queries'"
+        )
+
+    pages.warm_up(client, cases, rounds=2)
+    results = []
+    print()
+    for case in cases:
+        result = pages.run_case(app, client, case, args.requests)
+        results.append(result)
+        print(result.line(), flush=True)
+        if args.verbose and len(result.by_url) > 1:
+            for url, (n, p50, worst) in result.by_url.items():
+                print(f"    {url:<70} n={n:<4.0f} p50={p50:.1f}ms max={worst:.1f}ms")
+
+    if args.explain:
+        pages.explain(app, client, cases, sys.stdout)
+
+    total_s = time.perf_counter() - started
+    misses = [r.label for r in results if not r.ok]
+    print(
+        f"\nrows={rows:,}  total bench time {total_s:.1f}s  "
+        + ("all figures OK" if not misses else f"MISSED: {', '.join(misses)}")
+    )
+
+    if not args.no_json:
+        RESULTS_DIR.mkdir(exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = RESULTS_DIR / f"assets-page-{stamp}.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "when": stamp,
+                    "database": url.split("@")[-1],
+                    "rows": rows,
+                    "build": build,
+                    "requests_per_case": args.requests,
+                    "target_p95_ms": pages.TARGET_P95_MS,
+                    "search_term_matches": counts,
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "results": [asdict(r) for r in results],
+                    "total_s": total_s,
+                },
+                indent=2,
+                default=str,
+            )
+        )
+        print(
+            f"results written to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}"
+        )
+    return 1 if misses else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""Every API endpoint against every role and token kind, and every way to not be authenticated.
+
+Reads: any valid token. Writes: analyst or higher with a read-write token; anything else is a
+403 problem and writes nothing. No token, a malformed, unknown, revoked or expired token, a
+deactivated user's token, or a browser session cookie alone: 401 problem + WWW-Authenticate.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from tests.api.conftest import ROLES, assert_problem
+from tests.factories import make_asset
+from webapp.models import ApiToken, Asset
+from webapp.models.base import utcnow
+from webapp.services import assets as asset_service
+from webapp.services import auth as auth_service
+from webapp.services.actor import Actor
+
+SYSTEM = Actor.system("test")
+WRITERS = {"analyst", "reviewer", "admin"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    label: str
+    method: str
+    path: str  # formatted with {live} and {trashed} asset ids
+    write: bool
+    success: int
+    body: Callable[[dict[str, Any]], Any] | None = None
+    headers: Callable[[dict[str, Any]], dict[str, str]] | None = None
+
+
+ENDPOINTS = [
+    Endpoint("list", "GET", "/api/v1/assets", False, 200),
+    Endpoint("create", "POST", "/api/v1/assets", True, 201,
+             body=lambda w: {"name": "new-db", "engine": "mysql", "port": 3306}),
+    Endpoint("read", "GET", "/api/v1/assets/{live}", False, 200),
+    Endpoint("patch", "PATCH", "/api/v1/assets/{live}", True, 200,
+             body=lambda w: {"owner": "someone-else@example.com"},
+             headers=lambda w: {"If-Match": f'"{w["live_version"]}"'}),
+    Endpoint("delete", "DELETE", "/api/v1/assets/{live}", True, 204),
+    Endpoint("restore", "POST", "/api/v1/assets/{trashed}/restore", True, 200),
+    Endpoint("asset-audit", "GET", "/api/v1/assets/{live}/audit", False, 200),
+    Endpoint("audit", "GET", "/api/v1/audit", False, 200),
+]
+IDS = [e.label for e in ENDPOINTS]
+
+
+@pytest.fixture
+def world(session) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    live = make_asset(session, name="orders-db", owner="team-a@example.com")
+    trashed = make_asset(session, name="old-db")
+    asset_service.delete(session, SYSTEM, trashed.id)
+    return {"live": live.id, "live_version": live.version, "trashed": trashed.id}
+
+
+def _send(client, endpoint: Endpoint, world: dict[str, Any], auth: dict[str, str]):  # type: ignore[no-untyped-def]
+    headers = dict(auth)
+    if endpoint.headers:
+        headers.update(endpoint.headers(world))
+    kwargs: dict[str, Any] = {"headers": headers}
+    if endpoint.body:
+        kwargs["json"] = endpoint.body(world)
+    return client.open(endpoint.path.format(**world), method=endpoint.method, **kwargs)
+
+
+def _state(session, world) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
+    """What a write could change: the two assets and how many assets there are."""
+    session.expire_all()
+    live = session.get(Asset, world["live"])
+    trashed = session.get(Asset, world["trashed"])
+    count = session.query(Asset).count()
+    return (live.version, live.owner, live.deleted_at, trashed.version, trashed.deleted_at, count)
+
+
+@pytest.mark.parametrize("read_only", [False, True], ids=["read-write", "read-only"])
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=IDS)
+def test_role_and_token_kind(endpoint, role, read_only, client, make_token, world, session,
+                             audit_count):
+    issued = make_token(role, read_only=read_only)
+    events_before, state_before = audit_count(), _state(session, world)
+    response = _send(client, endpoint, world, issued.headers)
+    allowed = not endpoint.write or (role in WRITERS and not read_only)
+    if not allowed:
+        body = assert_problem(response, 403)
+        assert ("read-only" in body["detail"]) if read_only else ("analyst" in body["detail"])
+        assert audit_count() == events_before
+        assert _state(session, world) == state_before
+        return
+    assert response.status_code == endpoint.success, response.get_data(as_text=True)
+    if endpoint.write:
+        assert audit_count() == events_before + 1
+        assert _state(session, world) != state_before
+    else:
+        assert response.mimetype == "application/json"
+        assert audit_count() == events_before
+        assert _state(session, world) == state_before
+
+
+# --- not authenticated ------------------------------------------------------------------------
+
+def _no_token(make_token, session, client) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    make_token("admin")  # a valid token exists; it is just not sent
+    return {}
+
+
+def _bearer_nonsense(make_token, session, client) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {"Authorization": "Bearer nonsense"}
+
+
+def _bearer_empty(make_token, session, client) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {"Authorization": "Bearer "}
+
+
+def _basic(make_token, session, client) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    issued = make_token("admin")
+    pair = base64.b64encode(f"{issued.user.email}:{issued.secret}".encode()).decode()
+    return {"Authorization": f"Basic {pair}"}
+
+
+def _secret_without_scheme(make_token, session, client) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {"Authorization": make_token("admin").secret}
+
+
+def _unknown_token(make_token, session, client) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    issued = make_token("admin")
+    forged = issued.secret[:-4] + ("AAAA" if not issued.secret.endswith("AAAA") else "BBBB")
+    return {"Authorization": f"Bearer {forged}"}
+
+
+def _revoked(make_token, session, client) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from webapp.services import tokens as token_service
+
+    issued = make_token("admin")
+    token_service.revoke(session, SYSTEM, issued.token.id, by=issued.user)
+    return issued.headers
+
+
+def _expired(make_token, session, client) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    issued = make_token("admin", expires_at=utcnow() + timedelta(days=1))
+    assert client.get("/api/v1/assets", headers=issued.headers).status_code == 200
+    session.execute(update(ApiToken).where(ApiToken.id == issued.token.id)
+                    .values(expires_at=utcnow() - timedelta(seconds=1)))
+    session.commit()
+    return issued.headers
+
+
+def _deactivated_user(make_token, session, client) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    issued = make_token("admin")
+    assert client.get("/api/v1/assets", headers=issued.headers).status_code == 200
+    auth_service.update_user(session, SYSTEM, issued.user.id, active=False)
+    return issued.headers
+
+
+def _session_cookie(make_token, session, client) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from tests.conftest import PASSWORD
+
+    issued = make_token("admin")
+    response = client.post("/login", data={"email": issued.user.email, "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.get("/assets").status_code == 200  # the browser session works on the web UI
+    return {}
+
+
+CREDENTIALS = {
+    "no-token": _no_token,
+    "bearer-nonsense": _bearer_nonsense,
+    "bearer-empty": _bearer_empty,
+    "basic": _basic,
+    "secret-without-scheme": _secret_without_scheme,
+    "unknown-token": _unknown_token,
+    "revoked": _revoked,
+    "expired": _expired,
+    "deactivated-user": _deactivated_user,
+    "session-cookie-only": _session_cookie,
+}
+
+
+@pytest.mark.parametrize("credential", list(CREDENTIALS))
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=IDS)
+def test_unauthenticated_requests_get_401(endpoint, credential, client, make_token, world,
+                                          session, audit_count):
+    auth = CREDENTIALS[credential](make_token, session, client)
+    events_before, state_before = audit_count(), _state(session, world)
+    response = _send(client, endpoint, world, auth)
+    body = assert_problem(response, 401)
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert body["title"] == "Unauthorized"
+    sent = auth.get("Authorization", "").partition(" ")[2] or auth.get("Authorization", "")
+    if len(sent) > 12:
+        assert sent not in response.get_data(as_text=True)  # a secret is never echoed back
+    assert audit_count() == events_before
+    assert _state(session, world) == state_before
+
+
+def test_401_detail_does_not_say_which_check_failed(client, make_token, session):
+    """Unknown, revoked and expired tokens get the same answer (no oracle for guessing)."""
+    details = set()
+    for make in (_unknown_token, _revoked, _expired):
+        response = client.get("/api/v1/assets", headers=make(make_token, session, client))
+        details.add(assert_problem(response, 401)["detail"])
+    assert len(details) == 1

@@ -1,0 +1,132 @@
+"""Pinned SQL statement counts for the list pages (as NetBox keeps a baseline per view).
+
+A page must issue the same number of statements whatever the number of rows it shows; a change
+that adds a query per row (an N+1, e.g. a lazy relationship read in a template) fails here. If a
+change adds a query on purpose, update the baseline and say why in its comment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+
+from tests.factories import ACTOR, make_asset
+from tests.web.pages import parse
+from webapp.services import assets as asset_service
+
+# Every signed-in page starts with 1 statement: the session row joined to its user.
+# /assets: the page of assets (limit+1 rows) + their tags (one selectin query) + the capped count.
+ASSET_LIST_QUERIES = 4
+# /trash: the same three queries as /assets, on deleted assets.
+TRASH_QUERIES = 4
+# /audit: one keyset page of events (limit+1 rows); entity names are not looked up per row.
+AUDIT_QUERIES = 2
+# /assets/<id>/history: the asset + its tags + its events (one query, newest first).
+HISTORY_QUERIES = 4
+# /assets/<id>: the asset + its tags.
+DETAIL_QUERIES = 3
+# /: counts by engine, environment, criticality and status + trash count + the 10 latest
+# changes + the names of the assets they touched (one IN query).
+DASHBOARD_QUERIES = 8
+
+
+@pytest.fixture
+def count_statements(client, db):  # type: ignore[no-untyped-def]
+    """GET a URL (after one warm-up request) and return how many SQL statements it issued."""
+
+    @contextmanager
+    def listening() -> Iterator[list[str]]:
+        seen: list[str] = []
+
+        def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            seen.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            yield seen
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+
+    def count(url: str) -> int:
+        assert client.get(url).status_code == 200  # connections, caches and settings warmed up
+        with listening() as seen:
+            response = client.get(url)
+        assert response.status_code == 200, response.get_data(as_text=True)[-1500:]
+        return len(seen)
+
+    return count
+
+
+TAGS = ["pci", "gdpr", "batch", "team=payments", "tier1"]
+
+
+def _assets(session, n: int, **overrides) -> list:  # type: ignore[no-untyped-def]
+    return [
+        make_asset(session, name=f"q-{i:03d}", tags=TAGS[: 1 + i % len(TAGS)], **overrides)
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("n", [5, 60])
+def test_asset_list_query_count(session, login_as, count_statements, n):
+    _assets(session, n, criticality="high")
+    login_as("viewer")
+    assert count_statements("/assets") == ASSET_LIST_QUERIES
+    assert count_statements("/assets?q=q-0&tag=pci&sort=-criticality") == ASSET_LIST_QUERIES
+
+
+def test_asset_list_query_count_on_a_later_page(session, login_as, client, count_statements):
+    _assets(session, 60)
+    login_as("viewer")
+    nxt = parse(client.get("/assets").data).find("a", rel="next").get("href")
+    assert nxt is not None
+    assert count_statements(nxt) == ASSET_LIST_QUERIES
+
+
+@pytest.mark.parametrize("n", [5, 60])
+def test_trash_query_count(session, login_as, count_statements, n):
+    for asset in _assets(session, n):
+        asset_service.delete(session, ACTOR, asset.id)
+    login_as("viewer")
+    assert count_statements("/trash") == TRASH_QUERIES
+
+
+@pytest.mark.parametrize("n", [2, 30])
+def test_history_query_count(session, login_as, count_statements, n):
+    asset = make_asset(session, name="busy", tags=["pci"])
+    for i in range(n - 1):
+        asset_service.update(session, ACTOR, asset.id, {"notes": f"change {i}", "port": 1000 + i},
+                             expected_version=None)
+    login_as("viewer")
+    assert count_statements(f"/assets/{asset.id}/history") == HISTORY_QUERIES
+    assert count_statements(f"/assets/{asset.id}") == DETAIL_QUERIES
+
+
+@pytest.mark.parametrize("n", [3, 60])
+def test_audit_query_count(session, login_as, count_statements, n):
+    assets = _assets(session, n)
+    asset_service.delete(session, ACTOR, assets[0].id)
+    login_as("viewer")
+    assert count_statements("/audit") == AUDIT_QUERIES
+    assert count_statements("/audit?action=create&entity_type=asset") == AUDIT_QUERIES
+
+
+@pytest.mark.parametrize("n", [3, 60])
+def test_dashboard_query_count(session, login_as, count_statements, n):
+    assets = _assets(session, n, environment="staging")
+    asset_service.delete(session, ACTOR, assets[-1].id)
+    login_as("viewer")
+    assert count_statements("/") == DASHBOARD_QUERIES
+
+
+def test_query_counts_do_not_depend_on_role(session, login_as, count_statements):
+    asset_service.delete(session, ACTOR, _assets(session, 3)[0].id)
+    login_as("admin")
+    # an admin sees more buttons, but no extra queries
+    baselines = {"/assets": ASSET_LIST_QUERIES, "/audit": AUDIT_QUERIES, "/": DASHBOARD_QUERIES,
+                 "/trash": TRASH_QUERIES}
+    for url, expected in baselines.items():
+        assert count_statements(url) == expected, url

@@ -1,0 +1,262 @@
+"""Every role against every mutating route (SPEC §4): the server checks, not the template.
+
+anonymous → sent to /login; under-privileged → 403 in the app layout with nothing written;
+allowed → the change happens and is visible.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import PASSWORD
+from tests.factories import make_asset
+from tests.web.pages import in_app_layout
+from webapp.models import Asset, AuditAction, AuditEvent, Role, Setting, User
+from webapp.services import assets as asset_service
+from webapp.services.actor import Actor
+
+ROLES = ["anonymous", "viewer", "analyst", "reviewer", "admin"]
+SYSTEM = Actor.system("test")
+SECRET = "postgresql://app:s3cret-pw@db.internal/orders"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route under test: how to prepare, what to send, how to see it worked."""
+
+    label: str
+    method: str
+    path: str  # formatted with the prepared objects: {asset}, {user}
+    needs: Role
+    prepare: Callable[[Any, Any], dict[str, Any]]
+    data: Callable[[dict[str, Any]], dict[str, str]]
+    succeeded: Callable[[Any, dict[str, Any], Any], bool]
+    unchanged: Callable[[Any, dict[str, Any]], bool]
+
+
+# --- preparing the world ------------------------------------------------------------------------
+
+def _live_asset(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    asset = make_asset(session, name="orders-db", tags=["legacy"], connection_string=SECRET)
+    return {"asset": asset.id, "version": asset.version}
+
+
+def _trashed_asset(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    asset = make_asset(session, name="old-db")
+    asset_service.delete(session, SYSTEM, asset.id)
+    return {"asset": asset.id, "version": asset.version}
+
+
+def _nothing(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return {}
+
+
+def _target_user(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return {"user": make_user("viewer", email="target@example.com").id}
+
+
+# --- looking at the result ----------------------------------------------------------------------
+
+def _asset(session, ctx) -> Asset | None:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return session.get(Asset, ctx["asset"])
+
+
+def _asset_named(session, name: str) -> Asset | None:  # type: ignore[no-untyped-def]
+    return session.scalar(select(Asset).where(Asset.name == name))
+
+
+def _tags(session, ctx) -> list[str]:  # type: ignore[no-untyped-def]
+    return [t.name for t in _asset(session, ctx).tags]
+
+
+def _user_role(session, ctx) -> str:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return session.get(User, ctx["user"]).role.value
+
+
+def _setting(session, key: str) -> Any:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    row = session.get(Setting, key)
+    return row.value if row else None
+
+
+def _last_event(session) -> AuditEvent:  # type: ignore[no-untyped-def]
+    return session.scalar(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1))
+
+
+def _page_shows(*texts: str) -> Callable[[Any, dict[str, Any], Any], bool]:
+    def check(session, ctx, response) -> bool:  # type: ignore[no-untyped-def]
+        body = response.get_data(as_text=True)
+        return response.status_code == 200 and all(t in body for t in texts)
+
+    return check
+
+
+def _always(session, ctx) -> bool:  # type: ignore[no-untyped-def]
+    return True
+
+
+ASSET_FORM = {"engine": "postgresql", "host": "db9.example.com", "port": "5432",
+              "environment": "staging", "status": "active"}
+
+ROUTES = [
+    Route(
+        "GET /assets/new", "GET", "/assets/new", Role.analyst, _nothing, lambda ctx: {},
+        _page_shows("Save asset"), _always,
+    ),
+    Route(
+        "POST /assets/new", "POST", "/assets/new", Role.analyst, _nothing,
+        lambda ctx: {**ASSET_FORM, "name": "brand-new-db"},
+        lambda s, ctx, r: r.status_code == 303 and _asset_named(s, "brand-new-db") is not None,
+        lambda s, ctx: _asset_named(s, "brand-new-db") is None,
+    ),
+    Route(
+        "POST /assets/<id>/edit", "POST", "/assets/{asset}/edit", Role.analyst, _live_asset,
+        lambda ctx: {**ASSET_FORM, "name": "orders-db-renamed", "version": str(ctx["version"])},
+        lambda s, ctx, r: r.status_code == 303 and _asset(s, ctx).name == "orders-db-renamed",
+        lambda s, ctx: _asset(s, ctx).name == "orders-db",
+    ),
+    Route(
+        "POST /assets/<id>/delete", "POST", "/assets/{asset}/delete", Role.analyst, _live_asset,
+        lambda ctx: {"version": str(ctx["version"])},
+        lambda s, ctx, r: r.status_code == 303 and _asset(s, ctx).deleted_at is not None,
+        lambda s, ctx: _asset(s, ctx).deleted_at is None,
+    ),
+    Route(
+        "POST /assets/<id>/restore", "POST", "/assets/{asset}/restore", Role.analyst,
+        _trashed_asset, lambda ctx: {},
+        lambda s, ctx, r: r.status_code == 303 and _asset(s, ctx).deleted_at is None,
+        lambda s, ctx: _asset(s, ctx).deleted_at is not None,
+    ),
+    Route(
+        "POST /assets/<id>/tags", "POST", "/assets/{asset}/tags", Role.analyst, _live_asset,
+        lambda ctx: {"tag": "pci"},
+        lambda s, ctx, r: r.status_code == 303 and _tags(s, ctx) == ["legacy", "pci"],
+        lambda s, ctx: _tags(s, ctx) == ["legacy"],
+    ),
+    Route(
+        "POST /assets/<id>/tags/<tag>/delete", "POST", "/assets/{asset}/tags/legacy/delete",
+        Role.analyst, _live_asset, lambda ctx: {},
+        lambda s, ctx, r: r.status_code == 303 and _tags(s, ctx) == [],
+        lambda s, ctx: _tags(s, ctx) == ["legacy"],
+    ),
+    Route(
+        "POST /assets/<id>/purge", "POST", "/assets/{asset}/purge", Role.admin, _trashed_asset,
+        lambda ctx: {},
+        lambda s, ctx, r: r.status_code == 303 and _asset(s, ctx) is None,
+        lambda s, ctx: _asset(s, ctx) is not None,
+    ),
+    Route(
+        "POST /assets/<id>/reveal", "POST", "/assets/{asset}/reveal", Role.admin, _live_asset,
+        lambda ctx: {},
+        lambda s, ctx, r: (
+            r.status_code == 200 and SECRET in r.get_data(as_text=True)
+            and _last_event(s).action == AuditAction.reveal_secret
+        ),
+        _always,  # a refused reveal is checked by the audit count and the missing secret
+    ),
+    Route(
+        "GET /admin/users", "GET", "/admin/users", Role.admin, _nothing, lambda ctx: {},
+        _page_shows("Add a user", "Create user"), _always,
+    ),
+    Route(
+        "POST /admin/users", "POST", "/admin/users", Role.admin, _nothing,
+        lambda ctx: {"email": "fresh@example.com", "password": PASSWORD, "role": "admin"},
+        lambda s, ctx, r: r.status_code == 303 and s.scalar(
+            select(User).where(User.email == "fresh@example.com")) is not None,
+        lambda s, ctx: s.scalar(select(User).where(User.email == "fresh@example.com")) is None,
+    ),
+    Route(
+        "POST /admin/users/<id>", "POST", "/admin/users/{user}", Role.admin, _target_user,
+        lambda ctx: {"role": "admin", "active": "y"},
+        lambda s, ctx, r: r.status_code == 303 and _user_role(s, ctx) == "admin",
+        lambda s, ctx: _user_role(s, ctx) == "viewer",
+    ),
+    Route(
+        "GET /admin/settings", "GET", "/admin/settings", Role.admin, _nothing, lambda ctx: {},
+        _page_shows("Save settings"), _always,
+    ),
+    Route(
+        "POST /admin/settings", "POST", "/admin/settings", Role.admin, _nothing,
+        lambda ctx: {"stale_after_days": "45", "trash_retention_days": "30",
+                     "auto_merge_threshold": "0.90", "review_threshold": "0.60",
+                     "source_precedence": "manual\naws\nnmap"},
+        lambda s, ctx, r: r.status_code == 303 and _setting(s, "stale_after_days") == 45,
+        lambda s, ctx: _setting(s, "stale_after_days") is None,
+    ),
+]
+
+
+def _allowed(role: str, route: Route) -> bool:
+    return role != "anonymous" and Role(role).at_least(route.needs)
+
+
+def _outcome(role: str, route: Route) -> str:
+    if role == "anonymous":
+        return "login"
+    return "ok" if _allowed(role, route) else "403"
+
+
+CASES = [
+    pytest.param(role, route, id=f"{role}-{_outcome(role, route)}-{route.label}")
+    for route in ROUTES
+    for role in ROLES
+]
+
+
+def _audit_count(session) -> int:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return session.scalar(select(func.count()).select_from(AuditEvent))
+
+
+@pytest.mark.parametrize("role,route", CASES)
+def test_role_matrix(client, session, make_user, login_as, role, route):
+    make_user("admin", email=f"someone-{uuid.uuid4().hex[:6]}@example.com")  # setup is done
+    ctx = route.prepare(session, make_user)
+    if role != "anonymous":
+        login_as(role)
+    before = _audit_count(session)
+
+    response = client.open(route.path.format(**ctx), method=route.method, data=route.data(ctx))
+    body = response.get_data(as_text=True)
+
+    if role == "anonymous":
+        assert response.status_code == 302, body
+        assert urlsplit(response.headers["Location"]).path == "/login"
+    elif _allowed(role, route):
+        assert response.status_code < 400, body
+        assert route.succeeded(session, ctx, response), (response.status_code, body)
+        return
+    else:
+        assert response.status_code == 403, body
+        assert in_app_layout(response.data)
+        assert f"needs the {route.needs.value} role" in body
+    # refused: nothing was written and nothing changed
+    assert _audit_count(session) == before
+    assert route.unchanged(session, ctx)
+    assert SECRET not in body
+
+
+def test_matrix_covers_every_mutating_route(app):
+    """A new POST route must be added to the matrix (or this list) deliberately."""
+    covered = {(r.method, r.path.replace("{asset}", "<asset_id>").replace("{user}", "<user_id>")
+                .replace("/legacy/", "/<tag>/")) for r in ROUTES}
+    # mutating routes that every signed-in role may use (on their own account), tested elsewhere
+    everyone = {"/logout", "/login", "/setup", "/account", "/audit/verify", "/account/tokens",
+                "/account/tokens/<token_id>/revoke"}
+    missing = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.rule.startswith("/api/"):
+            continue
+        for method in sorted((rule.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"}):
+            if rule.rule not in everyone and (method, rule.rule) not in covered:
+                missing.append(f"{method} {rule.rule}")
+    assert missing == []

@@ -1,0 +1,328 @@
+"""`aws-rds-json`: `aws rds describe-db-instances` and `describe-db-clusters` output (SPEC §6, 4).
+
+The file holds `{"DBInstances": [...]}`, `{"DBClusters": [...]}` or both keys (the two outputs
+merged). Field names follow the RDS API (botocore's rds service model) as the CLI prints them.
+
+* one record per DB instance (`aws_rds:<DBInstanceIdentifier>`) and per DB cluster
+  (`aws_rds_cluster:<DBClusterIdentifier>`); an Aurora cluster and its instances are separate
+  assets (the cluster endpoint and each instance endpoint are different servers to connect to),
+  linked by `member_of`;
+* the ARN is the cloud_resource_id; the endpoint gives host/port (an instance that is still
+  being created has no endpoint yet: host and port stay unknown); the region comes from the
+  ARN, else from the availability zone without its letter;
+* posture: StorageEncrypted, PubliclyAccessible, BackupRetentionPeriod, DeletionProtection;
+  TLS enforcement lives in a parameter group, which this output does not show: unknown;
+* `TagList` becomes `key=value` tags and `metadata.aws_tags`; conventional tags
+  (`Environment`, `Owner`, `Criticality`, `DataClassification`) also fill those fields;
+* relationships: read replicas (`ReadReplicaSourceDBInstanceIdentifier`,
+  `ReadReplicaDBInstanceIdentifiers`, `ReadReplicaDBClusterIdentifiers`, a cluster's
+  `ReplicationSourceIdentifier`/`ReadReplicaIdentifiers`) give `replicates_to` from primary to
+  replica; cluster membership (`DBClusterMembers`, an instance's `DBClusterIdentifier`) gives
+  `member_of` from instance to cluster. Identifiers are turned into ARNs (same partition,
+  account and region as the record that names them: RDS writes a bare identifier only for a
+  same-region resource, an ARN otherwise), so the link resolves against assets seen in any
+  import. Without the record's own ARN the link uses record keys instead.
+* Engines: `postgres`/`aurora-postgresql` -> postgresql, `mysql`/`aurora-mysql`/`aurora`
+  -> mysql, `mariadb`, `oracle-*`/`custom-oracle-*` -> oracle, `sqlserver-*`/
+  `custom-sqlserver-*` -> mssql, `db2-*` -> db2; DocumentDB (`docdb`) and Neptune, which this
+  API also lists, are `other` with the engine in metadata. Anything else: a warning, engine
+  left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from webapp.discovery.base import (
+    Content,
+    DiscoveredRecord,
+    DiscoveryError,
+    Format,
+    ParseResult,
+    RecordError,
+    Relation,
+    Warnings,
+    register,
+)
+from webapp.discovery.fields import RecordBuilder, fields_from_tags
+
+NAME = "aws-rds-json"
+
+_ENGINE_PREFIXES = (
+    ("aurora-postgresql", "postgresql"),
+    ("aurora-mysql", "mysql"),
+    ("aurora", "mysql"),  # the original Aurora engine name is MySQL 5.6-compatible
+    ("postgres", "postgresql"),
+    ("mysql", "mysql"),
+    ("mariadb", "mariadb"),
+    ("custom-oracle", "oracle"),
+    ("oracle", "oracle"),
+    ("custom-sqlserver", "mssql"),
+    ("sqlserver", "mssql"),
+    ("db2", "db2"),
+    ("docdb", "other"),
+    ("neptune", "other"),
+)
+_STATUS = {"available": "active", "stopped": "inactive", "stopping": "inactive"}
+
+
+def detect(content: Content) -> int:
+    if content.kind != "json":
+        return 0
+    doc = content.json
+    if isinstance(doc, dict) and any(
+        isinstance(doc.get(k), list) for k in ("DBInstances", "DBClusters")
+    ):
+        return 100
+    return 0
+
+
+def engine_of(raw: str) -> str | None:
+    lowered = raw.strip().lower()
+    for prefix, engine in _ENGINE_PREFIXES:
+        if lowered == prefix or lowered.startswith(prefix + "-"):
+            return engine
+    return None
+
+
+class Arn:
+    """`arn:<partition>:rds:<region>:<account>:<db|cluster>:<identifier>`."""
+
+    def __init__(self, text: str) -> None:
+        parts = text.split(":", 6)
+        self.valid = len(parts) == 7 and parts[0] == "arn" and parts[2] == "rds"
+        self.partition, self.region, self.account = (
+            (parts[1], parts[3], parts[4]) if self.valid else ("", "", "")
+        )
+
+    def sibling(self, kind: str, identifier: str) -> str:
+        if identifier.startswith("arn:"):
+            return identifier
+        return f"arn:{self.partition}:rds:{self.region}:{self.account}:{kind}:{identifier}"
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _strings(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return [v.strip() for v in value if isinstance(v, str) and v.strip()]
+
+
+def _resolver(arn: str | None) -> Callable[[str, str], str]:
+    """Turn an identifier named by a record into the id its relation should use: an ARN built
+    from the record's own ARN when there is one, else the record key of this file."""
+    ref = Arn(arn) if arn else None
+
+    def other(kind: str, identifier: str) -> str:
+        if identifier.startswith("arn:"):
+            return identifier
+        if ref is not None and ref.valid:
+            return ref.sibling(kind, identifier)
+        return f"aws_rds_cluster:{identifier}" if kind == "cluster" else f"aws_rds:{identifier}"
+
+    return other
+
+
+def parse(content: Content) -> ParseResult:
+    doc = content.json
+    if not isinstance(doc, dict) or not any(k in doc for k in ("DBInstances", "DBClusters")):
+        raise DiscoveryError(
+            'Expected the output of "aws rds describe-db-instances" or "describe-db-clusters" '
+            '(an object with "DBInstances" or "DBClusters").'
+        )
+    warnings = Warnings()
+    records: list[DiscoveredRecord] = []
+    for section, build in (("DBInstances", _instance), ("DBClusters", _cluster)):
+        items = doc.get(section, [])
+        if not isinstance(items, list):
+            raise DiscoveryError(f'"{section}" is not a list.')
+        for item in items:
+            records.append(build(len(records) + 1, item))
+    if not records:
+        warnings.add("The file lists no DB instances or clusters.")
+    return ParseResult(format=NAME, records=records, warnings=warnings.finish())
+
+
+def _relate(relations: list[Relation], kind: str, source: str, target: str) -> None:
+    relation = Relation(kind=kind, source_key=source, target_key=target)
+    if relation not in relations:
+        relations.append(relation)
+
+
+def _common(builder: RecordBuilder, item: dict[str, Any], arn: str | None) -> dict[str, Any]:
+    """Fields shared by instances and clusters; returns the metadata collected."""
+    metadata: dict[str, Any] = {}
+    raw_engine = _text(item.get("Engine"))
+    if raw_engine:
+        metadata["aws_engine"] = raw_engine
+        engine = engine_of(raw_engine)
+        if engine:
+            builder.fields["engine"] = engine
+        else:
+            builder.warnings.append(f"engine {raw_engine!r} not recognised; left out")
+    builder.set("engine_version", _text(item.get("EngineVersion")))
+    builder.fields["cloud_provider"] = "aws"
+    if arn:
+        builder.set("cloud_resource_id", arn)
+        region = Arn(arn).region
+        if region:
+            builder.set("region", region)
+    for source, field in (
+        ("StorageEncrypted", "encrypted_at_rest"),
+        ("PubliclyAccessible", "publicly_accessible"),
+        ("DeletionProtection", "deletion_protection"),
+    ):
+        if isinstance(item.get(source), bool):
+            builder.fields[field] = item[source]
+    builder.set("backup_retention_days", item.get("BackupRetentionPeriod"))
+    tags = item.get("TagList")
+    if isinstance(tags, list):
+        pairs = [
+            (t.get("Key"), t.get("Value")) for t in tags if isinstance(t, dict) and t.get("Key")
+        ]
+        if pairs:
+            metadata["aws_tags"] = {str(k): v for k, v in pairs}
+            builder.set("tags", {str(k): ("" if v is None else str(v)) for k, v in pairs})
+            fields_from_tags(pairs, builder)
+    return metadata
+
+
+def _instance(n: int, item: Any) -> DiscoveredRecord:
+    if not isinstance(item, dict) or not _text(item.get("DBInstanceIdentifier")):
+        return DiscoveredRecord(
+            key=f"aws_rds:#{n}",
+            fields={},
+            warnings=[],
+            row=n,
+            error="DB instance without a DBInstanceIdentifier.",
+        )
+    ident = item["DBInstanceIdentifier"].strip()
+    key = f"aws_rds:{ident}"
+    builder = RecordBuilder()
+    relations: list[Relation] = []
+    try:
+        builder.set("name", ident)
+        arn = _text(item.get("DBInstanceArn"))
+        metadata = _common(builder, item, arn)
+        endpoint = item.get("Endpoint")
+        if isinstance(endpoint, dict):
+            builder.set("host", _text(endpoint.get("Address")))
+            builder.set("port", endpoint.get("Port"))
+        builder.set("database_name", _text(item.get("DBName")))
+        zone = _text(item.get("AvailabilityZone"))
+        if zone:
+            metadata["aws_availability_zone"] = zone
+            if "region" not in builder.fields:
+                builder.set("region", zone.rstrip("abcdefghijklmnopqrstuvwxyz"))
+        status = _text(item.get("DBInstanceStatus"))
+        if status:
+            metadata["aws_status"] = status
+            if status in _STATUS:
+                builder.fields["status"] = _STATUS[status]
+        for source, target in (
+            ("DBInstanceClass", "aws_instance_class"),
+            ("MultiAZ", "aws_multi_az"),
+            ("StorageType", "aws_storage_type"),
+            ("DbiResourceId", "aws_dbi_resource_id"),
+        ):
+            if item.get(source) not in (None, ""):
+                metadata[target] = item[source]
+        builder.fields["metadata"] = metadata
+        fields, warnings, ips = builder.finish()
+    except RecordError as exc:
+        return DiscoveredRecord(
+            key=key, fields=builder.fields, warnings=builder.warnings, error=str(exc), row=n
+        )
+
+    me = arn or key
+    other = _resolver(arn)
+    source = _text(item.get("ReadReplicaSourceDBInstanceIdentifier"))
+    if source:
+        _relate(relations, "replicates_to", other("db", source), me)
+    for replica in _strings(item.get("ReadReplicaDBInstanceIdentifiers")):
+        _relate(relations, "replicates_to", me, other("db", replica))
+    for replica in _strings(item.get("ReadReplicaDBClusterIdentifiers")):
+        _relate(relations, "replicates_to", me, other("cluster", replica))
+    cluster = _text(item.get("DBClusterIdentifier"))
+    if cluster:
+        _relate(relations, "member_of", me, other("cluster", cluster))
+    return DiscoveredRecord(
+        key=key, fields=fields, warnings=warnings, row=n, relations=relations, ip_addresses=ips
+    )
+
+
+def _cluster(n: int, item: Any) -> DiscoveredRecord:
+    if not isinstance(item, dict) or not _text(item.get("DBClusterIdentifier")):
+        return DiscoveredRecord(
+            key=f"aws_rds_cluster:#{n}",
+            fields={},
+            warnings=[],
+            row=n,
+            error="DB cluster without a DBClusterIdentifier.",
+        )
+    ident = item["DBClusterIdentifier"].strip()
+    key = f"aws_rds_cluster:{ident}"
+    builder = RecordBuilder()
+    relations: list[Relation] = []
+    try:
+        builder.set("name", ident)
+        arn = _text(item.get("DBClusterArn"))
+        metadata = _common(builder, item, arn)
+        builder.set("host", _text(item.get("Endpoint")))
+        builder.set("port", item.get("Port"))
+        builder.set("database_name", _text(item.get("DatabaseName")))
+        zones = item.get("AvailabilityZones")
+        if "region" not in builder.fields and isinstance(zones, list) and zones and _text(zones[0]):
+            builder.set("region", zones[0].strip().rstrip("abcdefghijklmnopqrstuvwxyz"))
+        status = _text(item.get("Status"))
+        if status:
+            metadata["aws_status"] = status
+            if status in _STATUS:
+                builder.fields["status"] = _STATUS[status]
+        reader = _text(item.get("ReaderEndpoint"))
+        if reader:
+            # the reader endpoint leads to the replicas, not to this writer: not an alias
+            metadata["aws_reader_endpoint"] = reader.lower().rstrip(".")
+        for source, target in (
+            ("EngineMode", "aws_engine_mode"),
+            ("MultiAZ", "aws_multi_az"),
+            ("DbClusterResourceId", "aws_cluster_resource_id"),
+        ):
+            if item.get(source) not in (None, ""):
+                metadata[target] = item[source]
+        builder.fields["metadata"] = metadata
+        fields, warnings, ips = builder.finish()
+    except RecordError as exc:
+        return DiscoveredRecord(
+            key=key, fields=builder.fields, warnings=builder.warnings, error=str(exc), row=n
+        )
+
+    me = arn or key
+    other = _resolver(arn)
+    members = item.get("DBClusterMembers")
+    for member in members if isinstance(members, list) else []:
+        if isinstance(member, dict) and _text(member.get("DBInstanceIdentifier")):
+            _relate(relations, "member_of", other("db", member["DBInstanceIdentifier"].strip()), me)
+    source = _text(item.get("ReplicationSourceIdentifier"))
+    if source:
+        _relate(relations, "replicates_to", other("cluster", source), me)
+    for replica in _strings(item.get("ReadReplicaIdentifiers")):
+        _relate(relations, "replicates_to", me, other("cluster", replica))
+    return DiscoveredRecord(
+        key=key, fields=fields, warnings=warnings, row=n, relations=relations, ip_addresses=ips
+    )
+
+
+register(
+    Format(
+        name=NAME,
+        description="aws rds describe-db-instances / describe-db-clusters output",
+        detect=detect,
+        parse=parse,
+        extensions=("json",),
+    )
+)
