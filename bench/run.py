@@ -197,9 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         pages.explain(app, client, cases, sys.stdout)
 
     total_s = time.perf_counter() - started
+    load = os.getloadavg()
     misses = [r.label for r in results if not r.ok]
     print(
         f"\nrows={rows:,}  total bench time {total_s:.1f}s  "
+        f"load average {load[0]:.1f}/{load[1]:.1f} on {os.cpu_count()} CPUs  "
         + ("all figures OK" if not misses else f"MISSED: {', '.join(misses)}")
     )
 
@@ -219,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                     "search_term_matches": counts,
                     "python": platform.python_version(),
                     "cpus": os.cpu_count(),
+                    "load_average": load,
                     "results": [asdict(r) for r in results],
                     "total_s": total_s,
                 },

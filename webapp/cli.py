@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
-
-from datetime import timedelta
-
 from sqlalchemy import select
 
 from webapp.extensions import db

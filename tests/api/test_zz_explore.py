@@ -45,7 +45,7 @@ def test_openapi_document_is_served_and_valid(client):
     validate_openapi(document)  # raises on any violation of the OpenAPI 3 schema
     operations = {(path, method) for path, item in document["paths"].items()
                   for method in item if method != "parameters"}
-    assert ENDPOINTS <= operations
+    assert operations >= ENDPOINTS
     assert document["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http", "scheme": "bearer", "bearerFormat": "inv_…",
     }

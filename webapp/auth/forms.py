@@ -20,7 +20,10 @@ class LoginForm(FlaskForm):
 class SetupForm(FlaskForm):
     name = StringField("Name", validators=[Length(max=200)])
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    password = PasswordField(
+        "Password", validators=[DataRequired(), Length(max=1024)],
+        description="At least 12 characters.",
+    )
     confirm = PasswordField(
         "Repeat password", validators=[DataRequired(), EqualTo("password", "Passwords differ.")]
     )

@@ -12,9 +12,9 @@ from werkzeug.wrappers import Response
 from webapp.auth import bp
 from webapp.auth.forms import LoginForm, PasswordForm, SetupForm, TokenForm
 from webapp.extensions import db
+from webapp.models.base import utcnow
 from webapp.services import auth as auth_service
 from webapp.services import tokens as token_service
-from webapp.models.base import utcnow
 from webapp.services.errors import InvalidState, ValidationFailed
 from webapp.web.forms import apply_errors
 from webapp.web.htmx import render
