@@ -1,8 +1,7 @@
-"""API tests: bearer tokens per role, a client whose requests each get their own app context.
+"""API tests: bearer tokens per role, and problem+json checks.
 
-As in tests/web, every test-client request runs in a fresh application context, so it has its
-own `g` and its own database session, as on a real server. Test code reading what a request
-committed should call `session.expire_all()` first.
+The `client` of tests/conftest.py runs every request in its own application context, as on a
+real server; test code reading what a request committed should call `session.expire_all()`.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from webapp.models import ApiToken, AuditEvent, User
@@ -22,20 +20,6 @@ from webapp.services.actor import Actor
 
 ROLES = ("viewer", "analyst", "reviewer", "admin")
 PROBLEM = "application/problem+json"
-
-
-class IsolatedClient(FlaskClient):
-    """A test client whose requests never share `g` or the database session with the test."""
-
-    def open(self, *args: Any, **kwargs: Any) -> Any:
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
-@pytest.fixture
-def app(app):  # type: ignore[no-untyped-def]
-    app.test_client_class = IsolatedClient
-    return app
 
 
 @dataclass

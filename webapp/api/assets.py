@@ -77,6 +77,9 @@ def get_asset(asset_id: uuid.UUID):  # type: ignore[no-untyped-def]
 
 def _expected_version(body_version: int | None) -> int:
     header = request.headers.get("If-Match")
+    if header and header.strip() == "*":
+        # "any version" would defeat optimistic locking: ask for the version that was read
+        header = None
     if header:
         value = header.strip()
         value = value[2:] if value.startswith("W/") else value
