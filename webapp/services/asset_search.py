@@ -22,7 +22,7 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, defer
 
 from webapp.models import (
     Asset,
@@ -282,7 +282,8 @@ def list_assets(session: Session, query: AssetQuery, *, with_total: bool = True)
         if position is not None:
             stmt = stmt.where(_past(sort_expr, Asset.id, position, descending))
         stmt = stmt.order_by(*_order(sort_expr, Asset.id, descending)).limit(query.limit + 1)
-    rows = list(session.scalars(stmt))
+    # search_text is only for filtering: do not carry it into every row
+    rows = list(session.scalars(stmt.options(defer(Asset.search_text))))
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     if backwards:
