@@ -312,6 +312,14 @@ def test_bad_trash_cursor_is_422(client, login_as):
     assert "page link is not valid" in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("args", [{"sort": "bogus"}, {"engine": "nope"}, {"limit": "0"}])
+def test_bad_trash_filters_are_422_not_silently_ignored(client, login_as, args):
+    login_as("viewer")
+    response = client.get("/trash", query_string=args)
+    assert response.status_code == 422
+    assert next(iter(args)).capitalize() in response.get_data(as_text=True)
+
+
 def test_validation_leaves_no_half_written_asset(session):
     """A failure after some fields are valid leaves no asset, tag or audit row behind."""
     counts = row_counts(session)

@@ -142,10 +142,8 @@ def purge(asset_id: str) -> Response:
 @bp.route("/trash")
 @role_required(Role.viewer)
 def trash() -> Response:
-    try:
-        query = asset_search.parse_query(_list_args(), max_limit=200)
-    except ValidationFailed:
-        query = asset_search.AssetQuery()
+    # a bad filter or page link is a 422 with the reason, as on /assets
+    query = asset_search.parse_query(_list_args(), max_limit=200)
     query.deleted = True
     if "sort" not in request.args:
         query.sort = "-updated_at"
