@@ -54,6 +54,13 @@ def _trashed_asset(session, make_user) -> dict[str, Any]:  # type: ignore[no-unt
     return {"asset": asset.id, "version": asset.version}
 
 
+def _edited_asset(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    asset = make_asset(session, name="orders-db")
+    asset = asset_service.update(session, SYSTEM, asset.id, {"name": "orders-db-v2"},
+                                 expected_version=asset.version)
+    return {"asset": asset.id, "version": asset.version}
+
+
 def _nothing(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return {}
 
@@ -135,6 +142,12 @@ ROUTES = [
         _trashed_asset, lambda ctx: {},
         lambda s, ctx, r: r.status_code == 303 and _asset(s, ctx).deleted_at is None,
         lambda s, ctx: _asset(s, ctx).deleted_at is not None,
+    ),
+    Route(
+        "POST /assets/<id>/revert", "POST", "/assets/{asset}/revert", Role.analyst, _edited_asset,
+        lambda ctx: {"to_version": "1", "version": str(ctx["version"])},
+        lambda s, ctx, r: r.status_code == 303 and _asset(s, ctx).name == "orders-db",
+        lambda s, ctx: _asset(s, ctx).name == "orders-db-v2",
     ),
     Route(
         "POST /assets/<id>/tags", "POST", "/assets/{asset}/tags", Role.analyst, _live_asset,

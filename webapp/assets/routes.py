@@ -70,7 +70,24 @@ def show(asset_id: str) -> Response:
 def history(asset_id: str) -> Response:
     asset = asset_service.get(db.session, asset_id)
     events = asset_history.events(db.session, asset.id)
-    return render("assets/history.html", "content", asset=asset, tab="history", events=events)
+    shown = _int_or_none(request.args.get("version"))
+    as_of = asset_service.state_at(db.session, asset, shown) if shown else None
+    return render("assets/history.html", "content", asset=asset, tab="history", events=events,
+                  shown_version=shown, as_of=as_of)
+
+
+@bp.route("/assets/<asset_id>/revert", methods=["POST"])
+@role_required(Role.analyst)
+def revert(asset_id: str) -> Response:
+    to_version = _int_or_none(request.form.get("to_version"))
+    if to_version is None:
+        raise ValidationFailed({"to_version": "Choose a version to revert to."})
+    asset = asset_service.revert(
+        db.session, current_actor(), asset_id, to_version,
+        expected_version=_int_or_none(request.form.get("version")),
+    )
+    flash(f"Reverted to version {to_version}; this is now version {asset.version}.", "success")
+    return _redirect(url_for("assets.history", asset_id=asset.id))
 
 
 @bp.route("/assets/<asset_id>/edit", methods=["GET", "POST"])

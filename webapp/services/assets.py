@@ -226,6 +226,11 @@ NOT_NULL_DEFAULTS = {
     "source": "manual",
 }
 SEARCHED = ("name", "host", "database_name", "owner")
+# what an unset field looks like in a version rebuilt from the audit log
+EMPTY: dict[str, Any] = {"aliases": [], "tags": [], "metadata": {}, "environment": "unknown",
+                         "status": "active", "source": "manual"}
+# audit events never hold the secret, so a revert cannot bring an old one back
+UNREVERTABLE = frozenset({"connection_string"})
 
 
 def validate(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
@@ -285,6 +290,37 @@ def search_text(asset: Asset) -> str:
     parts += asset.aliases or []
     parts += [t.name for t in asset.tags]
     return " ".join(p for p in parts if p).lower()
+
+
+def versions(session: Session, asset: Asset) -> list[tuple[int, dict[str, Any]]]:
+    """Every version of the asset with its full field values, oldest first, from the audit log.
+
+    Values are as the audit log holds them (JSON forms; the connection string masked).
+    """
+    events = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.entity_type == ENTITY, AuditEvent.entity_id == str(asset.id))
+        .order_by(AuditEvent.id)
+    )
+    state: dict[str, Any] = {f: EMPTY.get(f) for f in FIELDS}
+    result: list[tuple[int, dict[str, Any]]] = []
+    for event in events:
+        seen = event.changes.get("version")
+        if not seen or seen[1] is None:
+            continue
+        for field, (_old, new) in event.changes.items():
+            if field in state:
+                state[field] = new
+        result.append((seen[1], dict(state)))
+    return result
+
+
+def state_at(session: Session, asset: Asset, version: int) -> dict[str, Any]:
+    """The asset's field values at `version` (NotFound when the log has no such version)."""
+    for number, values in versions(session, asset):
+        if number == version:
+            return values
+    raise NotFound(f"Version {version} of this asset is not in its history.")
 
 
 def changes_since(session: Session, asset: Asset, version: int) -> dict[str, list[Any]]:
@@ -402,7 +438,37 @@ def update(
     expected_version: int | None,
 ) -> Asset:
     """Apply a partial change. A stale `expected_version` raises StaleVersion, losing nothing."""
+    return _change(session, actor, get(session, asset_id), data, expected_version, AuditAction.update)
+
+
+def revert(
+    session: Session,
+    actor: Actor,
+    asset_id: uuid.UUID | str,
+    to_version: int,
+    *,
+    expected_version: int | None,
+) -> Asset:
+    """Make the record look as it did at `to_version`, as a new audited change (`revert`).
+
+    The connection string is not reverted: audit events never hold secrets.
+    """
     asset = get(session, asset_id)
+    then = state_at(session, asset, to_version)
+    data = {f: then.get(f) for f in FIELDS if f not in UNREVERTABLE}
+    return _change(session, actor, asset, data, expected_version, AuditAction.revert,
+                   message=f"reverted to version {to_version}")
+
+
+def _change(
+    session: Session,
+    actor: Actor,
+    asset: Asset,
+    data: dict[str, Any],
+    expected_version: int | None,
+    action: AuditAction,
+    message: str | None = None,
+) -> Asset:
     if asset.deleted_at is not None:
         raise InvalidState("This asset is in the trash. Restore it before editing.")
     if expected_version is not None and asset.version != expected_version:
@@ -422,7 +488,7 @@ def update(
     asset.updated_at = utcnow()
     _flush_versioned(session, asset)
     diff["version"] = [old_version, asset.version]
-    audit.record(session, actor, AuditAction.update, ENTITY, asset.id, diff)
+    audit.record(session, actor, action, ENTITY, asset.id, diff, message=message)
     _commit(session)
     return asset
 

@@ -52,6 +52,9 @@ def show(value: Any) -> str:
         return ", ".join(f"{k}={v}" for k, v in value.items()) or "—"
     if isinstance(value, datetime):
         return when(value)
+    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
+        # timestamps in audit diffs are ISO strings
+        return when(value)
     return str(getattr(value, "value", value))
 
 
