@@ -77,6 +77,45 @@ def audit_verify() -> None:
     sys.exit(1)
 
 
+keys_cli = AppGroup("keys", help="Encryption keys.")
+
+
+@keys_cli.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every secret with the first key of INVENTORY_ENCRYPTION_KEYS."""
+    from webapp.services import crypto
+
+    try:
+        n = crypto.rotate(db.session, Actor.cli())
+    except crypto.EncryptionNotConfigured as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"Re-encrypted {n} secret(s) with the first configured key.")
+
+
+@click.command("maintenance")
+def maintenance() -> None:
+    """Purge the trash past its retention and report stale assets (safe to run from cron)."""
+    from webapp.services import maintenance as maintenance_service
+
+    result = maintenance_service.run(db.session, Actor.system("maintenance"))
+    click.echo(f"Purged {result.purged} asset(s) from the trash; {result.stale} active asset(s) are stale.")
+
+
+@click.command("stats")
+def stats() -> None:
+    """Counts of the inventory, by engine, environment, criticality and status."""
+    from webapp.services import maintenance as maintenance_service
+    from webapp.services import reports
+
+    summary = reports.dashboard(db.session)
+    click.echo(f"assets: {summary.total} (in trash: {summary.in_trash}, stale: "
+               f"{maintenance_service.stale_count(db.session)})")
+    for title, rows in (("engine", summary.by_engine), ("environment", summary.by_environment),
+                        ("criticality", summary.by_criticality), ("status", summary.by_status)):
+        click.echo(f"by {title}: " + ", ".join(f"{label} {n}" for label, n in rows))
+
+
 @click.command("demo")
 @click.option("--count", default=240, show_default=True, help="How many assets to create.")
 @click.option("--seed", default=7, show_default=True)
@@ -92,4 +131,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(tokens_cli)
+    app.cli.add_command(keys_cli)
+    app.cli.add_command(maintenance)
+    app.cli.add_command(stats)
     app.cli.add_command(demo)

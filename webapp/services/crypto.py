@@ -17,6 +17,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from webapp.models import Setting
+from webapp.services.actor import Actor
 
 PBKDF2_ITERATIONS = 600_000
 SALT_SETTING = "encryption_salt"
@@ -70,3 +71,40 @@ def decrypt(session: Session, token: str) -> str:
         raise EncryptionNotConfigured(
             "This secret was encrypted with a key that is not configured."
         ) from exc
+
+
+def rotate(session: Session, actor: Actor) -> int:
+    """Re-encrypt every stored secret with the first configured key; one audited `key_rotate`.
+
+    The values do not change, so asset versions do not either (the UPDATE bypasses the ORM's
+    version counter on purpose).
+    """
+    from sqlalchemy import select, update
+
+    from webapp.models import Asset, AuditAction
+    from webapp.services import audit
+
+    fernet = cipher(session)
+    rows = session.execute(
+        select(Asset.id, Asset.connection_string_encrypted).where(
+            Asset.connection_string_encrypted.is_not(None)
+        )
+    ).all()
+    for asset_id, token in rows:
+        try:
+            rotated = fernet.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise EncryptionNotConfigured(
+                f"Asset {asset_id} holds a secret that none of the configured keys can decrypt; "
+                "add the old key to INVENTORY_ENCRYPTION_KEYS (after the new one) and retry."
+            ) from exc
+        session.execute(
+            update(Asset)
+            .where(Asset.id == asset_id)
+            .values(connection_string_encrypted=rotated)
+            .execution_options(synchronize_session=False)
+        )
+    audit.record(session, actor, AuditAction.key_rotate, "system", None,
+                 message=f"re-encrypted {len(rows)} secret(s) with the first configured key")
+    session.commit()
+    return len(rows)

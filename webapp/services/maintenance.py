@@ -1,0 +1,47 @@
+"""Housekeeping for cron: purge the trash past its retention, report stale assets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from webapp.models import Asset, AssetStatus
+from webapp.models.base import utcnow
+from webapp.services import assets, settings
+from webapp.services.actor import Actor
+
+
+@dataclass
+class MaintenanceResult:
+    purged: int
+    stale: int
+
+
+def stale_count(session: Session) -> int:
+    cutoff = utcnow() - timedelta(days=int(settings.get(session, "stale_after_days")))
+    return session.scalar(
+        select(func.count()).select_from(Asset).where(and_(
+            Asset.deleted_at.is_(None),
+            Asset.status == AssetStatus.active,
+            Asset.last_seen_at.is_not(None),
+            Asset.last_seen_at < cutoff,
+        ))
+    ) or 0
+
+
+def run(session: Session, actor: Actor) -> MaintenanceResult:
+    """Purge assets in the trash longer than `trash_retention_days` (each purge audited).
+
+    Stale is derived from `last_seen_at` whenever it is read, so nothing needs marking; the
+    count is reported. Safe to run repeatedly.
+    """
+    cutoff = utcnow() - timedelta(days=int(settings.get(session, "trash_retention_days")))
+    expired = list(session.scalars(
+        select(Asset.id).where(Asset.deleted_at.is_not(None), Asset.deleted_at < cutoff)
+    ))
+    for asset_id in expired:
+        assets.purge(session, actor, asset_id)
+    return MaintenanceResult(purged=len(expired), stale=stale_count(session))
