@@ -421,3 +421,14 @@ def test_anonymous_visit_is_sent_to_login_and_back(client, make_user):
     assert form is not None
     back = client.post(form.get("action"), data={"email": user.email, "password": PASSWORD})
     assert back.status_code == 302 and back.headers["Location"] == "/audit"
+
+
+def test_admin_sees_a_locked_account_on_the_users_page(client, make_user, login_as):
+    target = make_user("viewer", email="locked-out@example.com")
+    for _ in range(5):
+        client.post("/login", data={"email": target.email, "password": "wrong password here"})
+    login_as("admin")
+    page = client.get("/admin/users").get_data(as_text=True)
+    row = page[page.index("locked-out@example.com"):][:600]
+    assert "locked until" in row
+    assert "5 failed sign-ins since the last success" in row

@@ -12,6 +12,7 @@ from webapp.admin import bp
 from webapp.admin.forms import SettingsForm, UserForm, UserRoleForm
 from webapp.extensions import db
 from webapp.models import Role, User
+from webapp.models.base import utcnow
 from webapp.services import auth as auth_service
 from webapp.services import settings as settings_service
 from webapp.services.errors import ValidationFailed
@@ -40,7 +41,7 @@ def users() -> Response:
     elif request.method == "POST":
         status = 422
     rows = list(db.session.scalars(select(User).order_by(User.email)))
-    return render("admin/users.html", "content", status=status, form=form, users=rows,
+    return render("admin/users.html", "content", status=status, form=form, users=rows, now=utcnow(),
                   )
 
 
