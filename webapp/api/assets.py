@@ -10,6 +10,7 @@ from flask import current_app, request, url_for
 
 from webapp.api import schemas, serialize
 from webapp.api.auth import SECURITY, api_actor, token_required
+from webapp.api.common import document_errors, event_cursor
 from webapp.api.errors import PreconditionFailed, PreconditionRequired
 from webapp.api.parsing import ApiBlueprint as Blueprint
 from webapp.extensions import db
@@ -17,20 +18,15 @@ from webapp.models import Role
 from webapp.services import asset_history, asset_search
 from webapp.services import assets as asset_service
 from webapp.services.audit import jsonable
-from webapp.services.errors import StaleVersion, ValidationFailed
+from webapp.services.errors import StaleVersion
 
 blp = Blueprint("api_assets", __name__, url_prefix="/api/v1/assets",
                 description="Database assets. Changes are audited with the token's user as actor.")
 ERRORS = (400, 401, 403, 404, 409, 422)
-MAX_EVENT_ID = 2**63 - 1
 
 
 def _document_errors(codes: tuple[int, ...]):  # type: ignore[no-untyped-def]
-    def decorator(view):  # type: ignore[no-untyped-def]
-        for code in codes:
-            view = blp.alt_response(code, schema=schemas.Problem, content_type="application/problem+json")(view)
-        return view
-    return decorator
+    return document_errors(blp, codes)
 
 
 def _etag(version: int) -> dict[str, str]:
@@ -150,17 +146,8 @@ def restore_asset(asset_id: uuid.UUID):  # type: ignore[no-untyped-def]
 def asset_audit(args: dict[str, Any], asset_id: uuid.UUID):  # type: ignore[no-untyped-def]
     """The asset's audit events, newest first."""
     asset = asset_service.get(db.session, asset_id)
-    before = _cursor_id(args.get("cursor"))
+    before = event_cursor(args.get("cursor"))
     events = asset_history.events(db.session, asset.id, limit=args["limit"] + 1, before_id=before)
     more = len(events) > args["limit"]
     events = events[: args["limit"]]
     return {"items": events, "next_cursor": str(events[-1].id) if more and events else None}
-
-
-def _cursor_id(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    # ASCII digits only ("²".isdigit() is true, int("²") fails) and within a BIGINT
-    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > MAX_EVENT_ID:
-        raise ValidationFailed({"cursor": "Use next_cursor from the previous page."})
-    return int(cursor)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from webapp.api import schemas
-from webapp.api.assets import _cursor_id, _document_errors
 from webapp.api.auth import SECURITY, token_required
+from webapp.api.common import document_errors, event_cursor
 from webapp.api.parsing import ApiBlueprint as Blueprint
 from webapp.extensions import db
 from webapp.models import Role
@@ -20,7 +20,7 @@ blp = Blueprint("api_audit", __name__, url_prefix="/api/v1/audit", description="
 @blp.doc(security=SECURITY)
 @blp.arguments(schemas.AuditListArgs, location="query", as_kwargs=False)
 @blp.response(200, schemas.AuditPage)
-@_document_errors((401, 403, 422))
+@document_errors(blp, (401, 403, 422))
 def list_events(args: dict[str, Any]) -> dict[str, Any]:
     """Audit events, newest first, filtered by actor, action, entity and date."""
     query = audit_log.parse_query({
@@ -32,6 +32,6 @@ def list_events(args: dict[str, Any]) -> dict[str, Any]:
         "until": args["until"].isoformat() if args.get("until") else None,
         "limit": str(args["limit"]),
     }, max_limit=500)
-    query.before_id = _cursor_id(args.get("cursor"))
+    query.before_id = event_cursor(args.get("cursor"))
     events, before = audit_log.events(db.session, query)
     return {"items": events, "next_cursor": str(before) if before else None}

@@ -1,0 +1,36 @@
+"""Helpers shared by the API blueprints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from webapp.api import schemas
+from webapp.services.errors import ValidationFailed
+
+MAX_EVENT_ID = 2**63 - 1  # audit event ids are a BIGINT
+
+
+def document_errors(blp: Blueprint, codes: tuple[int, ...]) -> Callable[[Any], Any]:
+    """Document each error status of an operation as a problem+json response."""
+
+    def decorator(view: Any) -> Any:
+        for code in codes:
+            view = blp.alt_response(
+                code, schema=schemas.Problem, content_type="application/problem+json"
+            )(view)
+        return view
+
+    return decorator
+
+
+def event_cursor(cursor: str | None) -> int | None:
+    """An audit page cursor (an event id) as an int; 422 when it is not one."""
+    if cursor is None:
+        return None
+    # ASCII digits only ("²".isdigit() is true, int("²") fails) and within a BIGINT
+    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > MAX_EVENT_ID:
+        raise ValidationFailed({"cursor": "Use next_cursor from the previous page."})
+    return int(cursor)
