@@ -15,7 +15,7 @@ from webapp.api.errors import PreconditionFailed, PreconditionRequired
 from webapp.api.parsing import ApiBlueprint as Blueprint
 from webapp.extensions import db
 from webapp.models import Role
-from webapp.services import asset_history, asset_search
+from webapp.services import asset_history, asset_search, settings
 from webapp.services import assets as asset_service
 from webapp.services.audit import jsonable
 from webapp.services.errors import StaleVersion
@@ -45,7 +45,7 @@ def list_assets(args: dict[str, Any]) -> dict[str, Any]:
         {k: ("true" if v is True else "false" if v is False else v) for k, v in args.items()}
     )
     page = asset_search.list_assets(db.session, query, with_total=False)
-    cutoff = serialize.stale_cutoff(db.session)
+    cutoff = settings.stale_cutoff(db.session)
     body = {"items": [serialize.asset(a, cutoff) for a in page.items], "next_cursor": page.next_cursor}
     # already in the AssetPage shape (schemathesis checks it): skip a second, slow marshmallow dump
     return current_app.response_class(
@@ -63,7 +63,7 @@ def create_asset(data: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Create an asset. Answers 201 with its Location."""
     asset = asset_service.create(db.session, api_actor(), data)
     headers = {"Location": url_for("api_assets.get_asset", asset_id=asset.id), **_etag(asset.version)}
-    return serialize.asset(asset, serialize.stale_cutoff(db.session)), 201, headers
+    return serialize.asset(asset, settings.stale_cutoff(db.session)), 201, headers
 
 
 @blp.route("/<uuid:asset_id>", methods=["GET"])
@@ -74,7 +74,7 @@ def create_asset(data: dict[str, Any]):  # type: ignore[no-untyped-def]
 def get_asset(asset_id: uuid.UUID):  # type: ignore[no-untyped-def]
     """One asset. A merged or deleted asset still answers, with `merged_into` / `deleted_at` set."""
     asset = asset_service.get(db.session, asset_id)
-    return serialize.asset(asset, serialize.stale_cutoff(db.session)), 200, _etag(asset.version)
+    return serialize.asset(asset, settings.stale_cutoff(db.session)), 200, _etag(asset.version)
 
 
 def _expected_version(body_version: int | None) -> int:
@@ -112,7 +112,7 @@ def patch_asset(data: dict[str, Any], asset_id: uuid.UUID):  # type: ignore[no-u
             f"The asset changed since you read it (now version {exc.current.version}). "
             "GET it again and reapply your change."
         ) from None
-    return serialize.asset(asset, serialize.stale_cutoff(db.session)), 200, _etag(asset.version)
+    return serialize.asset(asset, settings.stale_cutoff(db.session)), 200, _etag(asset.version)
 
 
 @blp.route("/<uuid:asset_id>", methods=["DELETE"])
@@ -134,7 +134,7 @@ def delete_asset(asset_id: uuid.UUID):  # type: ignore[no-untyped-def]
 def restore_asset(asset_id: uuid.UUID):  # type: ignore[no-untyped-def]
     """Bring an asset back from the trash."""
     asset = asset_service.restore(db.session, api_actor(), asset_id)
-    return serialize.asset(asset, serialize.stale_cutoff(db.session)), 200, _etag(asset.version)
+    return serialize.asset(asset, settings.stale_cutoff(db.session)), 200, _etag(asset.version)
 
 
 @blp.route("/<uuid:asset_id>/audit", methods=["GET"])

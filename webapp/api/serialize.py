@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from webapp.models import Asset, AssetStatus
-from webapp.models.base import utcnow
-from webapp.services import settings
 from webapp.services.assets import FIELDS, field_value
 
 HIDDEN = {"connection_string"}
@@ -18,10 +14,6 @@ EXTRA = (
     "created_at", "created_by", "updated_at", "updated_by", "deleted_at", "deleted_by",
     "merged_into",
 )
-
-
-def stale_cutoff(session: Session) -> datetime:
-    return utcnow() - timedelta(days=int(settings.get(session, "stale_after_days")))
 
 
 def asset(a: Asset, cutoff: datetime) -> dict[str, Any]:

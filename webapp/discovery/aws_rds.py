@@ -193,12 +193,8 @@ def _common(builder: RecordBuilder, item: dict[str, Any], arn: str | None) -> di
 
 def _instance(n: int, item: Any) -> DiscoveredRecord:
     if not isinstance(item, dict) or not _text(item.get("DBInstanceIdentifier")):
-        return DiscoveredRecord(
-            key=f"aws_rds:#{n}",
-            fields={},
-            warnings=[],
-            row=n,
-            error="DB instance without a DBInstanceIdentifier.",
+        return DiscoveredRecord.unusable(
+            f"aws_rds:#{n}", n, "DB instance without a DBInstanceIdentifier."
         )
     ident = item["DBInstanceIdentifier"].strip()
     key = f"aws_rds:{ident}"
@@ -257,12 +253,8 @@ def _instance(n: int, item: Any) -> DiscoveredRecord:
 
 def _cluster(n: int, item: Any) -> DiscoveredRecord:
     if not isinstance(item, dict) or not _text(item.get("DBClusterIdentifier")):
-        return DiscoveredRecord(
-            key=f"aws_rds_cluster:#{n}",
-            fields={},
-            warnings=[],
-            row=n,
-            error="DB cluster without a DBClusterIdentifier.",
+        return DiscoveredRecord.unusable(
+            f"aws_rds_cluster:#{n}", n, "DB cluster without a DBClusterIdentifier."
         )
     ident = item["DBClusterIdentifier"].strip()
     key = f"aws_rds_cluster:{ident}"

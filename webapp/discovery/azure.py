@@ -120,12 +120,8 @@ def parse(content: Content) -> ParseResult:
 
 def _record(n: int, item: Any) -> DiscoveredRecord:
     if not isinstance(item, dict) or not _text(item.get("id")) or not _text(item.get("name")):
-        return DiscoveredRecord(
-            key=f"azure:#{n}",
-            fields={},
-            warnings=[],
-            row=n,
-            error="Azure resource without an id or a name.",
+        return DiscoveredRecord.unusable(
+            f"azure:#{n}", n, "Azure resource without an id or a name."
         )
     resource_id = item["id"].strip().lower()
     key = f"azure:{resource_id}"

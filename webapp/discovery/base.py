@@ -63,6 +63,11 @@ class DiscoveredRecord:
     # FQDN<->IP bridges the matching step learns.
     ip_addresses: list[str] = field(default_factory=list)
 
+    @classmethod
+    def unusable(cls, key: str, row: int, error: str) -> DiscoveredRecord:
+        """A record that cannot be read at all: counted failed and listed with `error`."""
+        return cls(key=key, fields={}, warnings=[], row=row, error=error)
+
 
 @dataclass
 class ParseResult:

@@ -144,13 +144,7 @@ def _project_of(item: dict[str, Any]) -> str | None:
 
 def _record(n: int, item: Any) -> DiscoveredRecord:
     if not isinstance(item, dict) or not _text(item.get("name")):
-        return DiscoveredRecord(
-            key=f"gcp_sql:#{n}",
-            fields={},
-            warnings=[],
-            row=n,
-            error="Cloud SQL instance without a name.",
-        )
+        return DiscoveredRecord.unusable(f"gcp_sql:#{n}", n, "Cloud SQL instance without a name.")
     name = item["name"].strip()
     project = _project_of(item)
     key = f"gcp_sql:{project or ''}:{name}"

@@ -99,9 +99,7 @@ def parse(content: Content) -> ParseResult:
 def _record(n: int, item: Any, unknown: Counter[str]) -> DiscoveredRecord:
     key = f"json:{n}"
     if not isinstance(item, dict):
-        return DiscoveredRecord(
-            key=key, fields={}, warnings=[], row=n, error=f"Asset {n} is not a JSON object."
-        )
+        return DiscoveredRecord.unusable(key, n, f"Asset {n} is not a JSON object.")
     builder = RecordBuilder()
     try:
         for name, value in item.items():

@@ -7,7 +7,7 @@ import binascii
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -34,7 +34,6 @@ from webapp.models import (
     Tag,
     asset_tags,
 )
-from webapp.models.base import utcnow
 from webapp.services import settings
 from webapp.services.assets import UNSTORABLE
 from webapp.services.errors import ValidationFailed
@@ -183,10 +182,17 @@ def filtered(session: Session, query: AssetQuery) -> Select[tuple[Asset]]:
     return select(Asset).where(*scope, *match)
 
 
+def is_stale(entity: Any, cutoff: datetime) -> ColumnElement[bool]:
+    """Active, seen by an import before, and not seen since `cutoff` (SPEC §3, derived stale)."""
+    return and_(
+        entity.status == AssetStatus.active,
+        entity.last_seen_at.is_not(None),
+        entity.last_seen_at < cutoff,
+    )
+
+
 def _stale_cutoff(session: Session, query: AssetQuery) -> datetime | None:
-    if query.stale is None:
-        return None
-    return utcnow() - timedelta(days=int(settings.get(session, "stale_after_days")))
+    return None if query.stale is None else settings.stale_cutoff(session)
 
 
 def _conditions(
@@ -218,12 +224,8 @@ def _conditions(
             .where(Tag.name == query.tag)
         )
     if query.stale is not None:
-        is_stale = and_(
-            entity.status == AssetStatus.active,
-            entity.last_seen_at.is_not(None),
-            entity.last_seen_at < stale_cutoff,
-        )
-        match.append(is_stale if query.stale else ~is_stale)
+        condition = is_stale(entity, stale_cutoff)
+        match.append(condition if query.stale else ~condition)
     return scope, match
 
 

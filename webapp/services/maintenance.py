@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from webapp.models import Asset, AssetStatus
+from webapp.models import Asset
 from webapp.models.base import utcnow
 from webapp.services import assets, settings
 from webapp.services.actor import Actor
+from webapp.services.asset_search import is_stale
 
 
 @dataclass
@@ -21,14 +22,10 @@ class MaintenanceResult:
 
 
 def stale_count(session: Session) -> int:
-    cutoff = utcnow() - timedelta(days=int(settings.get(session, "stale_after_days")))
     return session.scalar(
-        select(func.count()).select_from(Asset).where(and_(
-            Asset.deleted_at.is_(None),
-            Asset.status == AssetStatus.active,
-            Asset.last_seen_at.is_not(None),
-            Asset.last_seen_at < cutoff,
-        ))
+        select(func.count()).select_from(Asset).where(
+            Asset.deleted_at.is_(None), is_stale(Asset, settings.stale_cutoff(session))
+        )
     ) or 0
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp.models import AuditAction, Setting
+from webapp.models.base import utcnow
 from webapp.services import audit
 from webapp.services.actor import Actor
 from webapp.services.errors import ValidationFailed
@@ -24,6 +26,11 @@ DEFAULTS: dict[str, Any] = {
 def get(session: Session, key: str) -> Any:
     row = session.get(Setting, key)
     return row.value if row is not None else DEFAULTS[key]
+
+
+def stale_cutoff(session: Session) -> datetime:
+    """Active assets last seen before this moment are stale (`stale_after_days` ago)."""
+    return utcnow() - timedelta(days=int(get(session, "stale_after_days")))
 
 
 def all_settings(session: Session) -> dict[str, Any]:
