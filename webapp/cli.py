@@ -127,7 +127,71 @@ def demo(count: int, seed: int) -> None:
     click.echo(f"Loaded {created} demo assets.")
 
 
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--source", default=None, help="Source label (default: the format's name).")
+@click.option("--dry-run", is_flag=True, help="Show what would change and write nothing.")
+def import_file(file: str, source: str | None, dry_run: bool) -> None:
+    """Import a discovery file in this process, with a progress bar (same pipeline as an upload)."""
+    from pathlib import Path
+
+    from webapp.services import imports
+
+    path = Path(file)
+    try:
+        run = imports.create_run(db.session, Actor.cli(), data=path.read_bytes(), filename=path.name,
+                                 source=source, dry_run=dry_run)
+    except ValidationFailed as exc:
+        _fail(exc)
+    click.echo(f"{run.label}: {run.filename} ({run.format}, source {run.source!r})"
+               + (" — dry run, nothing will be written" if run.dry_run else ""))
+    bar = None
+    done = 0
+
+    def progress(current) -> None:  # type: ignore[no-untyped-def]
+        nonlocal bar, done
+        if bar is None:
+            bar = click.progressbar(length=max(current.total, 1), label="records", show_pos=True,
+                                    file=sys.stderr)
+            bar.__enter__()
+        bar.update(current.processed - done)
+        done = current.processed
+
+    try:
+        run = imports.execute(db.session, run.id, runner="inline", progress=progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(f"{run.label} {run.status.value}: {run.processed}/{run.total} records — "
+               f"{run.created} created, {run.updated} updated, {run.unchanged} unchanged, "
+               f"{run.skipped} skipped, {run.failed} failed")
+    for error in run.row_errors[:20]:
+        click.echo(f"  row {error['row']} ({error['key']}): {error['message']}")
+    if len(run.row_errors) > 20:
+        click.echo(f"  … {run.failed - 20} more failed records; see the run's page.")
+    if run.error:
+        click.echo(f"error: {run.error}", err=True)
+    if run.status.value != "succeeded":
+        sys.exit(1)
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Run an RQ worker for import jobs (needs REDIS_URL)."""
+    from flask import current_app
+
+    from webapp import jobs
+
+    if not current_app.config.get("REDIS_URL"):
+        click.echo("error: REDIS_URL is not set; without it imports run inside the web server.", err=True)
+        sys.exit(2)
+    jobs.work(current_app._get_current_object(), burst=burst)
+
+
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(import_file)
+    app.cli.add_command(worker)
     app.cli.add_command(users_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(tokens_cli)

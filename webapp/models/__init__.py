@@ -11,7 +11,17 @@ from webapp.models.enums import (
     DataClassification,
     Engine,
     Environment,
+    ImportStatus,
+    RecordOutcome,
     Role,
+)
+from webapp.models.imports import (
+    AssetIdentifier,
+    HostBridge,
+    ImportFile,
+    ImportFileChunk,
+    ImportRecord,
+    ImportRun,
 )
 from webapp.models.setting import Setting
 from webapp.models.token import ApiToken
@@ -20,6 +30,7 @@ from webapp.models.user import LoginThrottle, User, UserSession
 __all__ = [
     "ApiToken",
     "Asset",
+    "AssetIdentifier",
     "AssetStatus",
     "AuditAction",
     "AuditEvent",
@@ -29,7 +40,14 @@ __all__ = [
     "DataClassification",
     "Engine",
     "Environment",
+    "HostBridge",
+    "ImportFile",
+    "ImportFileChunk",
+    "ImportRecord",
+    "ImportRun",
+    "ImportStatus",
     "LoginThrottle",
+    "RecordOutcome",
     "Role",
     "Setting",
     "Tag",

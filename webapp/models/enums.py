@@ -94,3 +94,24 @@ class AuditAction(enum.StrEnum):
     reveal_secret = "reveal_secret"
     settings_change = "settings_change"
     key_rotate = "key_rotate"
+
+
+class ImportStatus(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (ImportStatus.succeeded, ImportStatus.failed, ImportStatus.cancelled)
+
+
+class RecordOutcome(enum.StrEnum):
+    created = "created"
+    updated = "updated"
+    unchanged = "unchanged"
+    flagged = "flagged"
+    failed = "failed"
+    skipped = "skipped"

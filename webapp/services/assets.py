@@ -10,11 +10,12 @@ import enum
 import math
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -29,10 +30,11 @@ from webapp.models import (
     DataClassification,
     Engine,
     Environment,
+    ImportRecord,
     Tag,
 )
 from webapp.models.base import utcnow
-from webapp.services import audit, crypto
+from webapp.services import audit, crypto, identifiers
 from webapp.services.actor import Actor
 from webapp.services.errors import InvalidState, NotFound, StaleVersion, ValidationFailed
 
@@ -286,9 +288,14 @@ def snapshot(asset: Asset) -> dict[str, Any]:
 
 
 def search_text(asset: Asset) -> str:
-    parts = [getattr(asset, f) or "" for f in SEARCHED]
-    parts += asset.aliases or []
-    parts += [t.name for t in asset.tags]
+    values = {f: getattr(asset, f) for f in SEARCHED}
+    return search_text_of(values, asset.aliases or [], [t.name for t in asset.tags])
+
+
+def search_text_of(values: Mapping[str, Any], aliases: Iterable[str], tags: Iterable[str]) -> str:
+    """The lower-cased text the list's search box looks in (kept in `assets.search_text`)."""
+    parts = [values.get(f) or "" for f in SEARCHED]
+    parts += [*aliases, *tags]
     return " ".join(p for p in parts if p).lower()
 
 
@@ -420,6 +427,7 @@ def create(session: Session, actor: Actor, data: dict[str, Any]) -> Asset:
     _apply(session, asset, cleaned)
     asset.search_text = search_text(asset)
     session.flush()
+    _refresh_identifiers(session, asset)
     diff: dict[str, list[Any]] = {
         f: [None, v] for f, v in snapshot(asset).items() if v not in (None, [], {})
     }
@@ -487,6 +495,8 @@ def _change(
     asset.updated_by = actor.user_id
     asset.updated_at = utcnow()
     _flush_versioned(session, asset)
+    if identifiers.KEY_FIELDS & diff.keys():
+        _refresh_identifiers(session, asset)
     diff["version"] = [old_version, asset.version]
     audit.record(session, actor, action, ENTITY, asset.id, diff, message=message)
     _commit(session)
@@ -548,6 +558,10 @@ def purge(session: Session, actor: Actor, asset_id: uuid.UUID | str) -> None:
         raise InvalidState("Only assets in the trash can be purged.")
     last = snapshot(asset)
     changes = {f: [v, None] for f, v in last.items() if v not in (None, [], {})}
+    identifiers.forget(session, asset.id)
+    session.execute(
+        sql_update(ImportRecord).where(ImportRecord.asset_id == asset.id).values(asset_id=None)
+    )
     session.delete(asset)
     audit.record(session, actor, AuditAction.purge, ENTITY, asset.id, changes, message=asset.name)
     _commit(session)
@@ -585,6 +599,10 @@ def reveal_connection_string(session: Session, actor: Actor, asset_id: uuid.UUID
                  message="connection_string revealed")
     _commit(session)
     return plain
+
+
+def _refresh_identifiers(session: Session, asset: Asset) -> None:
+    identifiers.replace(session, [(asset.id, {f: getattr(asset, f) for f in identifiers.KEY_FIELDS})])
 
 
 def _flush_versioned(session: Session, asset: Asset) -> None:

@@ -115,6 +115,57 @@ def record(
     return event
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One event for `record_many`."""
+
+    action: AuditAction
+    entity_type: str
+    entity_id: Any
+    changes: dict[str, Any]
+    message: str | None = None
+
+
+def record_many(session: Session, actor: Actor, entries: list[Entry]) -> int:
+    """Append many events by one actor at once (an import batch), in the caller's transaction.
+
+    The same chain as `record`: the lock is taken once, ids are drawn in order, each event's
+    hash covers its predecessor's, and the rows go in with one bulk insert.
+    """
+    if not entries:
+        return 0
+    from webapp.services import bulk
+
+    _lock_chain(session)
+    session.flush()
+    prev = session.execute(
+        select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).scalar_one_or_none() or GENESIS_HASH
+    ids = bulk.next_ids(session, AuditEvent.__table__, len(entries))
+    now = utcnow()
+    label = actor.label[:300]
+    user_agent = (actor.user_agent or None) and actor.user_agent[:500]
+    rows = []
+    for event_id, entry in zip(ids, entries, strict=True):
+        event = AuditEvent(
+            occurred_at=now, actor_id=actor.user_id, actor_label=label, ip=actor.ip,
+            user_agent=user_agent, request_id=actor.request_id, action=entry.action,
+            entity_type=entry.entity_type,
+            entity_id=str(entry.entity_id) if entry.entity_id is not None else None,
+            changes=mask_secrets(entry.changes), message=entry.message, prev_hash=prev,
+        )
+        prev = compute_hash(event)
+        rows.append({
+            "id": event_id, "occurred_at": now, "actor_id": event.actor_id,
+            "actor_label": label, "ip": event.ip, "user_agent": user_agent,
+            "request_id": event.request_id, "action": entry.action, "entity_type": event.entity_type,
+            "entity_id": event.entity_id, "changes": event.changes, "message": event.message,
+            "prev_hash": event.prev_hash, "hash": prev,
+        })
+    bulk.insert_rows(session, AuditEvent.__table__, rows)
+    return len(rows)
+
+
 @dataclass
 class VerifyResult:
     ok: bool

@@ -49,3 +49,10 @@ class StaleVersion(DomainError):
 class InvalidState(DomainError):
     status = 409
     title = "Conflict"
+
+
+class Unavailable(DomainError):
+    """A service the request needs (e.g. the job queue) cannot be reached."""
+
+    status = 503
+    title = "Service unavailable"

@@ -1,0 +1,60 @@
+"""Bulk writes for import batches: COPY on PostgreSQL, executemany elsewhere.
+
+Both write inside the caller's transaction, so a batch and its audit events still commit or
+roll back together (SPEC §10). Values are Python values as the ORM would take them (enums,
+UUIDs, aware datetimes, dicts and lists for JSON columns).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from typing import Any
+
+from sqlalchemy import JSON, Table, func, insert, select, text
+from sqlalchemy.orm import Session
+
+from webapp.models.base import UTCDateTime
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def next_ids(session: Session, table: Table, n: int) -> list[int]:
+    """Draw n ids for a table with an integer key, in increasing order."""
+    if n <= 0:
+        return []
+    if is_postgresql(session):
+        return list(
+            session.scalars(
+                text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+                {"table": table.name, "n": n},
+            )
+        )
+    start = (session.scalar(select(func.max(table.c.id))) or 0) + 1
+    return list(range(start, start + n))
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows (all with the same keys) into `table`."""
+    if not rows:
+        return
+    if not is_postgresql(session):
+        session.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    converters = [_copy_converter(table.c[name].type) for name in columns]
+    names = ", ".join(f'"{c}"' for c in columns)
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([convert(row[c]) for convert, c in zip(converters, columns, strict=True)])
+
+
+def _copy_converter(column_type: Any) -> Any:
+    if isinstance(column_type, JSON) or isinstance(getattr(column_type, "impl", None), JSON):
+        return lambda v: None if v is None else json.dumps(v, ensure_ascii=False)
+    if isinstance(column_type, UTCDateTime):
+        return lambda v: v
+    return lambda v: v.value if isinstance(v, enum.Enum) else v

@@ -1,0 +1,355 @@
+"""Discovery import runs (SPEC §6): upload, store, execute, retry, cancel, reap, read.
+
+    run = imports.create_run(session, actor, data=raw, filename="scan.xml", source="nmap")
+    jobs.dispatch(run)            # RQ when REDIS_URL is set, else a thread (webapp/jobs.py)
+    imports.execute(session, run.id)   # what the job runs; also `flask import` in-process
+
+The `ImportRun` row is the source of truth: the job claims it (`queued` → `running`), writes a
+heartbeat and its progress after every batch, and ends it `succeeded`, `failed` or `cancelled`.
+A run whose heartbeat stops (its worker was killed) is marked failed by `reap_stale`, and
+`retry` queues a new run of the same stored file: records already written come out
+`unchanged`, so nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app, has_app_context
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from webapp.discovery import DiscoveryError, detect_format, parse
+from webapp.models import (
+    ImportFile,
+    ImportFileChunk,
+    ImportRecord,
+    ImportRun,
+    ImportStatus,
+    RecordOutcome,
+)
+from webapp.models.base import utcnow
+from webapp.services.actor import Actor
+from webapp.services.errors import InvalidState, NotFound, ValidationFailed
+from webapp.services.import_pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1024 * 1024
+SOURCE_MAX = 100
+FILENAME_MAX = 255
+ROW_ERRORS_MAX = 1000  # kept on the run; every failed record is also in its records
+DEFAULTS = {"IMPORT_BATCH_SIZE": 2000, "IMPORT_STALE_SECONDS": 300}
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f]")
+
+Progress = Callable[[ImportRun], None]
+
+
+def _config(name: str) -> Any:
+    if has_app_context():
+        return current_app.config.get(name, DEFAULTS[name])
+    return DEFAULTS[name]
+
+
+# --- upload ---------------------------------------------------------------------------------
+
+def clean_filename(filename: str | None) -> str:
+    """The file's own name for display: no directories (`../`, `C:\\`), no NUL or control
+    characters. It is never used as a path; the file lives in the database."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = _UNSAFE_NAME.sub("", name).strip().lstrip(".") or "upload"
+    return name[-FILENAME_MAX:]
+
+
+def _clean_source(source: str | None, default: str) -> str:
+    if source is None or not source.strip():
+        return default
+    source = _UNSAFE_NAME.sub("", source).strip()
+    if len(source) > SOURCE_MAX:
+        raise ValidationFailed({"source": f"Enter at most {SOURCE_MAX} characters."})
+    if source.lower() == "manual":
+        raise ValidationFailed({"source": "“manual” is reserved for changes made by people."})
+    return source
+
+
+def create_run(
+    session: Session,
+    actor: Actor,
+    *,
+    data: bytes,
+    filename: str | None,
+    source: str | None = None,
+    dry_run: bool = False,
+) -> ImportRun:
+    """Check the file's format from its content, store it, and queue a run (not started).
+
+    ValidationFailed (422) for an empty file or one in no supported format, naming them.
+    """
+    name = clean_filename(filename)
+    try:
+        fmt = detect_format(data, name)
+    except DiscoveryError as exc:
+        raise ValidationFailed({"file": str(exc)}, message=str(exc)) from None
+    run = ImportRun(
+        file_id=_store_file(session, data).id,
+        filename=name,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        format=fmt,
+        source=_clean_source(source, fmt),
+        uploaded_by=actor.user_id,
+        uploaded_by_label=actor.label[:300],
+        dry_run=bool(dry_run),
+    )
+    return _add_numbered(session, run)
+
+
+def retry(session: Session, actor: Actor, run_id: uuid.UUID | str) -> ImportRun:
+    """Queue a new run of a finished run's file (same format, source and dry-run choice)."""
+    old = get_run(session, run_id)
+    if not old.status.finished:
+        raise InvalidState("This import is still running; wait for it to finish or cancel it.")
+    run = ImportRun(
+        file_id=old.file_id, filename=old.filename, sha256=old.sha256, size=old.size,
+        format=old.format, source=old.source, uploaded_by=actor.user_id,
+        uploaded_by_label=actor.label[:300], dry_run=old.dry_run, retry_of=old.id,
+    )
+    return _add_numbered(session, run)
+
+
+def _add_numbered(session: Session, run: ImportRun) -> ImportRun:
+    for _attempt in range(5):
+        run.number = (session.scalar(select(func.max(ImportRun.number))) or 0) + 1
+        session.add(run)
+        try:
+            session.commit()
+            return run
+        except IntegrityError:  # another upload took the number: take the next
+            session.rollback()
+            session.add(run)
+    raise InvalidState("Could not number the import; try again.")
+
+
+def _store_file(session: Session, data: bytes) -> ImportFile:
+    digest = hashlib.sha256(data).hexdigest()
+    existing = session.scalar(
+        select(ImportFile).where(ImportFile.sha256 == digest, ImportFile.size == len(data))
+    )
+    if existing is not None:
+        return existing
+    stored = ImportFile(id=uuid.uuid4(), sha256=digest, size=len(data))
+    session.add(stored)
+    session.flush()
+    for seq, start in enumerate(range(0, len(data), CHUNK_BYTES)):
+        session.add(ImportFileChunk(file_id=stored.id, seq=seq, data=data[start : start + CHUNK_BYTES]))
+    session.flush()
+    return stored
+
+
+def read_file(session: Session, file_id: uuid.UUID) -> bytes:
+    chunks = session.scalars(
+        select(ImportFileChunk.data).where(ImportFileChunk.file_id == file_id).order_by(ImportFileChunk.seq)
+    )
+    return b"".join(chunks)
+
+
+# --- running --------------------------------------------------------------------------------
+
+def _claim(session: Session, run_id: uuid.UUID, runner: str) -> bool:
+    now = utcnow()
+    claimed = session.execute(
+        update(ImportRun)
+        .where(ImportRun.id == run_id, ImportRun.status == ImportStatus.queued)
+        .values(status=ImportStatus.running, started_at=now, heartbeat_at=now, runner=runner)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    return claimed == 1
+
+
+def execute(
+    session: Session,
+    run_id: uuid.UUID | str,
+    *,
+    runner: str = "inline",
+    progress: Progress | None = None,
+) -> ImportRun:
+    """Run a queued import to its end in this process. A run that is not queued (already
+    taken by another worker, finished, cancelled) is left alone and returned as it is."""
+    run_id = _uuid(run_id)
+    if not _claim(session, run_id, runner):
+        return get_run(session, run_id)
+    run = get_run(session, run_id)
+    session.refresh(run)
+    try:
+        data = read_file(session, run.file_id)
+        try:
+            result = parse(data, filename=run.filename, format=run.format)
+        except DiscoveryError as exc:
+            return _finish(session, run, ImportStatus.failed, error=str(exc))
+        del data
+        run.total = len(result.records)
+        run.warnings = result.warnings[:ROW_ERRORS_MAX]
+        run.heartbeat_at = utcnow()
+        session.commit()
+        if progress:
+            progress(run)
+        pipeline = Pipeline(session, run)
+        size = max(1, int(_config("IMPORT_BATCH_SIZE")))
+        records = result.records
+        for start in range(0, len(records), size):
+            if _cancel_requested(session, run):
+                return _finish(session, run, ImportStatus.cancelled, error="Cancelled by a user.")
+            pipeline.process(records[start : start + size])
+            if progress:
+                progress(run)
+        return _finish(session, run, ImportStatus.succeeded)
+    except Exception as exc:  # the run must not stay "running" forever; the cause is logged
+        log.exception("import %s failed", run_id)
+        session.rollback()
+        run = get_run(session, run_id)
+        return _finish(
+            session, run, ImportStatus.failed,
+            error=f"The import stopped on an internal error ({type(exc).__name__}); "
+                  "batches committed before it are kept. Run it again to finish.",
+        )
+
+
+def _cancel_requested(session: Session, run: ImportRun) -> bool:
+    return bool(session.scalar(select(ImportRun.cancel_requested).where(ImportRun.id == run.id)))
+
+
+def _finish(session: Session, run: ImportRun, status: ImportStatus, error: str | None = None) -> ImportRun:
+    run.status = status
+    run.error = error
+    run.finished_at = utcnow()
+    run.heartbeat_at = run.finished_at
+    session.commit()
+    return run
+
+
+def fail_unstarted(session: Session, run_id: uuid.UUID, reason: str) -> None:
+    """Mark a queued run failed (its job could not be handed to any runner)."""
+    session.execute(
+        update(ImportRun)
+        .where(ImportRun.id == run_id, ImportRun.status == ImportStatus.queued)
+        .values(status=ImportStatus.failed, error=reason, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
+def cancel(session: Session, actor: Actor, run_id: uuid.UUID | str) -> ImportRun:
+    """Stop a run: a queued run is cancelled at once, a running one after its current batch
+    (batches already committed stay)."""
+    run = get_run(session, run_id)
+    if run.status == ImportStatus.queued:
+        _finish(session, run, ImportStatus.cancelled, error=f"Cancelled by {actor.label} before it started.")
+    elif run.status == ImportStatus.running:
+        run.cancel_requested = True
+        session.commit()
+    else:
+        raise InvalidState("This import has already finished.")
+    return run
+
+
+def reap_stale(session: Session, *, now: datetime | None = None, stale_seconds: int | None = None) -> int:
+    """Mark failed every running run whose worker has not written a heartbeat for
+    `IMPORT_STALE_SECONDS`: its worker died. Committed batches stay; `retry` finishes it."""
+    now = now or utcnow()
+    seconds = stale_seconds if stale_seconds is not None else int(_config("IMPORT_STALE_SECONDS"))
+    cutoff = now - timedelta(seconds=seconds)
+    reaped = session.execute(
+        update(ImportRun)
+        .where(ImportRun.status == ImportStatus.running, ImportRun.heartbeat_at < cutoff)
+        .values(
+            status=ImportStatus.failed,
+            finished_at=now,
+            error=f"The worker stopped responding (no heartbeat for {seconds} s); it was probably "
+                  "killed. Batches it committed are kept; run the import again to finish it.",
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    return reaped
+
+
+# --- reading --------------------------------------------------------------------------------
+
+def _uuid(value: uuid.UUID | str) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound("No such import.") from None
+
+
+def get_run(session: Session, run_id: uuid.UUID | str) -> ImportRun:
+    run = session.get(ImportRun, _uuid(run_id))
+    if run is None:
+        raise NotFound("No such import.")
+    return run
+
+
+def list_runs(session: Session, *, limit: int = 50, before_number: int | None = None) -> list[ImportRun]:
+    """Runs, newest first; `before_number` pages on."""
+    stmt = select(ImportRun).order_by(ImportRun.number.desc()).limit(limit)
+    if before_number is not None:
+        stmt = stmt.where(ImportRun.number < before_number)
+    return list(session.scalars(stmt))
+
+
+def list_records(
+    session: Session,
+    run_id: uuid.UUID | str,
+    *,
+    outcome: RecordOutcome | None = None,
+    after_seq: int | None = None,
+    limit: int = 100,
+) -> list[ImportRecord]:
+    """A run's record outcomes in file order; `after_seq` pages on."""
+    stmt = (
+        select(ImportRecord)
+        .where(ImportRecord.run_id == _uuid(run_id))
+        .order_by(ImportRecord.seq)
+        .limit(limit)
+    )
+    if outcome is not None:
+        stmt = stmt.where(ImportRecord.outcome == outcome)
+    if after_seq is not None:
+        stmt = stmt.where(ImportRecord.seq > after_seq)
+    return list(session.scalars(stmt))
+
+
+@dataclass(frozen=True)
+class Sighting:
+    run_id: uuid.UUID
+    number: int
+    source: str
+    format: str
+    key: str
+    outcome: RecordOutcome
+    seen_at: datetime
+
+
+def sightings(session: Session, asset_id: uuid.UUID, *, limit: int = 50) -> list[Sighting]:
+    """Which (real, not dry) runs saw this asset, under which record key, when; newest first."""
+    rows = session.execute(
+        select(
+            ImportRun.id, ImportRun.number, ImportRun.source, ImportRun.format,
+            ImportRecord.key, ImportRecord.outcome, ImportRecord.seen_at,
+        )
+        .join(ImportRun, ImportRun.id == ImportRecord.run_id)
+        .where(ImportRecord.asset_id == asset_id, ImportRun.dry_run.is_(False))
+        .order_by(ImportRecord.id.desc())
+        .limit(limit)
+    )
+    return [Sighting(*row) for row in rows]
+
