@@ -66,6 +66,11 @@ class Config:
         self.LOGIN_LOCKOUT_SECONDS = int(env.get("LOGIN_LOCKOUT_SECONDS", "900"))
         self.LOGIN_IP_MAX_FAILURES = int(env.get("LOGIN_IP_MAX_FAILURES", "20"))
         self.ASSETS_PER_PAGE = int(env.get("ASSETS_PER_PAGE", "50"))
+        # imports: records per committed batch; seconds without a heartbeat before a running
+        # import is declared dead; seconds an RQ job may run
+        self.IMPORT_BATCH_SIZE = int(env.get("IMPORT_BATCH_SIZE", "2000"))
+        self.IMPORT_STALE_SECONDS = int(env.get("IMPORT_STALE_SECONDS", "300"))
+        self.IMPORT_JOB_TIMEOUT = int(env.get("IMPORT_JOB_TIMEOUT", "3600"))
 
     def as_dict(self) -> dict[str, object]:
         return {k: v for k, v in vars(self).items() if k.isupper()}

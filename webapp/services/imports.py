@@ -197,6 +197,11 @@ def execute(
             return _finish(session, run, ImportStatus.failed, error=str(exc))
         del data
         run.total = len(result.records)
+        if result.source and run.source == run.format:  # no label given: the file's own
+            try:
+                run.source = _clean_source(result.source, run.format)
+            except ValidationFailed:
+                pass
         run.warnings = result.warnings[:ROW_ERRORS_MAX]
         run.heartbeat_at = utcnow()
         session.commit()
