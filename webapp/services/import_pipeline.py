@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,6 +55,7 @@ from webapp.services import assets, audit, bulk, crypto, identifiers
 from webapp.services.actor import Actor
 from webapp.services.errors import ValidationFailed
 
+IMPORT_LOCK = 0x494D5054  # arbitrary constant naming the import batches' advisory lock
 IN_CHUNK = 5000  # values per IN (...) list
 SEEN_REFRESH = timedelta(hours=1)  # last_seen_at is refreshed at most this often
 BRIDGES_PER_RECORD = 20
@@ -147,6 +148,10 @@ class Pipeline:
         raise RuntimeError("assets kept changing under the import; five attempts failed")
 
     def _process(self, batch: Sequence[DiscoveredRecord]) -> None:
+        # Batches of concurrent imports take turns, so each sees what the others committed:
+        # two runs of one file at once must not both create the same database.
+        if bulk.is_postgresql(self.session):
+            self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK})
         now = utcnow()
         items = [self._prepare(self.position + i + 1, record) for i, record in enumerate(batch)]
         valid = [it for it in items if it.record.error is None]

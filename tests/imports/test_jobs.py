@@ -1,0 +1,199 @@
+"""Import jobs on the real runners: RQ (a real worker on Redis), the in-process thread, Redis
+down, and a worker killed with SIGKILL mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import TEST_KEY
+from tests.imports.helpers import audit_count, count, fixture, records
+from webapp import jobs
+from webapp.config import PROJECT_ROOT
+from webapp.models import Asset, AuditAction, AuditEvent, ImportRecord, ImportStatus
+from webapp.services import audit, imports
+from webapp.services.actor import Actor
+
+
+@pytest.fixture
+def rq_app(app, require_redis):  # type: ignore[no-untyped-def]
+    app.config["REDIS_URL"] = require_redis
+    queue = jobs.queue(app)
+    queue.empty()
+    yield app
+    queue.empty()
+
+
+def test_upload_goes_to_rq_and_a_real_worker_runs_it(rq_app, session):
+    run = imports.create_run(session, Actor.cli(), data=fixture("aws_rds_both.json"), filename="rds.json")
+    dispatch = jobs.dispatch(run)
+    assert dispatch == jobs.Dispatch("rq")
+    job = jobs.queue(rq_app).fetch_job(str(run.id))
+    assert job is not None and job.timeout == rq_app.config["IMPORT_JOB_TIMEOUT"]
+    assert job.failure_ttl == jobs.FAILURE_TTL
+    session.refresh(run)
+    assert run.status == ImportStatus.queued
+    jobs.work(rq_app, burst=True, simple=True)
+    session.expire_all()
+    run = imports.get_run(session, run.id)
+    assert run.status == ImportStatus.succeeded and run.runner == "rq"
+    assert run.created == count(session, Asset) > 0
+
+
+def test_a_run_enqueued_twice_is_executed_once(rq_app, session):
+    run = imports.create_run(session, Actor.cli(), data=fixture("inventory.json"), filename="i.json")
+    jobs.dispatch(run)
+    jobs.work(rq_app, burst=True, simple=True)
+    events = audit_count(session)
+    # a second delivery of the same job (e.g. requeued by hand) finds the run finished
+    jobs.queue(rq_app).enqueue(jobs.run_import_job, str(run.id), job_id=f"{run.id}-again")
+    jobs.work(rq_app, burst=True, simple=True)
+    assert audit_count(session) == events
+    assert len(records(session, run)) == run.total
+
+
+def test_without_redis_the_job_runs_on_a_thread(app, session):
+    app.config["REDIS_URL"] = None
+    run = imports.create_run(session, Actor.cli(), data=fixture("gcp_sql_instances.json"), filename="gcp.json")
+    assert jobs.dispatch(run) == jobs.Dispatch("thread")
+    jobs.wait_for_threads()
+    session.expire_all()
+    run = imports.get_run(session, run.id)
+    assert run.status == ImportStatus.succeeded and run.runner == "thread"
+    assert run.created > 0
+
+
+def test_redis_down_falls_back_to_a_thread_and_says_so(app, session):
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
+    run = imports.create_run(session, Actor.cli(), data=fixture("inventory.json"), filename="i.json")
+    dispatch = jobs.dispatch(run)
+    assert dispatch.runner == "thread" and "Redis" in dispatch.notice
+    jobs.wait_for_threads()
+    session.expire_all()
+    assert imports.get_run(session, run.id).status == ImportStatus.succeeded
+
+
+def _big_inventory(n: int) -> bytes:
+    return json.dumps({"assets": [
+        {"name": f"db-{i}", "engine": "postgresql", "host": f"h{i}.example.com", "port": 5432,
+         "tags": [f"t{i % 7}"], "owner": f"team-{i % 13}"}
+        for i in range(n)
+    ]}).encode()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def processed_after_kill(session, run_id) -> int:  # type: ignore[no-untyped-def]
+    """The run's progress, read twice a moment apart: nothing may still be writing."""
+    first = imports.get_run(session, run_id).processed
+    time.sleep(0.5)
+    session.expire_all()
+    second = imports.get_run(session, run_id).processed
+    assert first == second, "an import process survived the kill"
+    return second
+
+
+def test_kill_the_worker_mid_run_then_reap_and_rerun(app, session, require_postgres, require_redis):
+    """SIGKILL the `flask worker` process group while it imports: committed batches are whole,
+    the reaper marks the run failed, and a re-run completes with no duplicate asset or audit
+    event."""
+    app.config["REDIS_URL"] = require_redis
+    jobs.queue(app).empty()
+    total = 20_000
+    run = imports.create_run(session, Actor.cli(), data=_big_inventory(total), filename="big.json")
+    assert jobs.dispatch(run).runner == "rq"
+    env = {
+        **os.environ,
+        "DATABASE_URL": require_postgres,
+        "REDIS_URL": require_redis,
+        "SECRET_KEY": "kill-test",
+        "INVENTORY_ENCRYPTION_KEYS": TEST_KEY,
+        "IMPORT_BATCH_SIZE": "250",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "webapp", "worker", "--burst"],
+        cwd=PROJECT_ROOT, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        processed = 0
+        while time.monotonic() < deadline:
+            session.expire_all()
+            processed = imports.get_run(session, run.id).processed
+            if processed >= 1000:
+                break
+            assert worker.poll() is None, worker.stderr.read().decode()[-2000:]
+            time.sleep(0.02)
+        assert processed >= 1000, "the worker never got going"
+        # RQ runs the job in a forked "work horse" in a session of its own: kill it and the
+        # worker, as a lost machine or an OOM kill would
+        for pid in [*_children(worker.pid), worker.pid]:
+            os.kill(pid, signal.SIGKILL)
+        worker.wait(10)
+        time.sleep(0.5)
+        session.expire_all()
+        assert imports.get_run(session, run.id).processed == processed_after_kill(session, run.id)
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+        worker.stderr.close()
+    session.expire_all()
+    dead = imports.get_run(session, run.id)
+    assert dead.status == ImportStatus.running and dead.processed < total
+    # whole batches only: every processed record has its outcome, asset and audit event
+    assert dead.processed % 250 == 0
+    assert count(session, ImportRecord, ImportRecord.run_id == run.id) == dead.processed
+    assert count(session, Asset) == dead.created == dead.processed
+    assert audit_count(session) == dead.created
+
+    assert imports.reap_stale(session, stale_seconds=0) == 1
+    session.expire_all()
+    dead = imports.get_run(session, run.id)
+    assert dead.status == ImportStatus.failed and "heartbeat" in dead.error
+
+    again = imports.retry(session, Actor.cli(), run.id)
+    done = imports.execute(session, again.id)
+    assert done.status == ImportStatus.succeeded
+    assert done.unchanged == dead.created and done.created == total - dead.created
+    assert count(session, Asset) == total
+    creates = Counter(session.scalars(
+        select(AuditEvent.entity_id).where(AuditEvent.action == AuditAction.create)
+    ))
+    assert len(creates) == total and set(creates.values()) == {1}
+    assert session.scalar(select(func.count()).select_from(AuditEvent)) == total
+    assert audit.verify(session).ok
+
+
+def test_two_runs_of_one_file_at_once_create_each_asset_once(app, session, require_postgres):
+    app.config["IMPORT_BATCH_SIZE"] = 100
+    data = _big_inventory(1000)
+    runs = [imports.create_run(session, Actor.cli(), data=data, filename=f"{n}.json") for n in "ab"]
+    for run in runs:
+        jobs.start_thread(app, run.id)
+    jobs.wait_for_threads()
+    session.expire_all()
+    done = [imports.get_run(session, run.id) for run in runs]
+    assert all(run.status == ImportStatus.succeeded for run in done)
+    assert sum(run.created for run in done) == 1000 == count(session, Asset)
+    assert sum(run.unchanged for run in done) == 1000
