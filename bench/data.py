@@ -462,10 +462,19 @@ def truncate_all(conn: psycopg.Connection) -> None:
 # them row by row, the trigram GIN index above all); constraint indexes (keys, unique) stay
 SECONDARY_INDEXES = """
 SELECT i.indexname, i.indexdef FROM pg_indexes i
-WHERE i.schemaname = 'public' AND i.tablename IN ('assets', 'asset_tags')
+WHERE i.schemaname = 'public' AND i.tablename IN ('assets', 'asset_tags', 'asset_identifiers')
   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
 ORDER BY i.indexname
 """
+
+
+def identifier_keys(row: tuple[Any, ...]) -> list[str]:
+    """The asset's strong identifiers, as the service layer writes them."""
+    from webapp.services.identifiers import keys_for
+
+    fields = dict(zip(ASSET_COLUMNS, row, strict=True))
+    fields["aliases"] = json.loads(fields["aliases"])
+    return list(dict.fromkeys(keys_for(fields)))
 
 
 def load(url: str, n: int) -> Generated:
@@ -488,15 +497,20 @@ def load(url: str, n: int) -> Generated:
                 "INSERT INTO tags (name, colour) VALUES (%s, %s) RETURNING id", (name, colour)
             ).fetchone()[0]
         links: list[tuple[uuid.UUID, int]] = []
+        keys: list[tuple[uuid.UUID, str]] = []
         cur = conn.cursor()
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in ASSET_COLUMNS)
         with cur.copy(sql.SQL("COPY assets ({}) FROM STDIN").format(cols)) as copy:
             for row, tags in generate(n, tag_ids, now):
                 copy.write_row(row)
                 links.extend((row[0], t) for t in tags)
+                keys.extend((row[0], k) for k in identifier_keys(row))
         with cur.copy("COPY asset_tags (asset_id, tag_id) FROM STDIN") as copy:
             for link in links:
                 copy.write_row(link)
+        with cur.copy("COPY asset_identifiers (key, asset_id) FROM STDIN") as copy:
+            for asset_id, key in keys:
+                copy.write_row((key, asset_id))
         phases["generate+copy"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         conn.execute("SET LOCAL maintenance_work_mem = '256MB'")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench import data, pages, verify
+from bench import data, imports, pages, verify
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -50,11 +50,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="skip checking the list's fast paths against the plain queries",
     )
+    parser.add_argument("--skip-pages", action="store_true", help="skip the page and API workloads")
+    parser.add_argument("--skip-imports", action="store_true", help="skip the import workloads")
+    parser.add_argument(
+        "--import-records", type=int,
+        help="discovered records per import file (default 100000; 5000 with --quick)",
+    )
     parser.add_argument("--verbose", action="store_true", help="also print each URL's p50 and max")
     parser.add_argument("--no-json", action="store_true", help="do not write bench/results/*.json")
     args = parser.parse_args(argv)
     args.assets = args.assets or (5_000 if args.quick else 100_000)
     args.requests = args.requests or (20 if args.quick else 100)
+    args.import_records = args.import_records or (5_000 if args.quick else 100_000)
     if not 1 <= args.assets <= 5_000_000:
         parser.error("--assets must be between 1 and 5,000,000")
     if not 1 <= args.requests <= 10_000:
@@ -159,6 +166,42 @@ def api_token(app) -> str:  # type: ignore[no-untyped-def]
     return secret
 
 
+def run_pages(app, args):  # type: ignore[no-untyped-def]
+    """The page and API workloads: (results, search-term counts), or None on a mismatch."""
+    client = app.test_client()
+    pages.sign_in(client, data.ADMIN_EMAIL, data.ADMIN_PASSWORD)
+    cases = pages.build_cases(app, client) + pages.build_api_cases(app, client, api_token(app))
+    counts = pages.match_counts(app)
+    print(
+        "search terms (live rows matched): " + ", ".join(f"{t!r}={c:,}" for t, c in counts.items())
+    )
+
+    if not args.no_verify:
+        checked, problems = verify.verify(app, pages.SEARCH_TERMS, ["pci", "hipaa", "no-such-tag"])
+        if problems:
+            print("verify: MISMATCH\n  " + "\n  ".join(problems))
+            return None
+        print(
+            f"verify: {checked} pages (searched and tagged, 4 sorts, forward and back) and their "
+            "counts equal the plain queries'"
+        )
+
+    pages.warm_up(client, cases, rounds=2)
+    results = []
+    print()
+    for case in cases:
+        result = pages.run_case(app, client, case, args.requests)
+        results.append(result)
+        print(result.line(), flush=True)
+        if args.verbose and len(result.by_url) > 1:
+            for page_url, (n, p50, worst) in result.by_url.items():
+                print(f"    {page_url:<70} n={n:<4.0f} p50={p50:.1f}ms max={worst:.1f}ms")
+
+    if args.explain:
+        pages.explain(app, client, cases, sys.stdout)
+    return results, counts
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     url = os.environ.get("BENCH_DATABASE_URL") or data.DEFAULT_URL
@@ -182,41 +225,28 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"data: search_text checked on {build['search_text_checked']} random assets: identical")
 
-    client = app.test_client()
-    pages.sign_in(client, data.ADMIN_EMAIL, data.ADMIN_PASSWORD)
-    cases = pages.build_cases(app, client) + pages.build_api_cases(app, client, api_token(app))
-    counts = pages.match_counts(app)
-    print(
-        "search terms (live rows matched): " + ", ".join(f"{t!r}={c:,}" for t, c in counts.items())
-    )
-
-    if not args.no_verify:
-        checked, problems = verify.verify(app, pages.SEARCH_TERMS, ["pci", "hipaa", "no-such-tag"])
-        if problems:
-            print("verify: MISMATCH\n  " + "\n  ".join(problems))
-            return 2
-        print(
-            f"verify: {checked} pages (searched and tagged, 4 sorts, forward and back) and their "
-            "counts equal the plain queries'"
-        )
-
-    pages.warm_up(client, cases, rounds=2)
     results = []
-    print()
-    for case in cases:
-        result = pages.run_case(app, client, case, args.requests)
-        results.append(result)
-        print(result.line(), flush=True)
-        if args.verbose and len(result.by_url) > 1:
-            for page_url, (n, p50, worst) in result.by_url.items():
-                print(f"    {page_url:<70} n={n:<4.0f} p50={p50:.1f}ms max={worst:.1f}ms")
+    counts: dict[str, int] = {}
+    if not args.skip_pages:
+        outcome = run_pages(app, args)
+        if outcome is None:
+            return 2
+        results, counts = outcome
 
-    if args.explain:
-        pages.explain(app, client, cases, sys.stdout)
+    import_results = []
+    if not args.skip_imports:
+        print("\nimports: each format meets a freshly rebuilt inventory of "
+              f"{args.assets:,} assets", flush=True)
+
+        def rebuild(db_url: str, n: int) -> None:
+            generated = data.load(db_url, n)
+            print(f"  (inventory rebuilt: {generated.assets:,} assets)", flush=True)
+
+        import_results = imports.run(url, args.assets, args.import_records, rebuild)
 
     total_s = time.perf_counter() - started
     load = os.getloadavg()
-    misses = [r.label for r in results if not r.ok]
+    misses = [r.label for r in results if not r.ok] + [r.label for r in import_results if not r.ok]
     print(
         f"\nrows={rows:,}  total bench time {total_s:.1f}s  "
         f"load average {load[0]:.1f}/{load[1]:.1f} on {os.cpu_count()} CPUs  "
@@ -241,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                     "cpus": os.cpu_count(),
                     "load_average": load,
                     "results": [asdict(r) for r in results],
+                    "imports": [asdict(r) for r in import_results],
                     "total_s": total_s,
                 },
                 indent=2,

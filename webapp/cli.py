@@ -99,7 +99,8 @@ def maintenance() -> None:
     from webapp.services import maintenance as maintenance_service
 
     result = maintenance_service.run(db.session, Actor.system("maintenance"))
-    click.echo(f"Purged {result.purged} asset(s) from the trash; {result.stale} active asset(s) are stale.")
+    click.echo(f"Purged {result.purged} asset(s) from the trash; {result.stale} active asset(s) are stale; "
+               f"{result.reaped} import(s) whose worker stopped were marked failed.")
 
 
 @click.command("stats")

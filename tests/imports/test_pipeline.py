@@ -367,3 +367,49 @@ def test_purging_an_asset_keeps_its_records_without_the_link(session):
     assert records(session, run)[0].asset_id is None
     again = run_file(session, inventory(PG))
     assert outcomes(session, again) == {"json:1": "created"}
+
+
+def test_an_nmap_host_port_name_never_renames_an_asset(session):
+    asset = asset_service.create(session, Actor.cli(), {
+        "name": "pg-primary", "engine": "postgresql", "host": "db01.corp.example.com", "port": 5432,
+    })
+    run = run_file(session, fixture("nmap_sv.xml"), "scan.xml")
+    assert outcomes(session, run)["nmap:10.20.0.5:5432/tcp"] == "updated"
+    session.expire_all()
+    found = session.get(Asset, asset.id)
+    assert found.name == "pg-primary" and found.host == "db01.corp.example.com"
+    assert "10.20.0.5" in found.aliases
+
+
+def test_a_reimport_after_the_asset_changed_reconciles_again(session):
+    data = inventory({**PG, "owner": "dba"})
+    run_file(session, data)
+    [asset] = assets(session)
+    asset_service.update(session, Actor.cli(), asset.id, {"notes": "edited"}, expected_version=None)
+    again = run_file(session, data, "again.json")
+    assert outcomes(session, again) == {"json:1": "unchanged"}
+    asset_service.delete(session, Actor.cli(), asset.id)
+    third = run_file(session, data, "third.json")
+    assert outcomes(session, third) == {"json:1": "skipped"}  # in the trash: not a shortcut
+
+
+def test_an_identical_reimport_replays_the_last_decisions_only_while_nothing_changed(session, monkeypatch):
+    parsed: list[str] = []
+    real_parse = imports.parse
+    monkeypatch.setattr(imports, "parse", lambda *a, **k: parsed.append("x") or real_parse(*a, **k))
+    data = fixture("cmdb_export.csv")
+    first = run_file(session, data, "a.csv")
+    second = run_file(session, data, "b.csv")
+    assert len(parsed) == 1  # replayed: nothing changed since the first run
+    first_out, second_out = outcomes(session, first), outcomes(session, second)
+    assert first_out.keys() == second_out.keys()
+    for key, outcome in first_out.items():
+        expected = "unchanged" if outcome in ("created", "updated") else outcome
+        assert second_out[key] == expected
+    assert [r.message for r in records(session, second)] == [r.message for r in records(session, first)]
+    assert second.row_errors == first.row_errors and second.failed == first.failed
+
+    asset_service.create(session, Actor.cli(), {"name": "unrelated", "engine": "redis"})
+    third = run_file(session, data, "c.csv")
+    assert len(parsed) == 2  # the inventory changed: decided afresh
+    assert outcomes(session, third) == second_out

@@ -66,6 +66,8 @@ class ImportRun(UUIDPrimaryKey, Base):
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     retry_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("import_runs.id"))
+    # the inventory's state when this run finished (see imports.watermark)
+    watermark: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -104,6 +106,7 @@ class ImportRecord(Base):
         ForeignKey("assets.id", ondelete="SET NULL")
     )
     conflict_id: Mapped[uuid.UUID | None]
+    asset_version: Mapped[int | None] = mapped_column(Integer)  # the asset's version after it
     message: Mapped[str | None] = mapped_column(Text)
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     # hash of the record's normalised fields: an identical record seen before is the same asset

@@ -29,9 +29,12 @@ MASK = "***"
 AUDIT_CHAIN_LOCK = 0x41554454
 
 
+_PLAIN = frozenset({type(None), bool, int, float, str})
+
+
 def jsonable(value: Any) -> Any:
     """The JSON form a value takes in an audit diff (stable across a database round trip)."""
-    if value is None or isinstance(value, bool | int | float | str):
+    if type(value) in _PLAIN or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, enum.Enum):
         return value.value
@@ -57,7 +60,7 @@ def mask_secrets(changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def compute_hash(event: AuditEvent) -> str:
-    payload = {
+    return hash_payload({
         "occurred_at": event.occurred_at.isoformat(),
         "actor_id": str(event.actor_id) if event.actor_id else None,
         "actor_label": event.actor_label,
@@ -70,7 +73,11 @@ def compute_hash(event: AuditEvent) -> str:
         "changes": event.changes,
         "message": event.message,
         "prev_hash": event.prev_hash,
-    }
+    })
+
+
+def hash_payload(payload: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of an event's fields (those `compute_hash` lists)."""
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -143,25 +150,29 @@ def record_many(session: Session, actor: Actor, entries: list[Entry]) -> int:
     ).scalar_one_or_none() or GENESIS_HASH
     ids = bulk.next_ids(session, AuditEvent.__table__, len(entries))
     now = utcnow()
-    label = actor.label[:300]
-    user_agent = (actor.user_agent or None) and actor.user_agent[:500]
+    common = {
+        "occurred_at": now.isoformat(),
+        "actor_id": str(actor.user_id) if actor.user_id else None,
+        "actor_label": actor.label[:300],
+        "ip": actor.ip,
+        "user_agent": (actor.user_agent or None) and actor.user_agent[:500],
+        "request_id": actor.request_id,
+    }
     rows = []
     for event_id, entry in zip(ids, entries, strict=True):
-        event = AuditEvent(
-            occurred_at=now, actor_id=actor.user_id, actor_label=label, ip=actor.ip,
-            user_agent=user_agent, request_id=actor.request_id, action=entry.action,
-            entity_type=entry.entity_type,
-            entity_id=str(entry.entity_id) if entry.entity_id is not None else None,
-            changes=mask_secrets(entry.changes), message=entry.message, prev_hash=prev,
-        )
-        prev = compute_hash(event)
-        rows.append({
-            "id": event_id, "occurred_at": now, "actor_id": event.actor_id,
-            "actor_label": label, "ip": event.ip, "user_agent": user_agent,
-            "request_id": event.request_id, "action": entry.action, "entity_type": event.entity_type,
-            "entity_id": event.entity_id, "changes": event.changes, "message": event.message,
-            "prev_hash": event.prev_hash, "hash": prev,
-        })
+        payload = {
+            **common,
+            "action": AuditAction(entry.action).value,
+            "entity_type": entry.entity_type,
+            "entity_id": str(entry.entity_id) if entry.entity_id is not None else None,
+            "changes": mask_secrets(entry.changes),
+            "message": entry.message,
+            "prev_hash": prev,
+        }
+        digest = hash_payload(payload)
+        rows.append({**payload, "id": event_id, "occurred_at": now, "actor_id": actor.user_id,
+                     "hash": digest})
+        prev = digest
     bulk.insert_rows(session, AuditEvent.__table__, rows)
     return len(rows)
 

@@ -11,7 +11,8 @@ import enum
 import json
 from typing import Any
 
-from sqlalchemy import JSON, Table, func, insert, select, text
+from sqlalchemy import JSON, ColumnElement, Table, any_, func, insert, literal, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from webapp.models.base import UTCDateTime
@@ -19,6 +20,14 @@ from webapp.models.base import UTCDateTime
 
 def is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def among(session: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
+    """`column IN values` for a long list: one array parameter on PostgreSQL (`= ANY(...)`),
+    so the statement stays short and its plan cached, whatever the list's length."""
+    if is_postgresql(session):
+        return column == any_(literal(list(values), ARRAY(column.type)))
+    return column.in_(values)
 
 
 def next_ids(session: Session, table: Table, n: int) -> list[int]:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from webapp.discovery import normalise
@@ -27,6 +28,7 @@ from webapp.models import AssetIdentifier
 KEY_FIELDS = frozenset({"host", "port", "aliases", "cloud_resource_id"})
 
 
+@lru_cache(maxsize=262_144)  # an import asks for the same names many times
 def host_form(value: str) -> str:
     """The canonical spelling of a host name or address (lower-cased text if neither)."""
     return normalise.host(value) or value.strip().lower().rstrip(".")
@@ -81,12 +83,13 @@ def replace(session: Session, assets: Iterable[tuple[uuid.UUID, Mapping[str, Any
         new += rows(asset_id, fields)
     if not ids:
         return
+    from webapp.services import bulk
+
     for start in range(0, len(ids), 5000):
         session.execute(
-            delete(AssetIdentifier).where(AssetIdentifier.asset_id.in_(ids[start : start + 5000]))
+            delete(AssetIdentifier).where(bulk.among(session, AssetIdentifier.asset_id, ids[start : start + 5000]))
         )
-    if new:
-        session.execute(insert(AssetIdentifier), new)
+    bulk.insert_rows(session, AssetIdentifier.__table__, new)
 
 
 def forget(session: Session, asset_id: uuid.UUID) -> None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, text, update
+from sqlalchemy import Column, MetaData, Table, bindparam, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -66,7 +66,6 @@ ENGINE_FAMILY = {"mariadb": "mysql"}  # nmap reports MariaDB servers as MySQL
 NOT_RECONCILED = frozenset({"source", "confidence"})
 # field name -> column name, where they differ (tags live in their own table)
 COLUMN = {"metadata": "metadata", "connection_string": "connection_string_encrypted"}
-SEARCH_FIELDS = frozenset({*assets.SEARCHED, "aliases", "tags"})
 
 
 class _Retry(Exception):
@@ -79,7 +78,7 @@ def engines_compatible(a: Any, b: Any) -> bool:
 
 
 def fingerprint(fields: dict[str, Any]) -> str:
-    canonical = json.dumps(audit.jsonable(fields), sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -106,6 +105,7 @@ class _Result:
     message: str | None = None
     changes: dict[str, Any] | None = None
     fingerprint: str | None = None
+    asset_version: int | None = None
 
 
 @dataclass
@@ -129,8 +129,9 @@ class Pipeline:
         self.dry = run.dry_run
         self.actor = Actor(user_id=run.uploaded_by, label=run.label, is_manual=False)
         self.position = run.processed
-        # FQDN<->IP pairs learnt by this run (both directions)
+        # FQDN<->IP pairs known to this run: learnt by it (both directions), and all pairs
         self.bridges: dict[str, set[str]] = {}
+        self.pairs: set[tuple[str, str]] = set()
         # a dry run writes nothing, so the assets it would create or change live here
         self.overlay_states: dict[uuid.UUID, dict[str, Any]] = {}
         self.overlay_keys: dict[str, set[uuid.UUID]] = {}
@@ -155,15 +156,24 @@ class Pipeline:
         now = utcnow()
         items = [self._prepare(self.position + i + 1, record) for i, record in enumerate(batch)]
         valid = [it for it in items if it.record.error is None]
-        new_bridges = self._expand(valid)
-        key_hits = self._key_hits(valid)
-        fp_hits = self._fingerprint_hits([it for it in valid if not self._any_hit(it, key_hits)])
-        ids = {a for hit in key_hits.values() for a in hit} | {a for a in fp_hits.values()}
+        fp_hits = self._fingerprint_hits(valid)
+        done = self._already_applied(valid, fp_hits)
+        rest = [it for it in valid if it.seq not in done]
+        new_bridges = self._expand(rest)
+        key_hits = self._key_hits(rest)
+        ids = {a for hit in key_hits.values() for a in hit}
+        ids |= {fp_hits[it.fingerprint][0] for it in rest if it.fingerprint in fp_hits}
         states = self._load(ids)
         work: dict[uuid.UUID, _Work] = {}
         results: list[_Result] = []
         for it in items:
-            results.append(self._one(it, key_hits, fp_hits, states, work, now))
+            if it.seq in done:
+                results.append(done[it.seq])
+                continue
+            result = self._one(it, key_hits, fp_hits, states, work, now)
+            if result.asset_id in states:
+                result.asset_version = states[result.asset_id]["_version"]
+            results.append(result)
         if not self.dry:
             self._write(work, results, new_bridges, now)
         self._record(results, now)
@@ -173,6 +183,36 @@ class Pipeline:
             raise _Retry from None
         self.position += len(batch)
         self._remember(work, new_bridges, results)
+
+    def _already_applied(
+        self, items: list[_Item], fp_hits: dict[str, tuple[uuid.UUID, int | None]]
+    ) -> dict[int, _Result]:
+        """Records identical to one an earlier run applied to the asset's current version:
+        reconciling them again cannot change anything, so they are `unchanged` without
+        loading the asset (this is what makes re-importing a file cheap)."""
+        candidates = {
+            it.seq: fp_hits[it.fingerprint]
+            for it in items
+            if it.fingerprint in fp_hits and fp_hits[it.fingerprint][1] is not None
+            and fp_hits[it.fingerprint][0] not in self.overlay_states
+        }
+        ids = sorted({asset_id for asset_id, _ in candidates.values()}, key=str)
+        current: dict[uuid.UUID, int] = {}
+        for start in range(0, len(ids), IN_CHUNK):
+            chunk = ids[start : start + IN_CHUNK]
+            current.update(self.session.execute(
+                select(ASSETS.c.id, ASSETS.c.version).where(
+                    bulk.among(self.session, ASSETS.c.id, chunk), ASSETS.c.deleted_at.is_(None)
+                )
+            ).tuples().all())
+        done: dict[int, _Result] = {}
+        by_seq = {it.seq: it for it in items}
+        for seq, (asset_id, version) in candidates.items():
+            if current.get(asset_id) == version:
+                it = by_seq[seq]
+                done[seq] = _Result(seq, it.record.row, it.record.key, RecordOutcome.unchanged,
+                                    asset_id=asset_id, fingerprint=it.fingerprint, asset_version=version)
+        return done
 
     # --- preparing and looking up ---------------------------------------------------------
 
@@ -187,10 +227,7 @@ class Pipeline:
         cloud = fields.get("cloud_resource_id")
         if isinstance(cloud, str) and cloud.strip():
             it.cloud_key = identifiers.cloud_key(cloud)
-        try:
-            it.name_derived = fields.get("name") == derived_name(fields)
-        except RecordError:
-            it.name_derived = False
+        it.name_derived = _is_derived_name(fields, it.names)
         it.fingerprint = fingerprint(fields)
         return it
 
@@ -198,24 +235,21 @@ class Pipeline:
         """Add the bridged names to each record's endpoint keys; return the pairs this batch
         teaches that are not known yet."""
         wanted = {n for it in items for n in [*it.names, *it.ips]}
-        known: dict[str, set[str]] = {n: set(s) for n, s in self.bridges.items() if n in wanted}
-        pairs_known: set[tuple[str, str]] = set()
+        known: dict[str, set[str]] = {n: set(self.bridges[n]) for n in wanted if n in self.bridges}
+        pairs_known = self.pairs
         wanted_list = sorted(wanted)
         for start in range(0, len(wanted_list), IN_CHUNK):
             chunk = wanted_list[start : start + IN_CHUNK]
             rows = self.session.execute(
                 select(HostBridge.address, HostBridge.hostname).where(
-                    or_(HostBridge.address.in_(chunk), HostBridge.hostname.in_(chunk))
+                    or_(bulk.among(self.session, HostBridge.address, chunk),
+                        bulk.among(self.session, HostBridge.hostname, chunk))
                 )
             )
             for address, hostname in rows:
                 pairs_known.add((address, hostname))
                 known.setdefault(address, set()).add(hostname)
                 known.setdefault(hostname, set()).add(address)
-        for address, names in self.bridges.items():
-            for name in names:
-                if normalise.ip(address):
-                    pairs_known.add((address, name))
         new_pairs: set[tuple[str, str]] = set()
         for it in items:
             dns = [n for n in it.names if not normalise.ip(n)]
@@ -236,7 +270,8 @@ class Pipeline:
         for start in range(0, len(wanted), IN_CHUNK):
             chunk = wanted[start : start + IN_CHUNK]
             rows = self.session.execute(
-                select(AssetIdentifier.key, AssetIdentifier.asset_id).where(AssetIdentifier.key.in_(chunk))
+                select(AssetIdentifier.key, AssetIdentifier.asset_id).where(
+                    bulk.among(self.session, AssetIdentifier.key, chunk))
             )
             for key, asset_id in rows:
                 hits.setdefault(key, set()).add(asset_id)
@@ -245,30 +280,28 @@ class Pipeline:
                 hits.setdefault(key, set()).update(self.overlay_keys[key])
         return hits
 
-    @staticmethod
-    def _any_hit(it: _Item, key_hits: dict[str, set[uuid.UUID]]) -> bool:
-        return any(k in key_hits for k in [it.cloud_key, *it.endpoint_keys] if k)
-
-    def _fingerprint_hits(self, items: list[_Item]) -> dict[str, uuid.UUID]:
+    def _fingerprint_hits(self, items: list[_Item]) -> dict[str, tuple[uuid.UUID, int | None]]:
+        """For each record's fingerprint: the asset the latest real run tied an identical
+        record to, and that asset's version after it."""
         wanted = sorted({it.fingerprint for it in items if it.fingerprint})
-        hits: dict[str, uuid.UUID] = {}
+        hits: dict[str, tuple[uuid.UUID, int | None]] = {}
         for start in range(0, len(wanted), IN_CHUNK):
             chunk = wanted[start : start + IN_CHUNK]
             rows = self.session.execute(
-                select(ImportRecord.fingerprint, ImportRecord.asset_id)
+                select(ImportRecord.fingerprint, ImportRecord.asset_id, ImportRecord.asset_version)
                 .join(ImportRun, ImportRun.id == ImportRecord.run_id)
                 .where(
-                    ImportRecord.fingerprint.in_(chunk),
+                    bulk.among(self.session, ImportRecord.fingerprint, chunk),
                     ImportRecord.asset_id.is_not(None),
                     ImportRun.dry_run.is_(False),
                 )
                 .order_by(ImportRecord.id)
             )
-            for fp, asset_id in rows:
-                hits[fp] = asset_id  # the latest sighting wins
+            for fp, asset_id, version in rows:
+                hits[fp] = (asset_id, version)  # the latest sighting wins
         for fp in wanted:
             if fp in self.overlay_fingerprints:
-                hits[fp] = self.overlay_fingerprints[fp]
+                hits[fp] = (self.overlay_fingerprints[fp], None)
         return hits
 
     def _load(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
@@ -281,10 +314,10 @@ class Pipeline:
             for asset_id, name in self.session.execute(
                 select(asset_tags.c.asset_id, Tag.name)
                 .join(Tag, Tag.id == asset_tags.c.tag_id)
-                .where(asset_tags.c.asset_id.in_(chunk))
+                .where(bulk.among(self.session, asset_tags.c.asset_id, chunk))
             ):
                 tags.setdefault(asset_id, []).append(name)
-            for row in self.session.execute(select(ASSETS).where(ASSETS.c.id.in_(chunk))).mappings():
+            for row in self.session.execute(select(ASSETS).where(bulk.among(self.session, ASSETS.c.id, chunk))).mappings():
                 state = {f: row[COLUMN.get(f, f)] for f in assets.FIELDS if f != "tags"}
                 state["tags"] = sorted(tags.get(row["id"], []))
                 state["aliases"] = list(state["aliases"] or [])
@@ -305,7 +338,7 @@ class Pipeline:
         self,
         it: _Item,
         key_hits: dict[str, set[uuid.UUID]],
-        fp_hits: dict[str, uuid.UUID],
+        fp_hits: dict[str, tuple[uuid.UUID, int | None]],
         states: dict[uuid.UUID, dict[str, Any]],
         work: dict[uuid.UUID, _Work],
         now: datetime,
@@ -359,7 +392,7 @@ class Pipeline:
         self,
         it: _Item,
         key_hits: dict[str, set[uuid.UUID]],
-        fp_hits: dict[str, uuid.UUID],
+        fp_hits: dict[str, tuple[uuid.UUID, int | None]],
         states: dict[uuid.UUID, dict[str, Any]],
     ) -> tuple[uuid.UUID | None, str | None, str | None]:
         """(asset id, how it matched, why the record is skipped)."""
@@ -380,8 +413,8 @@ class Pipeline:
                 "changed. Give the record a database name or cloud id that tells them apart."
             )
         found = fp_hits.get(it.fingerprint or "")
-        if found is not None and found in states:
-            return found, "fingerprint", None
+        if found is not None and found[0] in states:
+            return found[0], "fingerprint", None
         return None, None, None
 
     @staticmethod
@@ -424,12 +457,12 @@ class Pipeline:
                     raw["tags"] = merged
             elif name == "metadata":
                 merged = {**current, **new}
-                if audit.jsonable(merged) != audit.jsonable(current):
+                if not _same(merged, current):
                     raw["metadata"] = merged
             elif name == "connection_string":
                 if (crypto.decrypt(self.session, current) if current else None) != new:
                     raw["connection_string"] = new
-            elif audit.jsonable(new) != audit.jsonable(current):
+            elif not _same(new, current):
                 raw[name] = new
         if extra_names and "aliases" not in locked:
             host = identifiers.host_form(raw.get("host") or state["host"] or "")
@@ -455,7 +488,7 @@ class Pipeline:
                     state[name] = crypto.encrypt(self.session, new) if new else None
                     diff[name] = [plain, new]
                 continue
-            if audit.jsonable(state.get(name)) != audit.jsonable(new):
+            if not _same(state.get(name), new):
                 diff[name] = [state.get(name), new]
                 state[name] = new
         return diff
@@ -514,8 +547,6 @@ class Pipeline:
         seen = [w.state["_id"] for w in work.values() if not w.is_new and not w.events]
         self._check_versions(changed)
         bulk.insert_rows(session, ASSETS, [self._row(w.state, now) for w in new])
-        for w in changed:
-            w.state["_search_changed"] = bool(SEARCH_FIELDS & w.changed)
         self._update_rows(changed, now)
         self._write_tags(new, changed)
         if new:
@@ -543,7 +574,8 @@ class Pipeline:
         ids = list(expected)
         found: dict[uuid.UUID, int] = {}
         for start in range(0, len(ids), IN_CHUNK):
-            stmt = select(ASSETS.c.id, ASSETS.c.version).where(ASSETS.c.id.in_(ids[start : start + IN_CHUNK]))
+            stmt = select(ASSETS.c.id, ASSETS.c.version).where(
+                bulk.among(self.session, ASSETS.c.id, ids[start : start + IN_CHUNK]))
             if bulk.is_postgresql(self.session):
                 stmt = stmt.with_for_update()
             found.update(self.session.execute(stmt).tuples().all())
@@ -562,28 +594,38 @@ class Pipeline:
         return row
 
     def _update_rows(self, changed: list[_Work], now: datetime) -> None:
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        """Write the changed assets' new state (rows were locked and checked just before)."""
+        if not changed:
+            return
+        rows = []
         for w in changed:
             state = w.state
-            columns = sorted(COLUMN.get(f, f) for f in w.changed if f != "tags")
-            values = {c: state[f] for f in w.changed if f != "tags" for c in [COLUMN.get(f, f)]}
-            values.update(_id=state["_id"], version=state["_version"], updated_at=now,
-                          updated_by=self.actor.user_id, last_import_id=self.run_id, last_seen_at=now)
-            names = [*columns, "version", "updated_at", "updated_by", "last_import_id", "last_seen_at"]
-            if state["_first_seen_at"] is None:
-                values["first_seen_at"] = now
-                names.append("first_seen_at")
-            if state.get("_search_changed"):
-                values["search_text"] = assets.search_text_of(state, state["aliases"], state["tags"])
-                names.append("search_text")
-            groups.setdefault(tuple(names), []).append(values)
-        for names, rows in groups.items():
-            stmt = (
-                update(ASSETS)
-                .where(ASSETS.c.id == bindparam("_id"))
-                .values({n: bindparam(n) for n in names})
+            row = {COLUMN.get(f, f): state[f] for f in assets.FIELDS if f != "tags"}
+            row.update(
+                id=state["_id"], version=state["_version"], updated_at=now,
+                updated_by=self.actor.user_id, last_import_id=self.run_id, last_seen_at=now,
+                first_seen_at=state["_first_seen_at"] or now,
+                search_text=assets.search_text_of(state, state["aliases"], state["tags"]),
             )
-            self.session.execute(stmt, rows)
+            rows.append(row)
+        names = [n for n in rows[0] if n != "id"]
+        if bulk.is_postgresql(self.session):
+            # one statement for the batch: COPY the new rows into a scratch table, then UPDATE
+            # ... FROM it (an UPDATE per asset costs a round trip each)
+            scratch = Table("import_changes", MetaData(), *[Column(n, ASSETS.c[n].type) for n in rows[0]])
+            self.session.execute(text(
+                "CREATE TEMPORARY TABLE import_changes ON COMMIT DROP AS SELECT "
+                + ", ".join(f'"{n}"' for n in rows[0]) + " FROM assets WITH NO DATA"
+            ))
+            bulk.insert_rows(self.session, scratch, rows)
+            self.session.execute(text(
+                "UPDATE assets SET " + ", ".join(f'"{n}" = c."{n}"' for n in names)
+                + " FROM import_changes c WHERE assets.id = c.id"
+            ))
+            self.session.execute(text("DROP TABLE import_changes"))
+            return
+        stmt = update(ASSETS).where(ASSETS.c.id == bindparam("_id")).values({n: bindparam(n) for n in names})
+        self.session.execute(stmt, [{**r, "_id": r["id"]} for r in rows])
 
     def _write_tags(self, new: list[_Work], changed: list[_Work]) -> None:
         wanted: dict[uuid.UUID, list[str]] = {}
@@ -603,7 +645,8 @@ class Pipeline:
             chunk = changed_ids[start : start + IN_CHUNK]
             existing |= set(
                 self.session.execute(
-                    select(asset_tags.c.asset_id, asset_tags.c.tag_id).where(asset_tags.c.asset_id.in_(chunk))
+                    select(asset_tags.c.asset_id, asset_tags.c.tag_id).where(
+                        bulk.among(self.session, asset_tags.c.asset_id, chunk))
                 ).tuples()
             )
         links = [
@@ -636,7 +679,7 @@ class Pipeline:
             self.session.execute(
                 update(ASSETS)
                 .where(
-                    ASSETS.c.id.in_(ids[start : start + IN_CHUNK]),
+                    bulk.among(self.session, ASSETS.c.id, ids[start : start + IN_CHUNK]),
                     or_(ASSETS.c.last_seen_at.is_(None), ASSETS.c.last_seen_at < cutoff),
                 )
                 .values(last_seen_at=now, updated_at=ASSETS.c.updated_at)
@@ -649,6 +692,7 @@ class Pipeline:
                 # a dry run's new assets do not exist
                 "asset_id": None if self.dry and r.outcome == RecordOutcome.created else r.asset_id,
                 "conflict_id": None, "message": r.message, "changes": r.changes,
+                "asset_version": None if self.dry else r.asset_version,
                 "fingerprint": r.fingerprint, "seen_at": now,
             }
             for r in results
@@ -677,6 +721,7 @@ class Pipeline:
     def _remember(
         self, work: dict[uuid.UUID, _Work], new_bridges: set[tuple[str, str]], results: list[_Result]
     ) -> None:
+        self.pairs |= new_bridges
         for address, hostname in new_bridges:
             self.bridges.setdefault(address, set()).add(hostname)
             self.bridges.setdefault(hostname, set()).add(address)
@@ -690,6 +735,25 @@ class Pipeline:
         for r in results:
             if r.asset_id is not None and r.fingerprint:
                 self.overlay_fingerprints[r.fingerprint] = r.asset_id
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as stored: `==` first (strings, numbers, enums against their values), then the
+    JSON forms (dates, nested values)."""
+    return a == b or audit.jsonable(a) == audit.jsonable(b)
+
+
+def _is_derived_name(fields: dict[str, Any], names: list[str]) -> bool:
+    """Whether the record's name is only its endpoint (`host:port/db`, nmap's
+    `hostname:port`): such a name is made up by the parser and never renames an asset."""
+    name = fields.get("name")
+    try:
+        if name == derived_name(fields):
+            return True
+    except RecordError:
+        pass
+    port = fields.get("port")
+    return port is not None and any(name == f"{n}:{port}" or name == f"[{n}]:{port}" for n in names)
 
 
 def _messages(exc: ValidationFailed) -> str:

@@ -1,4 +1,5 @@
-"""Housekeeping for cron: purge the trash past its retention, report stale assets."""
+"""Housekeeping for cron: purge the trash past its retention, report stale assets, and mark
+failed the imports whose worker died."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import Asset
 from webapp.models.base import utcnow
-from webapp.services import assets, settings
+from webapp.services import assets, imports, settings
 from webapp.services.actor import Actor
 from webapp.services.asset_search import is_stale
 
@@ -19,6 +20,7 @@ from webapp.services.asset_search import is_stale
 class MaintenanceResult:
     purged: int
     stale: int
+    reaped: int = 0
 
 
 def stale_count(session: Session) -> int:
@@ -41,4 +43,5 @@ def run(session: Session, actor: Actor) -> MaintenanceResult:
     ))
     for asset_id in expired:
         assets.purge(session, actor, asset_id)
-    return MaintenanceResult(purged=len(expired), stale=stale_count(session))
+    reaped = imports.reap_stale(session)
+    return MaintenanceResult(purged=len(expired), stale=stale_count(session), reaped=reaped)
