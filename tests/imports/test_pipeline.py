@@ -413,3 +413,20 @@ def test_an_identical_reimport_replays_the_last_decisions_only_while_nothing_cha
     third = run_file(session, data, "c.csv")
     assert len(parsed) == 2  # the inventory changed: decided afresh
     assert outcomes(session, third) == second_out
+
+
+def test_a_run_declared_dead_by_the_reaper_stops_and_stays_failed(app, session):
+    """The reaper may give up on a slow worker that is still alive: that worker must stop at
+    its next batch and not turn the run back into a success."""
+    app.config["IMPORT_BATCH_SIZE"] = 2
+    data = inventory(*[{"name": f"db{i}", "engine": "redis", "host": f"r{i}.example.com", "port": 6379}
+                       for i in range(6)])
+    run = imports.create_run(session, Actor.cli(), data=data.encode(), filename="r.json")
+
+    def reap_after_first_batch(current) -> None:  # type: ignore[no-untyped-def]
+        if current.processed == 2:
+            assert imports.reap_stale(session, stale_seconds=-1) == 1
+
+    done = imports.execute(session, run.id, progress=reap_after_first_batch)
+    assert done.status == ImportStatus.failed and "heartbeat" in done.error
+    assert done.processed == 2 and count(session, Asset) == 2

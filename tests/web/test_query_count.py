@@ -16,6 +16,7 @@ from sqlalchemy import event
 from tests.factories import ACTOR, make_asset
 from tests.web.pages import parse
 from webapp.services import assets as asset_service
+from webapp.services import imports
 
 # Every signed-in page starts with 1 statement: the session row joined to its user.
 # /assets: the page of assets (limit+1 rows) + their tags (one selectin query) + the capped count.
@@ -26,11 +27,17 @@ TRASH_QUERIES = 4
 AUDIT_QUERIES = 2
 # /assets/<id>/history: the asset + its tags + its events (one query, newest first).
 HISTORY_QUERIES = 4
-# /assets/<id>: the asset + its tags.
-DETAIL_QUERIES = 3
+# /assets/<id>: the asset + its tags + its sightings (one join of records and runs).
+DETAIL_QUERIES = 4
 # /: counts by engine, environment, criticality and status + trash count + the 10 latest
-# changes + the names of the assets they touched (one IN query).
-DASHBOARD_QUERIES = 8
+# changes + the names of the assets they touched (one IN query) + the 5 latest imports.
+DASHBOARD_QUERIES = 9
+# /imports: the stale-run reaper (one UPDATE; its commit expires the signed-in user, who is
+# read again once for the layout) + one keyset page of runs (limit+1 rows); the uploader's
+# name is kept on the run, not looked up per row.
+IMPORTS_QUERIES = 4
+# /imports/<id>: the reaper and the user again + the run + one keyset page of its records.
+IMPORT_DETAIL_QUERIES = 5
 
 
 @pytest.fixture
@@ -122,11 +129,31 @@ def test_dashboard_query_count(session, login_as, count_statements, n):
     assert count_statements("/") == DASHBOARD_QUERIES
 
 
+def _import_runs(session, n: int) -> list:  # type: ignore[no-untyped-def]
+    runs = []
+    for i in range(n):
+        data = (f'[{{"name": "q-{i}", "engine": "mysql", "host": "q{i}.example.com", '
+                f'"port": 3306}}, {{"name": "bad-{i}", "engine": "mysql", "port": 0}}]').encode()
+        run = imports.create_run(session, ACTOR, data=data, filename=f"scan-{i}.json")
+        runs.append(imports.execute(session, run.id) if i % 3 else run)  # some stay queued
+    return runs
+
+
+@pytest.mark.parametrize("n", [2, 40])
+def test_imports_query_count(session, login_as, count_statements, n):
+    runs = _import_runs(session, n)
+    login_as("viewer")
+    assert count_statements("/imports") == IMPORTS_QUERIES
+    assert count_statements(f"/imports?before={runs[-1].number}") == IMPORTS_QUERIES
+    assert count_statements(f"/imports/{runs[1].id}") == IMPORT_DETAIL_QUERIES
+    assert count_statements(f"/imports/{runs[1].id}?outcome=failed") == IMPORT_DETAIL_QUERIES
+
+
 def test_query_counts_do_not_depend_on_role(session, login_as, count_statements):
     asset_service.delete(session, ACTOR, _assets(session, 3)[0].id)
     login_as("admin")
     # an admin sees more buttons, but no extra queries
     baselines = {"/assets": ASSET_LIST_QUERIES, "/audit": AUDIT_QUERIES, "/": DASHBOARD_QUERIES,
-                 "/trash": TRASH_QUERIES}
+                 "/trash": TRASH_QUERIES, "/imports": IMPORTS_QUERIES}
     for url, expected in baselines.items():
         assert count_statements(url) == expected, url

@@ -9,7 +9,7 @@ from webapp.assets import bp
 from webapp.assets.forms import AssetForm, TagForm
 from webapp.extensions import db
 from webapp.models import Role
-from webapp.services import asset_history, asset_search, audit
+from webapp.services import asset_history, asset_search, audit, imports
 from webapp.services import assets as asset_service
 from webapp.services.errors import StaleVersion, ValidationFailed
 from webapp.web.forms import apply_errors
@@ -62,7 +62,8 @@ def new() -> Response:
 def show(asset_id: str) -> Response:
     asset = asset_service.get(db.session, asset_id)
     return render("assets/show.html", "content", asset=asset, tab="overview",
-                  tag_form=TagForm(), revealed=None)
+                  tag_form=TagForm(), revealed=None,
+                  sightings=imports.sightings(db.session, asset.id))
 
 
 @bp.route("/assets/<asset_id>/history")
@@ -190,8 +191,10 @@ def remove_tag(asset_id: str, tag: str) -> Response:
 def reveal(asset_id: str) -> Response:
     asset = asset_service.get(db.session, asset_id)
     secret = asset_service.reveal_connection_string(db.session, current_actor(), asset.id)
+    # without htmx the whole page comes back, sightings and all
+    sightings = [] if is_partial() else imports.sightings(db.session, asset.id)
     return render("assets/show.html", "secret", asset=asset, tab="overview", tag_form=TagForm(),
-                  revealed=secret or "")
+                  revealed=secret or "", sightings=sightings)
 
 
 def _carry_their_changes(form: AssetForm, current, their_changes: dict) -> None:  # type: ignore[no-untyped-def]

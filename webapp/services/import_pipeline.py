@@ -326,6 +326,7 @@ class Pipeline:
                     _id=row["id"], _version=row["version"], _deleted_at=row["deleted_at"],
                     _locked=set(row["locked_fields"] or []), _last_seen_at=row["last_seen_at"],
                     _first_seen_at=row["first_seen_at"],
+                    _keys=frozenset(identifiers.keys_for(state)),
                 )
                 states[row["id"]] = state
         for asset_id in set(ids) & set(self.overlay_states):
@@ -555,8 +556,7 @@ class Pipeline:
                 AssetIdentifier.__table__,
                 [r for w in new for r in identifiers.rows(w.state["_id"], w.state)],
             )
-        keyed = [(w.state["_id"], w.state) for w in changed if identifiers.KEY_FIELDS & w.changed]
-        identifiers.replace(session, keyed)
+        self._rekey([w for w in changed if identifiers.KEY_FIELDS & w.changed])
         self._touch_seen(seen, now)
         if new_bridges:
             bulk.insert_rows(
@@ -566,6 +566,20 @@ class Pipeline:
             )
         events = [e for w in work.values() for e in w.events]
         audit.record_many(session, self.actor, events)
+
+    def _rekey(self, changed: list[_Work]) -> None:
+        """Write only the identifier keys that appeared or went away (aliases mostly grow)."""
+        added: list[dict[str, Any]] = []
+        removed: list[tuple[uuid.UUID, str]] = []
+        for w in changed:
+            asset_id, old = w.state["_id"], w.state["_keys"]
+            new = frozenset(identifiers.keys_for(w.state))
+            added += [{"key": k, "asset_id": asset_id} for k in sorted(new - old)]
+            removed += [(asset_id, k) for k in sorted(old - new)]
+        table = AssetIdentifier.__table__
+        for asset_id, key in removed:
+            self.session.execute(table.delete().where(table.c.asset_id == asset_id, table.c.key == key))
+        bulk.insert_rows(self.session, table, added)
 
     def _check_versions(self, changed: list[_Work]) -> None:
         """Lock the rows about to change; if anyone changed or removed one since it was read,

@@ -205,6 +205,9 @@ def execute(
             return _finish(session, run, ImportStatus.failed, error=str(exc))
         del data
         run.total = len(result.records)
+        if _status(session, run)[0] != ImportStatus.running:
+            session.refresh(run)
+            return run
         if result.source and run.source == run.format:  # no label given: the file's own
             with contextlib.suppress(ValidationFailed):  # an unusable label: keep the default
                 run.source = _clean_source(result.source, run.format)
@@ -217,11 +220,18 @@ def execute(
         size = max(1, int(_config("IMPORT_BATCH_SIZE")))
         records = result.records
         for start in range(0, len(records), size):
-            if _cancel_requested(session, run):
+            status, cancel = _status(session, run)
+            if status != ImportStatus.running:  # declared dead by the reaper: stop here
+                session.refresh(run)
+                return run
+            if cancel:
                 return _finish(session, run, ImportStatus.cancelled, error="Cancelled by a user.")
             pipeline.process(records[start : start + size])
             if progress:
                 progress(run)
+        if _status(session, run)[0] != ImportStatus.running:
+            session.refresh(run)
+            return run
         return _finish(session, run, ImportStatus.succeeded)
     except Exception as exc:  # the run must not stay "running" forever; the cause is logged
         log.exception("import %s failed", run_id)
@@ -234,8 +244,12 @@ def execute(
         )
 
 
-def _cancel_requested(session: Session, run: ImportRun) -> bool:
-    return bool(session.scalar(select(ImportRun.cancel_requested).where(ImportRun.id == run.id)))
+def _status(session: Session, run: ImportRun) -> tuple[ImportStatus, bool]:
+    """The run's status and cancel flag as committed (another process may have changed them)."""
+    status, cancel = session.execute(
+        select(ImportRun.status, ImportRun.cancel_requested).where(ImportRun.id == run.id)
+    ).one()
+    return status, bool(cancel)
 
 
 def _finish(session: Session, run: ImportRun, status: ImportStatus, error: str | None = None) -> ImportRun:
@@ -308,6 +322,7 @@ def _replay(session: Session, run: ImportRun) -> bool:
         .group_by(ImportRecord.outcome)
     ).tuples().all())
     seen = select(ImportRecord.asset_id).where(ImportRecord.run_id == run.id,
+                                                ImportRecord.outcome == RecordOutcome.unchanged,
                                                 ImportRecord.asset_id.is_not(None))
     assets_table = Asset.__table__
     session.execute(  # bookkeeping, as the pipeline does it: no version, no audit

@@ -1,0 +1,139 @@
+"""Discovery import pages: upload and list runs, watch one run, run it again, cancel it."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from webapp import jobs
+from webapp.extensions import db
+from webapp.imports import bp
+from webapp.imports.forms import UploadForm
+from webapp.models import ImportRun, RecordOutcome, Role
+from webapp.services import imports
+from webapp.services.errors import ValidationFailed
+from webapp.web.forms import apply_errors
+from webapp.web.htmx import is_partial, render
+from webapp.web.session import current_actor, role_required
+
+RUNS_PER_PAGE = 25
+RECORDS_PER_PAGE = 100
+ROW_ERRORS_SHOWN = 50
+# the blocks of imports/show.html an htmx request may ask for, by the id of its target
+SHOW_BLOCKS = {"progress": "progress", "records": "records"}
+
+
+@bp.route("/imports")
+@role_required(Role.viewer)
+def index() -> Response:
+    return _index(UploadForm())
+
+
+@bp.route("/imports", methods=["POST"])
+@role_required(Role.analyst)
+def upload() -> Response:
+    form = UploadForm()
+    upload = request.files.get(form.file.name)
+    if not form.validate_on_submit():
+        return _index(form, status=422)
+    if upload is None or not (upload.filename or "").strip():
+        form.file.errors = ["Choose a discovery file to upload."]
+        return _index(form, status=422)
+    try:
+        run = imports.create_run(
+            db.session, current_actor(), data=upload.read(), filename=upload.filename,
+            source=form.source.data, dry_run=form.dry_run.data,
+        )
+    except ValidationFailed as exc:
+        apply_errors(form, exc)
+        return _index(form, status=422)
+    _start(run)
+    return redirect(url_for("imports.show", run_id=run.id), 303)
+
+
+def _index(form: UploadForm, status: int = 200) -> Response:
+    imports.reap_stale(db.session)
+    before = _page_number("before")
+    runs = imports.list_runs(db.session, limit=RUNS_PER_PAGE + 1, before_number=before)
+    older = runs[RUNS_PER_PAGE - 1].number if len(runs) > RUNS_PER_PAGE else None
+    # a failed upload answers with its form; a list request (paging, polling) with the list
+    block = "upload" if request.method == "POST" else "runs"
+    return render(
+        "imports/index.html", block, status=status,
+        form=form, runs=runs[:RUNS_PER_PAGE], older=older, before=before,
+    )
+
+
+@bp.route("/imports/<run_id>")
+@role_required(Role.viewer)
+def show(run_id: str) -> Response:
+    imports.reap_stale(db.session)
+    run = imports.get_run(db.session, run_id)
+    outcome = _outcome()
+    after = _page_number("after")
+    block = SHOW_BLOCKS.get(request.headers.get("HX-Target", ""), "run")
+    records: list = []
+    if not (block == "progress" and is_partial()):  # a poll shows no records
+        records = imports.list_records(
+            db.session, run.id, outcome=outcome, after_seq=after, limit=RECORDS_PER_PAGE + 1,
+        )
+    next_after = records[RECORDS_PER_PAGE - 1].seq if len(records) > RECORDS_PER_PAGE else None
+    response = render(
+        "imports/show.html", block,
+        run=run, records=records[:RECORDS_PER_PAGE], outcome=outcome, after=after,
+        next_after=next_after, outcomes=list(RecordOutcome), row_errors_shown=ROW_ERRORS_SHOWN,
+    )
+    if block == "progress" and is_partial() and run.status.finished:
+        # the last poll: the page's records section reloads itself once on this event
+        response.headers["HX-Trigger"] = "import-finished"
+    return response
+
+
+@bp.route("/imports/<run_id>/retry", methods=["POST"])
+@role_required(Role.analyst)
+def retry(run_id: str) -> Response:
+    run = imports.retry(db.session, current_actor(), run_id)
+    _start(run)
+    return redirect(url_for("imports.show", run_id=run.id), 303)
+
+
+@bp.route("/imports/<run_id>/cancel", methods=["POST"])
+@role_required(Role.analyst)
+def cancel(run_id: str) -> Response:
+    run = imports.cancel(db.session, current_actor(), run_id)
+    if run.status.finished:
+        flash(f"{run.label.capitalize()} was cancelled before it started.", "success")
+    else:
+        flash(
+            f"{run.label.capitalize()} stops after its current batch; batches already written stay.",
+            "info",
+        )
+    return redirect(url_for("imports.show", run_id=run.id), 303)
+
+
+def _start(run: ImportRun) -> None:
+    started = jobs.dispatch(run)
+    what = "Dry run" if run.dry_run else run.label.capitalize()
+    flash(f"{what} of “{run.filename}” queued ({run.format}).", "success")
+    if started.notice:
+        flash(started.notice, "warning")
+
+
+def _page_number(name: str) -> int | None:
+    value = request.args.get(name, "")
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 9:
+        raise ValidationFailed({name: "The page link is not valid; go back to the first page."})
+    return int(value)
+
+
+def _outcome() -> RecordOutcome | None:
+    value = request.args.get("outcome", "")
+    if not value:
+        return None
+    try:
+        return RecordOutcome(value)
+    except ValueError:
+        names = ", ".join(o.value for o in RecordOutcome)
+        raise ValidationFailed({"outcome": f"Choose one of: {names}."}) from None
