@@ -102,20 +102,15 @@ def wait_for_threads(timeout: float = 60.0) -> None:
 
 def run_import_job(run_id: str) -> str:
     """The RQ job: execute the run inside the app (the worker's, or a new one)."""
-    if has_app_context():
-        return _execute(run_id)
+    if has_app_context():  # the worker's (a SimpleWorker shares its caller's session)
+        return imports.execute(db.session, run_id, runner="rq").status.value
     from webapp import create_app
 
     with create_app().app_context():
-        return _execute(run_id)
-
-
-def _execute(run_id: str) -> str:
-    try:
-        run = imports.execute(db.session, run_id, runner="rq")
-        return run.status.value
-    finally:
-        db.session.remove()
+        try:
+            return imports.execute(db.session, run_id, runner="rq").status.value
+        finally:
+            db.session.remove()
 
 
 def work(app: Flask, *, burst: bool = False, simple: bool = False) -> bool:

@@ -8,20 +8,23 @@ deactivated user's token, or a browser session cookie alone: 401 problem + WWW-A
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from io import BytesIO
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from tests.api.conftest import ROLES, assert_problem
 from tests.factories import make_asset
-from webapp.models import ApiToken, Asset
+from webapp import jobs
+from webapp.models import ApiToken, Asset, ImportRun
 from webapp.models.base import utcnow
 from webapp.services import assets as asset_service
 from webapp.services import auth as auth_service
+from webapp.services import imports as import_service
 from webapp.services.actor import Actor
 
 SYSTEM = Actor.system("test")
@@ -32,11 +35,21 @@ WRITERS = {"analyst", "reviewer", "admin"}
 class Endpoint:
     label: str
     method: str
-    path: str  # formatted with {live} and {trashed} asset ids
+    path: str  # formatted with {live} and {trashed} asset ids and the {run} import id
     write: bool
     success: int
     body: Callable[[dict[str, Any]], Any] | None = None
     headers: Callable[[dict[str, Any]], dict[str, str]] | None = None
+    form: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # a multipart body
+    audited: int = 1  # audit events a successful write adds (an upload adds a run instead)
+
+
+SCAN = b'[{"name": "scanned-db", "engine": "mysql", "host": "10.9.9.9", "port": 3306}]'
+
+
+def _upload(world: dict[str, Any]) -> dict[str, Any]:
+    # a dry run: the upload is what is checked here, not what its job writes
+    return {"file": (BytesIO(SCAN), "scan.json"), "dry_run": "true"}
 
 
 ENDPOINTS = [
@@ -51,16 +64,27 @@ ENDPOINTS = [
     Endpoint("restore", "POST", "/api/v1/assets/{trashed}/restore", True, 200),
     Endpoint("asset-audit", "GET", "/api/v1/assets/{live}/audit", False, 200),
     Endpoint("audit", "GET", "/api/v1/audit", False, 200),
+    Endpoint("import-upload", "POST", "/api/v1/imports", True, 202, form=_upload, audited=0),
+    Endpoint("bulk-import", "POST", "/api/v1/assets/bulk-import", True, 202, form=_upload,
+             audited=0),
+    Endpoint("imports", "GET", "/api/v1/imports", False, 200),
+    Endpoint("import", "GET", "/api/v1/imports/{run}", False, 200),
+    Endpoint("import-records", "GET", "/api/v1/imports/{run}/records", False, 200),
 ]
 IDS = [e.label for e in ENDPOINTS]
 
 
 @pytest.fixture
-def world(session) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def world(app, session) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
     live = make_asset(session, name="orders-db", owner="team-a@example.com")
     trashed = make_asset(session, name="old-db")
     asset_service.delete(session, SYSTEM, trashed.id)
-    return {"live": live.id, "live_version": live.version, "trashed": trashed.id}
+    run = import_service.create_run(session, SYSTEM, data=SCAN, filename="scan.json", dry_run=True)
+    import_service.execute(session, run.id)
+    # uploads run on a thread this fixture waits for (the RQ path: test_imports_api.py)
+    app.config["REDIS_URL"] = None
+    yield {"live": live.id, "live_version": live.version, "trashed": trashed.id, "run": run.id}
+    jobs.wait_for_threads()
 
 
 def _send(client, endpoint: Endpoint, world: dict[str, Any], auth: dict[str, str]):  # type: ignore[no-untyped-def]
@@ -70,16 +94,21 @@ def _send(client, endpoint: Endpoint, world: dict[str, Any], auth: dict[str, str
     kwargs: dict[str, Any] = {"headers": headers}
     if endpoint.body:
         kwargs["json"] = endpoint.body(world)
+    if endpoint.form:
+        kwargs["data"] = endpoint.form(world)
+        kwargs["content_type"] = "multipart/form-data"
     return client.open(endpoint.path.format(**world), method=endpoint.method, **kwargs)
 
 
 def _state(session, world) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
-    """What a write could change: the two assets and how many assets there are."""
+    """What a write could change: the two assets, how many assets and import runs there are."""
     session.expire_all()
     live = session.get(Asset, world["live"])
     trashed = session.get(Asset, world["trashed"])
     count = session.query(Asset).count()
-    return (live.version, live.owner, live.deleted_at, trashed.version, trashed.deleted_at, count)
+    runs = session.scalar(select(func.count()).select_from(ImportRun))
+    return (live.version, live.owner, live.deleted_at, trashed.version, trashed.deleted_at, count,
+            runs)
 
 
 @pytest.mark.parametrize("read_only", [False, True], ids=["read-write", "read-only"])
@@ -99,7 +128,7 @@ def test_role_and_token_kind(endpoint, role, read_only, client, make_token, worl
         return
     assert response.status_code == endpoint.success, response.get_data(as_text=True)
     if endpoint.write:
-        assert audit_count() == events_before + 1
+        assert audit_count() == events_before + endpoint.audited
         assert _state(session, world) != state_before
     else:
         assert response.mimetype == "application/json"
