@@ -430,3 +430,17 @@ def test_a_run_declared_dead_by_the_reaper_stops_and_stays_failed(app, session):
     done = imports.execute(session, run.id, progress=reap_after_first_batch)
     assert done.status == ImportStatus.failed and "heartbeat" in done.error
     assert done.processed == 2 and count(session, Asset) == 2
+
+
+def test_an_imported_connection_string_is_encrypted_and_never_audited(session):
+    secret = "postgresql://app:hunter2@db1.example.com/orders"
+    run_file(session, inventory({**PG, "connection_string": secret}))
+    [asset] = assets(session)
+    assert asset.has_connection_string and secret not in asset.connection_string_encrypted
+    event = session.scalars(select(AuditEvent)).one()
+    assert event.changes["connection_string"] == [None, "***"]
+    changed = run_file(session, inventory({**PG, "connection_string": secret + "?sslmode=require"}), "b.json")
+    [record] = records(session, changed)
+    assert record.outcome.value == "updated" and record.changes["connection_string"] == ["***", "***"]
+    assert "hunter2" not in str([e.changes for e in session.scalars(select(AuditEvent))])
+    assert audit.verify(session).ok

@@ -131,6 +131,7 @@ class Entry:
     entity_id: Any
     changes: dict[str, Any]
     message: str | None = None
+    masked: bool = False  # `changes` already went through mask_secrets (JSON values, no secret)
 
 
 def record_many(session: Session, actor: Actor, entries: list[Entry]) -> int:
@@ -165,7 +166,7 @@ def record_many(session: Session, actor: Actor, entries: list[Entry]) -> int:
             "action": AuditAction(entry.action).value,
             "entity_type": entry.entity_type,
             "entity_id": str(entry.entity_id) if entry.entity_id is not None else None,
-            "changes": mask_secrets(entry.changes),
+            "changes": entry.changes if entry.masked else mask_secrets(entry.changes),
             "message": entry.message,
             "prev_hash": prev,
         }

@@ -12,10 +12,9 @@ import json
 from typing import Any
 
 from sqlalchemy import JSON, ColumnElement, Table, any_, func, insert, literal, select, text
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
-
-from webapp.models.base import UTCDateTime
 
 
 def is_postgresql(session: Session) -> bool:
@@ -54,16 +53,29 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         return
     columns = list(rows[0])
     converters = [_copy_converter(table.c[name].type) for name in columns]
+    plain = all(c is None for c in converters)
     names = ", ".join(f'"{c}"' for c in columns)
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
         for row in rows:
-            copy.write_row([convert(row[c]) for convert, c in zip(converters, columns, strict=True)])
+            values = [row[c] for c in columns]
+            if not plain:
+                values = [v if f is None or v is None else f(v) for f, v in zip(converters, values, strict=True)]
+            copy.write_row(values)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
 
 
 def _copy_converter(column_type: Any) -> Any:
+    """How a Python value becomes COPY text for this column type (None: psycopg's own)."""
     if isinstance(column_type, JSON) or isinstance(getattr(column_type, "impl", None), JSON):
-        return lambda v: None if v is None else json.dumps(v, ensure_ascii=False)
-    if isinstance(column_type, UTCDateTime):
-        return lambda v: v
-    return lambda v: v.value if isinstance(v, enum.Enum) else v
+        return _json
+    if isinstance(column_type, SAEnum):
+        return _enum_value
+    return None

@@ -381,9 +381,9 @@ class Pipeline:
         old_version = state["_version"]
         state["_version"] = old_version + 1
         diff["version"] = [old_version, state["_version"]]
-        entry.events.append(audit.Entry(AuditAction.update, assets.ENTITY, asset_id, diff))
         result.outcome = RecordOutcome.updated
         result.changes = audit.mask_secrets(diff)
+        entry.events.append(audit.Entry(AuditAction.update, assets.ENTITY, asset_id, result.changes, masked=True))
         if identifiers.KEY_FIELDS & diff.keys():
             for key in identifiers.keys_for(state):
                 key_hits.setdefault(key, set()).add(asset_id)
@@ -526,7 +526,10 @@ class Pipeline:
         snapshot = {f: audit.jsonable(state[f]) for f in assets.FIELDS}
         diff: dict[str, list[Any]] = {f: [None, v] for f, v in snapshot.items() if v not in (None, [], {})}
         diff["version"] = [None, 1]
-        work[asset_id] = _Work(state, True, 1, [audit.Entry(AuditAction.create, assets.ENTITY, asset_id, diff)])
+        if diff.get("connection_string"):
+            diff["connection_string"] = [None, audit.MASK]
+        event = audit.Entry(AuditAction.create, assets.ENTITY, asset_id, diff, masked=True)
+        work[asset_id] = _Work(state, True, 1, [event])
         for key in identifiers.keys_for(state):
             key_hits.setdefault(key, set()).add(asset_id)
         result.outcome = RecordOutcome.created
