@@ -63,6 +63,7 @@ def upgrade():
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('cancel_requested', sa.Boolean(), nullable=False),
     sa.Column('retry_of', sa.Uuid(), nullable=True),
+    sa.Column('replay_of', sa.Uuid(), nullable=True),
     sa.Column('watermark', sa.String(length=100), nullable=True),
     sa.Column('created_at', webapp.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('started_at', webapp.models.base.UTCDateTime(timezone=True), nullable=True),
@@ -71,6 +72,7 @@ def upgrade():
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.ForeignKeyConstraint(['file_id'], ['import_files.id'], name=op.f('fk_import_runs_file_id_import_files')),
     sa.ForeignKeyConstraint(['retry_of'], ['import_runs.id'], name=op.f('fk_import_runs_retry_of_import_runs')),
+    sa.ForeignKeyConstraint(['replay_of'], ['import_runs.id'], name=op.f('fk_import_runs_replay_of_import_runs')),
     sa.ForeignKeyConstraint(['uploaded_by'], ['users.id'], name=op.f('fk_import_runs_uploaded_by_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_import_runs')),
     sa.UniqueConstraint('number', name=op.f('uq_import_runs_number'))
@@ -79,6 +81,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_import_runs_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_import_runs_file_id'), ['file_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_import_runs_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_import_runs_replay_of'), ['replay_of'], unique=False)
 
     op.create_table('asset_identifiers',
     sa.Column('key', sa.String(length=600), nullable=False),
@@ -164,6 +167,7 @@ def downgrade():
     op.drop_table('asset_identifiers')
     with op.batch_alter_table('import_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_import_runs_status'))
+        batch_op.drop_index(batch_op.f('ix_import_runs_replay_of'))
         batch_op.drop_index(batch_op.f('ix_import_runs_file_id'))
         batch_op.drop_index(batch_op.f('ix_import_runs_created_at'))
 

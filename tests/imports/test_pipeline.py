@@ -15,7 +15,7 @@ from tests.imports.helpers import (
     records,
     run_file,
 )
-from webapp.models import Asset, AuditAction, AuditEvent, HostBridge, ImportStatus
+from webapp.models import Asset, AuditAction, AuditEvent, HostBridge, ImportRecord, ImportStatus
 from webapp.services import assets as asset_service
 from webapp.services import audit, imports
 from webapp.services.actor import Actor
@@ -399,8 +399,11 @@ def test_an_identical_reimport_replays_the_last_decisions_only_while_nothing_cha
     monkeypatch.setattr(imports, "parse", lambda *a, **k: parsed.append("x") or real_parse(*a, **k))
     data = fixture("cmdb_export.csv")
     first = run_file(session, data, "a.csv")
+    rows = count(session, ImportRecord)
     second = run_file(session, data, "b.csv")
     assert len(parsed) == 1  # replayed: nothing changed since the first run
+    assert second.replay_of == first.id and count(session, ImportRecord) == rows  # no row written
+    assert run_file(session, data, "b2.csv").replay_of == first.id  # replays chain to the origin
     first_out, second_out = outcomes(session, first), outcomes(session, second)
     assert first_out.keys() == second_out.keys()
     for key, outcome in first_out.items():

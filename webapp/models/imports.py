@@ -66,6 +66,8 @@ class ImportRun(UUIDPrimaryKey, Base):
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     retry_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("import_runs.id"))
+    # an identical re-import that reused this earlier run's record outcomes (imports._replay)
+    replay_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("import_runs.id"), index=True)
     # the inventory's state when this run finished (see imports.watermark)
     watermark: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

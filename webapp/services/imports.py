@@ -24,9 +24,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import case, func, insert, literal, or_, select, text, update
+from sqlalchemy import case, func, literal, or_, select, text, union_all, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from webapp.discovery import DiscoveryError, detect_format, parse
 from webapp.models import (
@@ -278,8 +278,9 @@ def watermark(session: Session) -> str:
 def _replay(session: Session, run: ImportRun) -> bool:
     """Re-importing the file of the latest successful run, when nothing has changed since that
     run finished, must decide exactly what it decided: every record it created or updated is
-    now `unchanged`, and failed and skipped records fail and skip for the same reasons. Copy
-    those decisions instead of parsing and matching again. False when it does not apply."""
+    now `unchanged`, and failed and skipped records fail and skip for the same reasons. Point
+    at those decisions (`replay_of`) instead of parsing and matching again, and write no
+    record rows. False when it does not apply."""
     from webapp.services import bulk
     from webapp.services.import_pipeline import IMPORT_LOCK, SEEN_REFRESH
 
@@ -300,29 +301,15 @@ def _replay(session: Session, run: ImportRun) -> bool:
         session.rollback()
         return False
     now = utcnow()
-    same = case(
-        (ImportRecord.outcome.in_([RecordOutcome.created, RecordOutcome.updated]),
-         literal(RecordOutcome.unchanged.value)),
-        else_=ImportRecord.outcome,
-    )
-    columns = ["run_id", "seq", "key", "outcome", "asset_id", "conflict_id", "asset_version",
-               "message", "fingerprint", "seen_at"]
-    session.execute(
-        insert(ImportRecord).from_select(
-            columns,
-            select(
-                literal(run.id, ImportRecord.run_id.type), ImportRecord.seq, ImportRecord.key, same,
-                ImportRecord.asset_id, ImportRecord.conflict_id, ImportRecord.asset_version,
-                ImportRecord.message, ImportRecord.fingerprint, literal(now, ImportRecord.seen_at.type),
-            ).where(ImportRecord.run_id == previous.id),
-        )
-    )
+    origin = previous.replay_of or previous.id
+    run.replay_of = origin
     counts = dict(session.execute(
-        select(ImportRecord.outcome, func.count()).where(ImportRecord.run_id == run.id)
+        select(ImportRecord.outcome, func.count()).where(ImportRecord.run_id == origin)
         .group_by(ImportRecord.outcome)
     ).tuples().all())
-    seen = select(ImportRecord.asset_id).where(ImportRecord.run_id == run.id,
-                                                ImportRecord.outcome == RecordOutcome.unchanged,
+    counts[RecordOutcome.unchanged] = sum(counts.pop(o, 0) for o in APPLIED)
+    seen = select(ImportRecord.asset_id).where(ImportRecord.run_id == origin,
+                                                ImportRecord.outcome.in_(APPLIED),
                                                 ImportRecord.asset_id.is_not(None))
     assets_table = Asset.__table__
     session.execute(  # bookkeeping, as the pipeline does it: no version, no audit
@@ -418,19 +405,54 @@ def list_records(
     outcome: RecordOutcome | None = None,
     after_seq: int | None = None,
     limit: int = 100,
-) -> list[ImportRecord]:
-    """A run's record outcomes in file order; `after_seq` pages on."""
-    stmt = (
-        select(ImportRecord)
-        .where(ImportRecord.run_id == _uuid(run_id))
-        .order_by(ImportRecord.seq)
-        .limit(limit)
-    )
-    if outcome is not None:
-        stmt = stmt.where(ImportRecord.outcome == outcome)
+) -> list[ImportRecord] | list[RecordView]:
+    """A run's record outcomes in file order; `after_seq` pages on. A replayed run reads the
+    outcomes of the run it replayed, as they came out again (`created`/`updated` are now
+    `unchanged`, with no changes)."""
+    run = get_run(session, run_id)  # usually already in the session: no query
+    origin = run.replay_of or run.id
+    stmt = select(ImportRecord).where(ImportRecord.run_id == origin).order_by(ImportRecord.seq).limit(limit)
     if after_seq is not None:
         stmt = stmt.where(ImportRecord.seq > after_seq)
-    return list(session.scalars(stmt))
+    if run.replay_of is None:
+        if outcome is not None:
+            stmt = stmt.where(ImportRecord.outcome == outcome)
+        return list(session.scalars(stmt))
+    if outcome in (RecordOutcome.created, RecordOutcome.updated):
+        return []
+    if outcome == RecordOutcome.unchanged:
+        stmt = stmt.where(ImportRecord.outcome.in_(APPLIED))
+    elif outcome is not None:
+        stmt = stmt.where(ImportRecord.outcome == outcome)
+    return [RecordView.replayed(record, run) for record in session.scalars(stmt)]
+
+
+# outcomes that leave the asset as the record describes it: seen again, they are `unchanged`
+APPLIED = (RecordOutcome.created, RecordOutcome.updated, RecordOutcome.unchanged)
+
+
+@dataclass(frozen=True)
+class RecordView:
+    """A record outcome as a replayed run reports it (read-only, like ImportRecord's columns)."""
+
+    run_id: uuid.UUID
+    seq: int
+    key: str
+    outcome: RecordOutcome
+    asset_id: uuid.UUID | None
+    conflict_id: uuid.UUID | None
+    asset_version: int | None
+    message: str | None
+    changes: dict[str, Any] | None
+    fingerprint: str | None
+    seen_at: datetime
+
+    @classmethod
+    def replayed(cls, record: ImportRecord, run: ImportRun) -> RecordView:
+        outcome = RecordOutcome.unchanged if record.outcome in APPLIED else record.outcome
+        return cls(run.id, record.seq, record.key, outcome, record.asset_id, record.conflict_id,
+                   record.asset_version, record.message, None, record.fingerprint,
+                   run.started_at or run.created_at)
 
 
 @dataclass(frozen=True)
@@ -445,16 +467,31 @@ class Sighting:
 
 
 def sightings(session: Session, asset_id: uuid.UUID, *, limit: int = 50) -> list[Sighting]:
-    """Which (real, not dry) runs saw this asset, under which record key, when; newest first."""
-    rows = session.execute(
+    """Which (real, not dry) runs saw this asset, under which record key, when; newest first.
+    A replayed run saw what the run it replayed saw."""
+    replay = aliased(ImportRun)
+    direct = (
         select(
             ImportRun.id, ImportRun.number, ImportRun.source, ImportRun.format,
-            ImportRecord.key, ImportRecord.outcome, ImportRecord.seen_at,
+            ImportRecord.key, ImportRecord.outcome.label("outcome"), ImportRecord.seen_at.label("seen_at"),
         )
         .join(ImportRun, ImportRun.id == ImportRecord.run_id)
         .where(ImportRecord.asset_id == asset_id, ImportRun.dry_run.is_(False))
-        .order_by(ImportRecord.id.desc())
-        .limit(limit)
     )
-    return [Sighting(*row) for row in rows]
+    again = case((ImportRecord.outcome.in_(APPLIED), literal(RecordOutcome.unchanged.value)),
+                 else_=ImportRecord.outcome)
+    replayed = (
+        select(
+            replay.id, replay.number, replay.source, replay.format,
+            ImportRecord.key, again.label("outcome"), replay.created_at.label("seen_at"),
+        )
+        .join(replay, replay.replay_of == ImportRecord.run_id)
+        .where(ImportRecord.asset_id == asset_id)
+    )
+    both = union_all(direct, replayed).subquery()
+    rows = session.execute(select(both).order_by(both.c.seen_at.desc(), both.c.number.desc()).limit(limit))
+    return [
+        Sighting(run_id, number, source, fmt, key, RecordOutcome(outcome), seen_at)
+        for run_id, number, source, fmt, key, outcome, seen_at in rows
+    ]
 
