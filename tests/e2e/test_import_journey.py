@@ -3,14 +3,13 @@ upload form, watches the run's progress bar reach 100 % without reloading the pa
 asset the import created, and sees on its page which import saw it.
 
 Imports run on a thread in the live server (REDIS_URL None) in small batches, so the progress
-moves in steps. Screenshots go to /tmp/shots/ (SHOTS_DIR); any browser console error (a CSP
+moves in steps. Screenshots go to test-artifacts/ (import-*.png); any browser console error (a CSP
 violation, a failed script) or server error fails the test.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from tests.conftest import PASSWORD
 from tests.e2e.test_journey import browser_page  # noqa: F401  (the shared browser fixture)
 from webapp import jobs
 
-SHOTS = Path(os.environ.get("SHOTS_DIR", "/tmp/shots"))
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # as the other journey
 RECORDS = 400
 BATCH = 50
 
@@ -86,7 +85,7 @@ def test_analyst_uploads_watches_progress_and_opens_a_created_asset(  # type: ig
         file_input = page.get_by_label("Discovery file", exact=True)
         assert file_input.evaluate("el => el.files.length") == 1
         page.get_by_label("Source", exact=True).fill("dc1-scanner")
-        page.screenshot(path=SHOTS / "imports-upload-form.png", full_page=True)
+        page.screenshot(path=SHOTS / "import-01-upload-form.png", full_page=True)
         page.get_by_role("button", name="Upload").click()
 
         # The run's page: the progress block polls itself until the run is finished.
@@ -97,7 +96,7 @@ def test_analyst_uploads_watches_progress_and_opens_a_created_asset(  # type: ig
         page.evaluate("window.__sameDocument = true")
         progress = page.locator("#progress")
         if progress.get_attribute("hx-trigger"):  # usually: the run is still going
-            page.screenshot(path=SHOTS / "import-run-in-progress.png")
+            page.screenshot(path=SHOTS / "import-02-run-in-progress.png")
         expect(progress.locator("progress")).to_have_attribute("value", "100", timeout=60_000)
         expect(progress.locator(".status-text")).to_have_text("succeeded")
         expect(progress.get_by_text(f"{RECORDS} of {RECORDS} records")).to_be_visible()
@@ -109,7 +108,7 @@ def test_analyst_uploads_watches_progress_and_opens_a_created_asset(  # type: ig
         expect(records.get_by_role("row")).to_have_count(101)  # header + the first 100
         expect(records.get_by_role("link", name="Next records")).to_be_visible()
         assert page.evaluate("window.__sameDocument") is True, "the page reloaded to show progress"
-        page.screenshot(path=SHOTS / "import-run.png")
+        page.screenshot(path=SHOTS / "import-03-run.png")
 
         # Filter the records: only failed ones (there are none).
         records.get_by_label("Outcome", exact=True).select_option("failed")
@@ -125,7 +124,7 @@ def test_analyst_uploads_watches_progress_and_opens_a_created_asset(  # type: ig
         expect(row).to_contain_text("dc1-databases.json")
         expect(row).to_contain_text("succeeded")
         expect(row).to_contain_text(f"{RECORDS} created")
-        page.screenshot(path=SHOTS / "imports.png", full_page=True)
+        page.screenshot(path=SHOTS / "import-04-runs.png", full_page=True)
 
         # Open an asset the import created; its page says which import saw it, and how.
         page.goto(run_url)
@@ -141,7 +140,7 @@ def test_analyst_uploads_watches_progress_and_opens_a_created_asset(  # type: ig
         expect(sighting).to_contain_text("json:1")
         expect(sighting).to_contain_text("created")
         sightings.scroll_into_view_if_needed()
-        page.screenshot(path=SHOTS / "asset-sightings.png", full_page=True)
+        page.screenshot(path=SHOTS / "import-05-asset-sightings.png", full_page=True)
         sighting.get_by_role("link", name="Import #1").click()
         expect(page).to_have_url(run_url)
 
@@ -149,7 +148,7 @@ def test_analyst_uploads_watches_progress_and_opens_a_created_asset(  # type: ig
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
         recent = page.locator("table.recent-imports")
         expect(recent.get_by_role("link", name="#1")).to_be_visible()
-        page.screenshot(path=SHOTS / "dashboard.png", full_page=True)
+        page.screenshot(path=SHOTS / "import-06-dashboard.png", full_page=True)
 
         # Run it again: the same file a second time changes nothing.
         recent.get_by_role("link", name="#1").click()
