@@ -26,11 +26,17 @@ def document_errors(blp: Blueprint, codes: tuple[int, ...]) -> Callable[[Any], A
     return decorator
 
 
-def event_cursor(cursor: str | None) -> int | None:
-    """An audit page cursor (an event id) as an int; 422 when it is not one."""
+def int_cursor(cursor: str | None, maximum: int = MAX_EVENT_ID) -> int | None:
+    """A page cursor that is a plain number (an event id, a run number, a record position) as
+    an int; 422 when it is not one or exceeds the column's `maximum`."""
     if cursor is None:
         return None
-    # ASCII digits only ("²".isdigit() is true, int("²") fails) and within a BIGINT
-    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > MAX_EVENT_ID:
+    # ASCII digits only ("²".isdigit() is true, int("²") fails) and within the column's range
+    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > maximum:
         raise ValidationFailed({"cursor": "Use next_cursor from the previous page."})
     return int(cursor)
+
+
+def event_cursor(cursor: str | None) -> int | None:
+    """An audit page cursor (an event id, a BIGINT)."""
+    return int_cursor(cursor, MAX_EVENT_ID)

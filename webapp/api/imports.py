@@ -18,12 +18,11 @@ from werkzeug.datastructures import CombinedMultiDict
 from webapp import jobs
 from webapp.api import import_schemas as schemas
 from webapp.api.auth import SECURITY, api_actor, token_required
-from webapp.api.common import document_errors
+from webapp.api.common import document_errors, int_cursor
 from webapp.api.parsing import ApiBlueprint, StrictJsonParser
 from webapp.extensions import db
 from webapp.models import ImportRecord, ImportRun, RecordOutcome, Role
 from webapp.services import imports
-from webapp.services.errors import ValidationFailed
 
 MAX_CURSOR = 2**31 - 1  # run numbers and record positions are INTEGER columns
 
@@ -47,13 +46,8 @@ blp = ImportsBlueprint(
 
 
 def _cursor(cursor: str | None) -> int | None:
-    """A page cursor (a run number or record position) as an int; 422 when it is not one."""
-    if cursor is None:
-        return None
-    # ASCII digits only ("²".isdigit() is true, int("²") fails) and within an INTEGER
-    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > MAX_CURSOR:
-        raise ValidationFailed({"cursor": "Use next_cursor from the previous page."})
-    return int(cursor)
+    """A run number or record position (INTEGER columns) as an int; 422 when it is not one."""
+    return int_cursor(cursor, MAX_CURSOR)
 
 
 def _run(run: ImportRun) -> dict[str, Any]:

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp.models import AuditAction, AuditEvent
 from webapp.models.base import utcnow
+from webapp.services import bulk
 from webapp.services.actor import Actor
 
 GENESIS_HASH = "0" * 64
@@ -83,8 +84,7 @@ def hash_payload(payload: dict[str, Any]) -> str:
 
 
 def _lock_chain(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_CHAIN_LOCK})
+    bulk.advisory_lock(session, AUDIT_CHAIN_LOCK)
 
 
 def record(
@@ -142,8 +142,6 @@ def record_many(session: Session, actor: Actor, entries: list[Entry]) -> int:
     """
     if not entries:
         return 0
-    from webapp.services import bulk
-
     _lock_chain(session)
     session.flush()
     prev = session.execute(

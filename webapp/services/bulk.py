@@ -21,6 +21,13 @@ def is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def advisory_lock(session: Session, key: int) -> None:
+    """Take a transaction-scoped PostgreSQL advisory lock (nothing elsewhere: SQLite has one
+    writer at a time anyway)."""
+    if is_postgresql(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 def among(session: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
     """`column IN values` for a long list: one array parameter on PostgreSQL (`= ANY(...)`),
     so the statement stays short and its plan cached, whatever the list's length."""

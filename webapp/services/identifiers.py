@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from webapp.discovery import normalise
 from webapp.models import AssetIdentifier
+from webapp.services import bulk
 
 # fields whose change means the asset's identifiers must be rewritten
 KEY_FIELDS = frozenset({"host", "port", "aliases", "cloud_resource_id"})
@@ -83,8 +84,6 @@ def replace(session: Session, assets: Iterable[tuple[uuid.UUID, Mapping[str, Any
         new += rows(asset_id, fields)
     if not ids:
         return
-    from webapp.services import bulk
-
     for start in range(0, len(ids), 5000):
         session.execute(
             delete(AssetIdentifier).where(bulk.among(session, AssetIdentifier.asset_id, ids[start : start + 5000]))

@@ -57,6 +57,7 @@ from webapp.services.errors import ValidationFailed
 
 IMPORT_LOCK = 0x494D5054  # arbitrary constant naming the import batches' advisory lock
 IN_CHUNK = 5000  # values per IN (...) list
+ROW_ERRORS_MAX = 1000  # kept on the run; every failed record is also in its records
 SEEN_REFRESH = timedelta(hours=1)  # last_seen_at is refreshed at most this often
 BRIDGES_PER_RECORD = 20
 ALIASES_MAX = 50
@@ -151,8 +152,7 @@ class Pipeline:
     def _process(self, batch: Sequence[DiscoveredRecord]) -> None:
         # Batches of concurrent imports take turns, so each sees what the others committed:
         # two runs of one file at once must not both create the same database.
-        if bulk.is_postgresql(self.session):
-            self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK})
+        bulk.advisory_lock(self.session, IMPORT_LOCK)
         now = utcnow()
         items = [self._prepare(self.position + i + 1, record) for i, record in enumerate(batch)]
         valid = [it for it in items if it.record.error is None]
@@ -560,7 +560,8 @@ class Pipeline:
                 [r for w in new for r in identifiers.rows(w.state["_id"], w.state)],
             )
         self._rekey([w for w in changed if identifiers.KEY_FIELDS & w.changed])
-        self._touch_seen(seen, now)
+        for start in range(0, len(seen), IN_CHUNK):
+            touch_seen(self.session, bulk.among(self.session, ASSETS.c.id, seen[start : start + IN_CHUNK]), now)
         if new_bridges:
             bulk.insert_rows(
                 session, HostBridge.__table__,
@@ -599,32 +600,30 @@ class Pipeline:
         if found != expected:
             raise _Retry
 
-    def _row(self, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    def _columns(self, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """The asset row's columns that a batch writes, from the asset's state as it leaves
+        the batch (inserted as a new row, or written over an existing one)."""
         row = {COLUMN.get(f, f): state[f] for f in assets.FIELDS if f != "tags"}
         row.update(
-            id=state["_id"], version=state["_version"], locked_fields=[],
-            first_seen_at=now, last_seen_at=now, last_import_id=self.run_id,
-            created_at=now, updated_at=now, created_by=self.actor.user_id,
-            updated_by=self.actor.user_id, deleted_at=None, deleted_by=None, merged_into=None,
+            id=state["_id"], version=state["_version"], updated_at=now,
+            updated_by=self.actor.user_id, last_import_id=self.run_id, last_seen_at=now,
+            first_seen_at=state["_first_seen_at"] or now,
             search_text=assets.search_text_of(state, state["aliases"], state["tags"]),
         )
         return row
+
+    def _row(self, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+        return {
+            **self._columns(state, now), "locked_fields": [], "created_at": now,
+            "created_by": self.actor.user_id, "deleted_at": None, "deleted_by": None,
+            "merged_into": None,
+        }
 
     def _update_rows(self, changed: list[_Work], now: datetime) -> None:
         """Write the changed assets' new state (rows were locked and checked just before)."""
         if not changed:
             return
-        rows = []
-        for w in changed:
-            state = w.state
-            row = {COLUMN.get(f, f): state[f] for f in assets.FIELDS if f != "tags"}
-            row.update(
-                id=state["_id"], version=state["_version"], updated_at=now,
-                updated_by=self.actor.user_id, last_import_id=self.run_id, last_seen_at=now,
-                first_seen_at=state["_first_seen_at"] or now,
-                search_text=assets.search_text_of(state, state["aliases"], state["tags"]),
-            )
-            rows.append(row)
+        rows = [self._columns(w.state, now) for w in changed]
         names = [n for n in rows[0] if n != "id"]
         if bulk.is_postgresql(self.session):
             # one statement for the batch: COPY the new rows into a scratch table, then UPDATE
@@ -689,19 +688,6 @@ class Pipeline:
             )
         return found
 
-    def _touch_seen(self, ids: list[uuid.UUID], now: datetime) -> None:
-        """Bookkeeping, not a change: no version, no audit, and at most once an hour."""
-        cutoff = now - SEEN_REFRESH
-        for start in range(0, len(ids), IN_CHUNK):
-            self.session.execute(
-                update(ASSETS)
-                .where(
-                    bulk.among(self.session, ASSETS.c.id, ids[start : start + IN_CHUNK]),
-                    or_(ASSETS.c.last_seen_at.is_(None), ASSETS.c.last_seen_at < cutoff),
-                )
-                .values(last_seen_at=now, updated_at=ASSETS.c.updated_at)
-            )
-
     def _record(self, results: list[_Result], now: datetime) -> None:
         rows = [
             {
@@ -731,8 +717,8 @@ class Pipeline:
             for r in results
             if r.outcome == RecordOutcome.failed
         ]
-        if errors and len(run.row_errors or []) < 1000:
-            run.row_errors = [*(run.row_errors or []), *errors][:1000]
+        if errors and len(run.row_errors or []) < ROW_ERRORS_MAX:
+            run.row_errors = [*(run.row_errors or []), *errors][:ROW_ERRORS_MAX]
         run.heartbeat_at = now
 
     def _remember(
@@ -752,6 +738,16 @@ class Pipeline:
         for r in results:
             if r.asset_id is not None and r.fingerprint:
                 self.overlay_fingerprints[r.fingerprint] = r.asset_id
+
+
+def touch_seen(session: Session, which: Any, now: datetime) -> None:
+    """Record that imports saw these assets (`which`: a condition on `assets`). Bookkeeping,
+    not a change: no version, no audit event, and at most once per SEEN_REFRESH per asset."""
+    session.execute(
+        update(ASSETS)
+        .where(which, or_(ASSETS.c.last_seen_at.is_(None), ASSETS.c.last_seen_at < now - SEEN_REFRESH))
+        .values(last_seen_at=now, updated_at=ASSETS.c.updated_at)
+    )
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app, has_app_context
-from sqlalchemy import case, func, literal, or_, select, text, union_all, update
+from flask import current_app
+from sqlalchemy import case, func, literal, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -41,26 +41,19 @@ from webapp.models import (
     RecordOutcome,
 )
 from webapp.models.base import utcnow
+from webapp.services import bulk
 from webapp.services.actor import Actor
 from webapp.services.errors import InvalidState, NotFound, ValidationFailed
-from webapp.services.import_pipeline import Pipeline
+from webapp.services.import_pipeline import IMPORT_LOCK, ROW_ERRORS_MAX, Pipeline, touch_seen
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024 * 1024
 SOURCE_MAX = 100
 FILENAME_MAX = 255
-ROW_ERRORS_MAX = 1000  # kept on the run; every failed record is also in its records
-DEFAULTS = {"IMPORT_BATCH_SIZE": 2000, "IMPORT_STALE_SECONDS": 300}
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f]")
 
 Progress = Callable[[ImportRun], None]
-
-
-def _config(name: str) -> Any:
-    if has_app_context():
-        return current_app.config.get(name, DEFAULTS[name])
-    return DEFAULTS[name]
 
 
 # --- upload ---------------------------------------------------------------------------------
@@ -206,8 +199,7 @@ def execute(
         del data
         run.total = len(result.records)
         if _status(session, run)[0] != ImportStatus.running:
-            session.refresh(run)
-            return run
+            return _left_by_reaper(session, run)
         if result.source and run.source == run.format:  # no label given: the file's own
             with contextlib.suppress(ValidationFailed):  # an unusable label: keep the default
                 run.source = _clean_source(result.source, run.format)
@@ -217,21 +209,19 @@ def execute(
         if progress:
             progress(run)
         pipeline = Pipeline(session, run)
-        size = max(1, int(_config("IMPORT_BATCH_SIZE")))
+        size = max(1, int(current_app.config["IMPORT_BATCH_SIZE"]))
         records = result.records
         for start in range(0, len(records), size):
             status, cancel = _status(session, run)
-            if status != ImportStatus.running:  # declared dead by the reaper: stop here
-                session.refresh(run)
-                return run
+            if status != ImportStatus.running:
+                return _left_by_reaper(session, run)
             if cancel:
                 return _finish(session, run, ImportStatus.cancelled, error="Cancelled by a user.")
             pipeline.process(records[start : start + size])
             if progress:
                 progress(run)
         if _status(session, run)[0] != ImportStatus.running:
-            session.refresh(run)
-            return run
+            return _left_by_reaper(session, run)
         return _finish(session, run, ImportStatus.succeeded)
     except Exception as exc:  # the run must not stay "running" forever; the cause is logged
         log.exception("import %s failed", run_id)
@@ -250,6 +240,13 @@ def _status(session: Session, run: ImportRun) -> tuple[ImportStatus, bool]:
         select(ImportRun.status, ImportRun.cancel_requested).where(ImportRun.id == run.id)
     ).one()
     return status, bool(cancel)
+
+
+def _left_by_reaper(session: Session, run: ImportRun) -> ImportRun:
+    """The reaper declared this run dead while its worker was still alive: the worker stops
+    where it is and leaves the run as the reaper left it."""
+    session.refresh(run)
+    return run
 
 
 def _finish(session: Session, run: ImportRun, status: ImportStatus, error: str | None = None) -> ImportRun:
@@ -281,11 +278,7 @@ def _replay(session: Session, run: ImportRun) -> bool:
     now `unchanged`, and failed and skipped records fail and skip for the same reasons. Point
     at those decisions (`replay_of`) instead of parsing and matching again, and write no
     record rows. False when it does not apply."""
-    from webapp.services import bulk
-    from webapp.services.import_pipeline import IMPORT_LOCK, SEEN_REFRESH
-
-    if bulk.is_postgresql(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK})
+    bulk.advisory_lock(session, IMPORT_LOCK)
     previous = session.scalar(
         select(ImportRun)
         .where(ImportRun.status == ImportStatus.succeeded, ImportRun.dry_run.is_(False),
@@ -311,13 +304,7 @@ def _replay(session: Session, run: ImportRun) -> bool:
     seen = select(ImportRecord.asset_id).where(ImportRecord.run_id == origin,
                                                 ImportRecord.outcome.in_(APPLIED),
                                                 ImportRecord.asset_id.is_not(None))
-    assets_table = Asset.__table__
-    session.execute(  # bookkeeping, as the pipeline does it: no version, no audit
-        update(assets_table)
-        .where(assets_table.c.id.in_(seen),
-               or_(assets_table.c.last_seen_at.is_(None), assets_table.c.last_seen_at < now - SEEN_REFRESH))
-        .values(last_seen_at=now, updated_at=assets_table.c.updated_at)
-    )
+    touch_seen(session, Asset.__table__.c.id.in_(seen), now)
     run.total = run.processed = previous.total
     for outcome in RecordOutcome:
         setattr(run, outcome.value, counts.get(outcome, 0))
@@ -357,7 +344,7 @@ def reap_stale(session: Session, *, now: datetime | None = None, stale_seconds: 
     """Mark failed every running run whose worker has not written a heartbeat for
     `IMPORT_STALE_SECONDS`: its worker died. Committed batches stay; `retry` finishes it."""
     now = now or utcnow()
-    seconds = stale_seconds if stale_seconds is not None else int(_config("IMPORT_STALE_SECONDS"))
+    seconds = stale_seconds if stale_seconds is not None else int(current_app.config["IMPORT_STALE_SECONDS"])
     cutoff = now - timedelta(seconds=seconds)
     reaped = session.execute(
         update(ImportRun)
