@@ -165,7 +165,7 @@ def import_file(file: str, source: str | None, dry_run: bool) -> None:
             bar.__exit__(None, None, None)
     click.echo(f"{run.label} {run.status.value}: {run.processed}/{run.total} records — "
                f"{run.created} created, {run.updated} updated, {run.unchanged} unchanged, "
-               f"{run.skipped} skipped, {run.failed} failed")
+               f"{run.flagged} flagged, {run.skipped} skipped, {run.failed} failed")
     for error in run.row_errors[:20]:
         click.echo(f"  row {error['row']} ({error['key']}): {error['message']}")
     if len(run.row_errors) > 20:

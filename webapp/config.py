@@ -68,7 +68,7 @@ class Config:
         self.ASSETS_PER_PAGE = int(env.get("ASSETS_PER_PAGE", "50"))
         # imports: records per committed batch; seconds without a heartbeat before a running
         # import is declared dead; seconds an RQ job may run
-        self.IMPORT_BATCH_SIZE = int(env.get("IMPORT_BATCH_SIZE", "2000"))
+        self.IMPORT_BATCH_SIZE = int(env.get("IMPORT_BATCH_SIZE", "5000"))
         self.IMPORT_STALE_SECONDS = int(env.get("IMPORT_STALE_SECONDS", "300"))
         self.IMPORT_JOB_TIMEOUT = int(env.get("IMPORT_JOB_TIMEOUT", "3600"))
 

@@ -3,10 +3,13 @@
 from webapp.models.asset import Asset, Tag, asset_tags
 from webapp.models.audit import AuditEvent
 from webapp.models.base import Base
+from webapp.models.conflict import Conflict
 from webapp.models.enums import (
     AssetStatus,
     AuditAction,
     CloudProvider,
+    ConflictKind,
+    ConflictStatus,
     Criticality,
     DataClassification,
     Engine,
@@ -36,6 +39,9 @@ __all__ = [
     "AuditEvent",
     "Base",
     "CloudProvider",
+    "Conflict",
+    "ConflictKind",
+    "ConflictStatus",
     "Criticality",
     "DataClassification",
     "Engine",

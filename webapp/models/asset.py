@@ -114,6 +114,9 @@ class Asset(UUIDPrimaryKey, Timestamps, Base):
     last_seen_at: Mapped[datetime | None]
     last_import_id: Mapped[uuid.UUID | None]
     locked_fields: Mapped[list[str]] = mapped_column(default=list)
+    # which source last set each field ("manual" or an import's source kind), for source
+    # precedence (SPEC §6); a field not listed was set by the asset's `source`
+    field_sources: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
     # bookkeeping
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))

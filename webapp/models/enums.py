@@ -115,3 +115,19 @@ class RecordOutcome(enum.StrEnum):
     flagged = "flagged"
     failed = "failed"
     skipped = "skipped"
+
+
+class ConflictKind(enum.StrEnum):
+    possible_duplicate = "possible_duplicate"
+    field_conflict = "field_conflict"
+
+
+class ConflictStatus(enum.StrEnum):
+    open = "open"
+    merged = "merged"
+    created = "created"
+    dismissed = "dismissed"
+
+    @property
+    def resolved(self) -> bool:
+        return self is not ConflictStatus.open

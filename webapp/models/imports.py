@@ -107,7 +107,9 @@ class ImportRecord(Base):
     asset_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("assets.id", ondelete="SET NULL")
     )
-    conflict_id: Mapped[uuid.UUID | None]
+    conflict_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("conflicts.id", ondelete="SET NULL"), index=True
+    )
     asset_version: Mapped[int | None] = mapped_column(Integer)  # the asset's version after it
     message: Mapped[str | None] = mapped_column(Text)
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

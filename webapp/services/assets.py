@@ -405,8 +405,11 @@ def _apply_fields(session: Session, asset: Asset, cleaned: dict[str, Any]) -> di
     return diff
 
 
-def create(session: Session, actor: Actor, data: dict[str, Any]) -> Asset:
-    """Create an asset from validated fields; audited as `create`."""
+def create(session: Session, actor: Actor, data: dict[str, Any], *, commit: bool = True) -> Asset:
+    """Create an asset from validated fields; audited as `create`.
+
+    `commit=False` leaves the asset and its event flushed in the caller's transaction (a
+    review-queue resolution commits them together with its own event)."""
     cleaned = validate(data, partial=False)
     _check_unique_cloud_id(session, cleaned.get("cloud_resource_id"), None)
     asset = Asset(
@@ -433,7 +436,8 @@ def create(session: Session, actor: Actor, data: dict[str, Any]) -> Asset:
     }
     diff["version"] = [None, asset.version]
     audit.record(session, actor, AuditAction.create, ENTITY, asset.id, diff)
-    _commit(session)
+    if commit:
+        commit_change(session)
     return asset
 
 
@@ -444,9 +448,19 @@ def update(
     data: dict[str, Any],
     *,
     expected_version: int | None,
+    action: AuditAction = AuditAction.update,
+    message: str | None = None,
+    extra_changes: dict[str, list[Any]] | None = None,
+    commit: bool = True,
 ) -> Asset:
-    """Apply a partial change. A stale `expected_version` raises StaleVersion, losing nothing."""
-    return _change(session, actor, get(session, asset_id), data, expected_version, AuditAction.update)
+    """Apply a partial change. A stale `expected_version` raises StaleVersion, losing nothing.
+
+    `action` and `message` describe the audit event (a merge is audited as `merge`);
+    `extra_changes` go into it beside the field diff; `commit=False` leaves the change and its
+    event flushed in the caller's transaction.
+    """
+    return _change(session, actor, get(session, asset_id), data, expected_version, action,
+                   message=message, extra_changes=extra_changes, commit=commit)
 
 
 def revert(
@@ -476,6 +490,9 @@ def _change(
     expected_version: int | None,
     action: AuditAction,
     message: str | None = None,
+    *,
+    extra_changes: dict[str, list[Any]] | None = None,
+    commit: bool = True,
 ) -> Asset:
     if asset.deleted_at is not None:
         raise InvalidState("This asset is in the trash. Restore it before editing.")
@@ -492,14 +509,17 @@ def _change(
         locked = set(asset.locked_fields or []) | (set(diff) - {"tags", "notes", "connection_string"})
         if locked != set(asset.locked_fields or []):
             asset.locked_fields = sorted(locked)
+        asset.field_sources = {**(asset.field_sources or {}), **dict.fromkeys(sorted(diff), "manual")}
     asset.updated_by = actor.user_id
     asset.updated_at = utcnow()
     _flush_versioned(session, asset)
     if identifiers.KEY_FIELDS & diff.keys():
         _refresh_identifiers(session, asset)
+    diff.update(extra_changes or {})
     diff["version"] = [old_version, asset.version]
     audit.record(session, actor, action, ENTITY, asset.id, diff, message=message)
-    _commit(session)
+    if commit:
+        commit_change(session)
     return asset
 
 
@@ -524,7 +544,43 @@ def delete(
         asset.id,
         {"deleted_at": [None, asset.deleted_at], "version": [old_version, asset.version]},
     )
-    _commit(session)
+    commit_change(session)
+    return asset
+
+
+def merge_away(
+    session: Session,
+    actor: Actor,
+    asset_id: uuid.UUID | str,
+    survivor_id: uuid.UUID,
+    *,
+    release_cloud_id: bool = False,
+    commit: bool = True,
+) -> Asset:
+    """The merged-away side of a merge: soft-deleted with `merged_into` set, audited as `merge`.
+
+    `release_cloud_id` clears its cloud resource id (unique) so the survivor can take it.
+    """
+    asset = get(session, asset_id)
+    if asset.deleted_at is not None:
+        raise InvalidState(f"“{asset.name}” is already in the trash or merged away.")
+    old_version = asset.version
+    changes: dict[str, list[Any]] = {"merged_into": [None, survivor_id]}
+    if release_cloud_id and asset.cloud_resource_id is not None:
+        changes["cloud_resource_id"] = [asset.cloud_resource_id, None]
+        asset.cloud_resource_id = None
+    asset.deleted_at = utcnow()
+    asset.deleted_by = actor.user_id
+    asset.merged_into = survivor_id
+    _flush_versioned(session, asset)
+    if "cloud_resource_id" in changes:
+        _refresh_identifiers(session, asset)
+    changes["deleted_at"] = [None, asset.deleted_at]
+    changes["version"] = [old_version, asset.version]
+    audit.record(session, actor, AuditAction.merge, ENTITY, asset.id, changes,
+                 message=f"merged into {survivor_id}")
+    if commit:
+        commit_change(session)
     return asset
 
 
@@ -547,7 +603,7 @@ def restore(session: Session, actor: Actor, asset_id: uuid.UUID | str) -> Asset:
         asset.id,
         {"deleted_at": [old_deleted, None], "version": [old_version, asset.version]},
     )
-    _commit(session)
+    commit_change(session)
     return asset
 
 
@@ -564,7 +620,7 @@ def purge(session: Session, actor: Actor, asset_id: uuid.UUID | str) -> None:
     )
     session.delete(asset)
     audit.record(session, actor, AuditAction.purge, ENTITY, asset.id, changes, message=asset.name)
-    _commit(session)
+    commit_change(session)
 
 
 def add_tag(session: Session, actor: Actor, asset_id: uuid.UUID | str, name: str) -> Asset:
@@ -597,7 +653,7 @@ def reveal_connection_string(session: Session, actor: Actor, asset_id: uuid.UUID
     plain = crypto.decrypt(session, asset.connection_string_encrypted)
     audit.record(session, actor, AuditAction.reveal_secret, ENTITY, asset.id,
                  message="connection_string revealed")
-    _commit(session)
+    commit_change(session)
     return plain
 
 
@@ -613,7 +669,8 @@ def _flush_versioned(session: Session, asset: Asset) -> None:
         raise StaleVersion(get(session, asset.id)) from None
 
 
-def _commit(session: Session) -> None:
+def commit_change(session: Session) -> None:
+    """Commit the caller's transaction, a clash on `cloud_resource_id` as a field error."""
     try:
         session.commit()
     except IntegrityError as exc:

@@ -1,18 +1,25 @@
-"""The strong identifiers an asset is found by during discovery (SPEC §6).
+"""The keys an asset is found by during discovery (SPEC §6).
 
-Each asset has a row in `asset_identifiers` per key:
+Each asset has a row in `asset_identifiers` per key. Strong identifiers:
 
 * `cloud:<cloud_resource_id>`: an ARN, a self-link or an Azure id (Azure ids lower-cased);
 * `ep:<host>:<port>` for its host and every alias, host names in canonical form
   (`DB1.Example.COM.` → `db1.example.com`), or `ep:<host>:` when the port is unknown.
 
-A host alone is never a key: two databases on one server differ by port (SPEC §6). The keys are
-written by the service layer whenever host, port, aliases or the cloud id change, so the import
+Blocking keys, which only bring candidates to be scored (`matching.score`):
+
+* `short:<label>`: the first label of each DNS name (`orders-db` for `orders-db.corp.example`);
+* `name:<name>`: the name, loosely compared (`matching`'s `name_form`), and the instance name
+  inside the cloud id.
+
+A host alone is never a strong key: two databases on one server differ by port (SPEC §6). The
+keys are written by the service layer whenever a field they come from changes, so the import
 job finds candidates with one indexed lookup per batch instead of comparing records to assets.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -25,8 +32,9 @@ from webapp.discovery import normalise
 from webapp.models import AssetIdentifier
 from webapp.services import bulk
 
+_SEPARATORS = re.compile(r"[^a-z0-9]+")
 # fields whose change means the asset's identifiers must be rewritten
-KEY_FIELDS = frozenset({"host", "port", "aliases", "cloud_resource_id"})
+KEY_FIELDS = frozenset({"name", "host", "port", "aliases", "cloud_resource_id"})
 
 
 @lru_cache(maxsize=262_144)  # an import asks for the same names many times
@@ -59,15 +67,48 @@ def names(fields: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def keys_for(fields: Mapping[str, Any]) -> list[str]:
-    """Every identifier key of an asset (or a discovered record) with these field values."""
+def strong_keys(fields: Mapping[str, Any], host_names: list[str] | None = None) -> list[str]:
+    """The strong identifier keys of an asset (or a discovered record)."""
     keys: list[str] = []
     cloud = fields.get("cloud_resource_id")
     if isinstance(cloud, str) and cloud.strip():
         keys.append(cloud_key(cloud))
     port = fields.get("port")
-    keys += [endpoint_key(name, port) for name in names(fields)]
+    keys += [endpoint_key(name, port) for name in (names(fields) if host_names is None else host_names)]
     return keys
+
+
+def name_form(value: Any) -> str:
+    """A name compared loosely: lower case, runs of punctuation and spaces as one `-`."""
+    return _SEPARATORS.sub("-", str(value or "").lower()).strip("-")
+
+
+def cloud_short_id(cloud_id: Any) -> str:
+    """The instance's own name inside a cloud id: the last part of an ARN, self-link or
+    Azure id (`arn:aws:rds:…:db:orders-prod` → `orders-prod`)."""
+    text = str(cloud_id or "").strip().rstrip("/")
+    return name_form(re.split(r"[:/]", text)[-1]) if text else ""
+
+
+def short_labels(host_names: Iterable[str]) -> list[str]:
+    """The first label of every DNS name (a single-label name is its own first label)."""
+    labels = [n.split(".", 1)[0] for n in host_names if n and not normalise.ip(n)]
+    return list(dict.fromkeys(labels))
+
+
+def blocking_keys(fields: Mapping[str, Any], host_names: Iterable[str] | None = None) -> list[str]:
+    """The weak keys that bring an asset (or a record) up as a candidate to be scored."""
+    keys = [f"short:{label}" for label in short_labels(names(fields) if host_names is None else host_names)]
+    for value in (name_form(fields.get("name")), cloud_short_id(fields.get("cloud_resource_id"))):
+        if value and f"name:{value}" not in keys:
+            keys.append(f"name:{value}")
+    return keys
+
+
+def keys_for(fields: Mapping[str, Any]) -> list[str]:
+    """Every key (strong and blocking) of an asset with these field values."""
+    host_names = names(fields)
+    return [*strong_keys(fields, host_names), *blocking_keys(fields, host_names)]
 
 
 def rows(asset_id: uuid.UUID, fields: Mapping[str, Any]) -> list[dict[str, Any]]:

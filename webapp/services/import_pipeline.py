@@ -43,6 +43,9 @@ from webapp.models import (
     Asset,
     AssetIdentifier,
     AuditAction,
+    Conflict,
+    ConflictKind,
+    ConflictStatus,
     HostBridge,
     ImportRecord,
     ImportRun,
@@ -51,7 +54,8 @@ from webapp.models import (
     asset_tags,
 )
 from webapp.models.base import utcnow
-from webapp.services import assets, audit, bulk, crypto, identifiers
+from webapp.services import assets, audit, bulk, crypto, identifiers, matching
+from webapp.services import settings as settings_service
 from webapp.services.actor import Actor
 from webapp.services.errors import ValidationFailed
 
@@ -60,11 +64,16 @@ IN_CHUNK = 5000  # values per IN (...) list
 ROW_ERRORS_MAX = 1000  # kept on the run; every failed record is also in its records
 SEEN_REFRESH = timedelta(hours=1)  # last_seen_at is refreshed at most this often
 BRIDGES_PER_RECORD = 20
+BLOCK_MAX = 10  # a blocking key shared by more assets than this tells nothing: it is ignored
 ALIASES_MAX = 50
 ASSETS = Asset.__table__
-ENGINE_FAMILY = {"mariadb": "mysql"}  # nmap reports MariaDB servers as MySQL
 # fields the import never takes from a record onto an existing asset
 NOT_RECONCILED = frozenset({"source", "confidence"})
+# fields an import only adds to (tags, aliases, metadata keys): nothing to hold back
+ADDITIVE = frozenset({"tags", "aliases", "metadata"})
+# what scoring a candidate reads (`_load_light`)
+LIGHT_COLUMNS = ("id", "deleted_at", "name", "engine", "host", "port", "aliases", "database_name",
+                 "cloud_resource_id", "environment")
 # field name -> column name, where they differ (tags live in their own table)
 COLUMN = {"metadata": "metadata", "connection_string": "connection_string_encrypted"}
 
@@ -73,13 +82,9 @@ class _Retry(Exception):
     """The batch met a concurrent change (an edited asset, a clashing insert): redo it."""
 
 
-def engines_compatible(a: Any, b: Any) -> bool:
-    a, b = str(a), str(b)
-    return a == b or "other" in (a, b) or ENGINE_FAMILY.get(a, a) == ENGINE_FAMILY.get(b, b)
-
-
-def fingerprint(fields: dict[str, Any]) -> str:
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+def fingerprint(value: Any) -> str:
+    """SHA-256 of a value's canonical JSON (a record's fields, or what a review item asks)."""
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -92,6 +97,8 @@ class _Item:
     ips: list[str] = field(default_factory=list)
     cloud_key: str | None = None
     endpoint_keys: list[str] = field(default_factory=list)
+    all_names: list[str] = field(default_factory=list)  # host names and addresses, bridged ones too
+    block_keys: list[str] = field(default_factory=list)
     fingerprint: str | None = None
     name_derived: bool = False
 
@@ -107,6 +114,22 @@ class _Result:
     changes: dict[str, Any] | None = None
     fingerprint: str | None = None
     asset_version: int | None = None
+    conflict: dict[str, Any] | None = None  # the review item this record asks for
+    conflict_id: uuid.UUID | None = None
+    # existing assets this record shows to be one database (possible duplicates of each other)
+    pairs: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Decision:
+    """What identification concluded for one record."""
+
+    asset_id: uuid.UUID | None = None
+    how: str | None = None  # cloud, endpoint or fingerprint
+    skip: str | None = None  # why the record is left alone
+    flag: tuple[uuid.UUID, matching.Score] | None = None  # a possible duplicate of this asset
+    # other existing assets the record's evidence ties to the matched one
+    duplicates: list[tuple[uuid.UUID, matching.Score]] = field(default_factory=list)
 
 
 @dataclass
@@ -123,9 +146,19 @@ class _Work:
 class Pipeline:
     """Processes a run's records batch by batch; keeps what later batches need to know."""
 
-    def __init__(self, session: Session, run: ImportRun) -> None:
+    def __init__(self, session: Session, run: ImportRun, links: Iterable[tuple[str, str]] = ()) -> None:
         self.session = session
         self.run = run
+        values = settings_service.all_settings(session)
+        self.auto_merge = float(values["auto_merge_threshold"])
+        self.review = float(values["review_threshold"])
+        self.precedence = matching.Precedence(
+            list(values["source_precedence"]), list(values["business_source_precedence"])
+        )
+        # what precedence knows this run's source by (`nmap`, `csv`, a listed label, ...)
+        self.kind = matching.source_kind(run.source, run.format, self.precedence.known)
+        # replication links stated anywhere in the file: a replica never merges with its primary
+        self.links = set(links)
         self.run_id = run.id
         self.dry = run.dry_run
         self.actor = Actor(user_id=run.uploaded_by, label=run.label, is_manual=False)
@@ -137,6 +170,7 @@ class Pipeline:
         self.overlay_states: dict[uuid.UUID, dict[str, Any]] = {}
         self.overlay_keys: dict[str, set[uuid.UUID]] = {}
         self.overlay_fingerprints: dict[str, uuid.UUID] = {}
+        self.imagined: set[uuid.UUID] = set()  # the assets a dry run would have created
 
     # --- driver ---------------------------------------------------------------------------
 
@@ -161,9 +195,12 @@ class Pipeline:
         rest = [it for it in valid if it.seq not in done]
         new_bridges = self._expand(rest)
         key_hits = self._key_hits(rest)
-        ids = {a for hit in key_hits.values() for a in hit}
+        # assets a record may merge into are loaded whole; those only blocking keys brought
+        # (weak evidence never merges) only as far as scoring needs
+        ids = {a for key, hit in key_hits.items() if _is_strong(key) for a in hit}
         ids |= {fp_hits[it.fingerprint][0] for it in rest if it.fingerprint in fp_hits}
         states = self._load(ids)
+        states.update(self._load_light({a for hit in key_hits.values() for a in hit} - states.keys()))
         work: dict[uuid.UUID, _Work] = {}
         results: list[_Result] = []
         for it in items:
@@ -171,11 +208,15 @@ class Pipeline:
                 results.append(done[it.seq])
                 continue
             result = self._one(it, key_hits, fp_hits, states, work, now)
-            if result.asset_id in states:
+            if result.asset_id in states and result.outcome != RecordOutcome.flagged:
                 result.asset_version = states[result.asset_id]["_version"]
             results.append(result)
+        conflicts = self._conflicts(results, now)
         if not self.dry:
+            bulk.insert_rows(self.session, Conflict.__table__, conflicts)
             self._write(work, results, new_bridges, now)
+        if self.dry:
+            self.imagined |= {asset_id for asset_id, w in work.items() if w.is_new}
         self._record(results, now)
         try:
             self.session.commit()
@@ -262,17 +303,42 @@ class Pipeline:
                 expanded += [b for b in sorted(known.get(name, ())) if b not in expanded]
             port = it.fields.get("port")
             it.endpoint_keys = [identifiers.endpoint_key(n, port) for n in expanded]
+            it.all_names = expanded
+            it.block_keys = identifiers.blocking_keys(it.fields, expanded)
         return new_pairs
 
     def _key_hits(self, items: list[_Item]) -> dict[str, set[uuid.UUID]]:
-        wanted = sorted({k for it in items for k in [it.cloud_key, *it.endpoint_keys] if k})
+        """The assets each key names: strong keys for every record; blocking keys only for the
+        records no strong key found (weak evidence is what decides those; a record found by a
+        strong key is compared with the other assets on its endpoint instead)."""
+        hits = self._lookup(sorted({k for it in items for k in [it.cloud_key, *it.endpoint_keys] if k}))
+        unfound = [it for it in items if not any(k in hits for k in [it.cloud_key, *it.endpoint_keys] if k)]
+        hits.update(self._lookup(sorted({k for it in unfound for k in it.block_keys})))
+        for key in [k for k, found in hits.items() if len(found) > BLOCK_MAX and not _is_strong(k)]:
+            del hits[key]  # too common to point at anyone (a name like "db", a host "localhost")
+        return hits
+
+    def _lookup(self, wanted: list[str]) -> dict[str, set[uuid.UUID]]:
         hits: dict[str, set[uuid.UUID]] = {}
+        table = AssetIdentifier.__table__
         for start in range(0, len(wanted), IN_CHUNK):
             chunk = wanted[start : start + IN_CHUNK]
-            rows = self.session.execute(
-                select(AssetIdentifier.key, AssetIdentifier.asset_id).where(
-                    bulk.among(self.session, AssetIdentifier.key, chunk))
-            )
+            strong = [k for k in chunk if _is_strong(k)]
+            blocking = [k for k in chunk if not _is_strong(k)]
+            rows = list(self.session.execute(
+                select(table.c.key, table.c.asset_id).where(bulk.among(self.session, table.c.key, strong))
+            )) if strong else []
+            if blocking and bulk.is_postgresql(self.session):
+                # a blocking key shared by more than BLOCK_MAX assets is dropped in the query:
+                # at most BLOCK_MAX + 1 rows of it are looked at, and none is sent
+                rows += self.session.execute(text(
+                    "SELECT key, asset_id FROM (SELECT k.key, i.asset_id, count(*) OVER (PARTITION BY k.key) AS n "
+                    "FROM unnest(CAST(:keys AS text[])) AS k(key) CROSS JOIN LATERAL (SELECT asset_id "
+                    "FROM asset_identifiers a WHERE a.key = k.key LIMIT :cap) AS i) AS found WHERE n < :cap"
+                ), {"keys": blocking, "cap": BLOCK_MAX + 1}).all()
+            elif blocking:
+                rows += self.session.execute(
+                    select(table.c.key, table.c.asset_id).where(table.c.key.in_(blocking))).all()
             for key, asset_id in rows:
                 hits.setdefault(key, set()).add(asset_id)
         for key in wanted:
@@ -315,9 +381,10 @@ class Pipeline:
                 select(asset_tags.c.asset_id, Tag.name)
                 .join(Tag, Tag.id == asset_tags.c.tag_id)
                 .where(bulk.among(self.session, asset_tags.c.asset_id, chunk))
-            ):
+            ).all():
                 tags.setdefault(asset_id, []).append(name)
-            for row in self.session.execute(select(ASSETS).where(bulk.among(self.session, ASSETS.c.id, chunk))).mappings():
+            rows = self.session.execute(select(ASSETS).where(bulk.among(self.session, ASSETS.c.id, chunk)))
+            for row in rows.mappings().all():
                 state = {f: row[COLUMN.get(f, f)] for f in assets.FIELDS if f != "tags"}
                 state["tags"] = sorted(tags.get(row["id"], []))
                 state["aliases"] = list(state["aliases"] or [])
@@ -326,11 +393,29 @@ class Pipeline:
                     _id=row["id"], _version=row["version"], _deleted_at=row["deleted_at"],
                     _locked=set(row["locked_fields"] or []), _last_seen_at=row["last_seen_at"],
                     _first_seen_at=row["first_seen_at"],
-                    _keys=frozenset(identifiers.keys_for(state)),
+                    _sources=dict(row["field_sources"] or {}),
                 )
+                # what the identifier keys were made of, to rewrite only the ones that change
+                state["_key_values"] = {f: state[f] for f in identifiers.KEY_FIELDS}
                 states[row["id"]] = state
         for asset_id in set(ids) & set(self.overlay_states):
             states[asset_id] = dict(self.overlay_states[asset_id])
+        return states
+
+    def _load_light(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+        """What `matching.score` reads of these assets, and their names for messages."""
+        states = {a: dict(self.overlay_states[a]) for a in ids if a in self.overlay_states}
+        wanted = sorted(ids - states.keys(), key=str)
+        columns = [ASSETS.c[c] for c in LIGHT_COLUMNS]
+        for start in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[start : start + IN_CHUNK]
+            for row in self.session.execute(
+                select(*columns).where(bulk.among(self.session, ASSETS.c.id, chunk))
+            ).all():
+                state = dict(zip(LIGHT_COLUMNS, row, strict=True))
+                state.update(_id=state.pop("id"), _deleted_at=state.pop("deleted_at"), _light=True)
+                state["aliases"] = list(state["aliases"] or [])
+                states[state["_id"]] = state
         return states
 
     # --- deciding -------------------------------------------------------------------------
@@ -348,14 +433,19 @@ class Pipeline:
         if record.error is not None:
             return _Result(it.seq, record.row, record.key, RecordOutcome.failed, message=record.error)
         result = _Result(it.seq, record.row, record.key, RecordOutcome.unchanged, fingerprint=it.fingerprint)
-        asset_id, how, why = self._identify(it, key_hits, fp_hits, states)
-        if why is not None:
-            result.outcome, result.message = RecordOutcome.skipped, why
+        decision = self._identify(it, key_hits, fp_hits, states)
+        if decision.skip is not None:
+            result.outcome, result.message = RecordOutcome.skipped, decision.skip
             return result
-        if asset_id is None:
+        if decision.flag is not None:
+            return self._flag_duplicate(it, states[decision.flag[0]], decision.flag[1], result)
+        if decision.asset_id is None:
             return self._create(it, key_hits, states, work, result, now)
+        asset_id = decision.asset_id
         state = states[asset_id]
         result.asset_id = asset_id
+        for other, score in decision.duplicates:
+            result.pairs.append(self._pair(it, state, states[other], score))
         if state["_deleted_at"] is not None:
             result.outcome = RecordOutcome.skipped
             result.message = (
@@ -363,7 +453,9 @@ class Pipeline:
                 "update it."
             )
             return result
-        raw = self._reconcile(state, it, how)
+        raw, held = self._reconcile(state, it, decision.how)
+        if held:
+            self._flag_fields(it, state, held, result)
         if not raw:
             work.setdefault(asset_id, _Work(state, False, state["_version"]))
             return result
@@ -372,16 +464,19 @@ class Pipeline:
         except ValidationFailed as exc:
             result.outcome = RecordOutcome.failed
             result.message = _messages(exc)
+            result.conflict = None
             return result
         entry = work.setdefault(asset_id, _Work(state, False, state["_version"]))
         diff = self._apply(state, cleaned)
         if not diff:
             return result
         entry.changed.update(diff)
+        state["_sources"] = {**state["_sources"], **dict.fromkeys(sorted(diff), self.kind)}
         old_version = state["_version"]
         state["_version"] = old_version + 1
         diff["version"] = [old_version, state["_version"]]
-        result.outcome = RecordOutcome.updated
+        if result.outcome != RecordOutcome.flagged:
+            result.outcome = RecordOutcome.updated
         result.changes = audit.mask_secrets(diff)
         entry.events.append(audit.Entry(AuditAction.update, assets.ENTITY, asset_id, result.changes, masked=True))
         if identifiers.KEY_FIELDS & diff.keys():
@@ -395,53 +490,118 @@ class Pipeline:
         key_hits: dict[str, set[uuid.UUID]],
         fp_hits: dict[str, tuple[uuid.UUID, int | None]],
         states: dict[uuid.UUID, dict[str, Any]],
-    ) -> tuple[uuid.UUID | None, str | None, str | None]:
-        """(asset id, how it matched, why the record is skipped)."""
+    ) -> _Decision:
+        """Strong identifiers first (SPEC §6), then an identical record seen before, then
+        the weak evidence of the candidates the blocking keys brought. A record matched on a
+        strong identifier also brings up the other existing assets its evidence ties to the
+        match (possible duplicates of each other, for a reviewer)."""
+        near = set().union(*(key_hits.get(k, set()) for k in it.endpoint_keys))
+        decision = self._decide(it, near, key_hits, fp_hits, states)
+        if decision.asset_id is not None and decision.how in ("cloud", "endpoint"):
+            decision.duplicates = self._connected(it, decision.asset_id, near, states)
+        return decision
+
+    def _decide(
+        self,
+        it: _Item,
+        near: set[uuid.UUID],
+        key_hits: dict[str, set[uuid.UUID]],
+        fp_hits: dict[str, tuple[uuid.UUID, int | None]],
+        states: dict[uuid.UUID, dict[str, Any]],
+    ) -> _Decision:
         if it.cloud_key and key_hits.get(it.cloud_key):
-            return min(key_hits[it.cloud_key], key=str), "cloud", None
-        candidates = set().union(*(key_hits.get(k, set()) for k in it.endpoint_keys))
-        fitting = [a for a in sorted(candidates, key=str) if a in states and self._fits(states[a], it)]
-        if len(fitting) > 1:
+            return _Decision(min(key_hits[it.cloud_key], key=str), "cloud")
+        strong = [(a, s) for a, s in self._scores(it, near, states) if s.strong]
+        if len(strong) > 1:  # two databases on one endpoint: the database name tells them apart
             database = it.fields.get("database_name")
-            same = [a for a in fitting if states[a]["database_name"] == database]
-            fitting = same or fitting
-        if len(fitting) == 1:
-            return fitting[0], "endpoint", None
-        if len(fitting) > 1:
-            names = ", ".join(f"“{states[a]['name']}”" for a in fitting[:5])
-            return None, None, (
-                f"Ambiguous: the endpoint matches {len(fitting)} assets ({names}); nothing was "
-                "changed. Give the record a database name or cloud id that tells them apart."
-            )
+            strong = [(a, s) for a, s in strong if states[a]["database_name"] == database] or strong
+        if len(strong) == 1:
+            asset_id, score = strong[0]
+            if score.confidence >= self.auto_merge:
+                return _Decision(asset_id, "endpoint")
+            return _Decision(flag=strong[0])
+        if len(strong) > 1:
+            # the record names its own host first: the asset known by it is the match
+            own = it.names[0] if it.names else None
+            strong.sort(key=lambda p: (identifiers.host_form(states[p[0]]["host"] or "") != own, str(p[0])))
+            (asset_id, score), others = strong[0], strong[1:]
+            pairs = [(o, matching.score(states[asset_id], it.all_names, states[o], linked=self.links))
+                     for o, _ in others]
+            if score.confidence >= self.auto_merge and all(p.veto is None for _, p in pairs):
+                # the record's evidence (a bridge, an alias) shows them to be one database:
+                # it updates the first, and a reviewer decides about the others
+                return _Decision(asset_id, "endpoint")
+            names = ", ".join(f"“{states[a]['name']}”" for a, _ in strong[:5])
+            score.reasons.append(f"ambiguous: the endpoint matches {len(strong)} assets ({names})")
+            return _Decision(flag=(asset_id, score))
         found = fp_hits.get(it.fingerprint or "")
         if found is not None and found[0] in states:
-            return found[0], "fingerprint", None
-        return None, None, None
+            return _Decision(found[0], "fingerprint")
+        weak = set().union(*(key_hits.get(k, set()) for k in it.block_keys)) - near
+        live = [(a, s) for a, s in self._scores(it, weak | near, states)
+                if states[a]["_deleted_at"] is None and s.veto is None]
+        if live:
+            asset_id, score = max(live, key=lambda pair: (pair[1].confidence, str(pair[0])))
+            if score.confidence >= self.review:
+                return _Decision(flag=(asset_id, score))
+        return _Decision()
 
-    @staticmethod
-    def _fits(state: dict[str, Any], it: _Item) -> bool:
-        """Whether an asset sharing an endpoint key can be this record's database."""
-        fields = it.fields
-        if not engines_compatible(state["engine"], fields.get("engine", "other")):
-            return False
-        ours, theirs = state["cloud_resource_id"], fields.get("cloud_resource_id")
-        if ours and theirs and identifiers.cloud_form(ours) != identifiers.cloud_form(theirs):
-            return False
-        ours, theirs = state["database_name"], fields.get("database_name")
-        if fields.get("port") is None:
-            return ours == theirs  # no port on either side: the database name must agree
-        return not (ours and theirs and ours != theirs)
+    def _connected(
+        self, it: _Item, asset_id: uuid.UUID, candidates: set[uuid.UUID], states: dict[uuid.UUID, dict[str, Any]]
+    ) -> list[tuple[uuid.UUID, matching.Score]]:
+        """Other live assets this record also describes well enough to ask about, with the
+        record's evidence for each; never one that could not be the matched asset's database."""
+        found = []
+        chosen = states[asset_id]
+        for other, score in self._scores(it, candidates - {asset_id}, states):
+            if states[other]["_deleted_at"] is not None or score.veto or score.confidence < self.review:
+                continue
+            if matching.score(chosen, identifiers.names(chosen), states[other], linked=self.links).veto:
+                continue  # e.g. another database on the same server
+            found.append((other, score))
+        return found
 
-    def _reconcile(self, state: dict[str, Any], it: _Item, how: str | None) -> dict[str, Any]:
-        """What the record would change on the asset (raw values, before validation)."""
+    def _scores(
+        self, it: _Item, ids: Iterable[uuid.UUID], states: dict[uuid.UUID, dict[str, Any]]
+    ) -> list[tuple[uuid.UUID, matching.Score]]:
+        scored = []
+        for asset_id in sorted(ids, key=str):
+            state = states.get(asset_id)
+            if state is None:
+                continue
+            if "_names" not in state:  # kept until host or aliases change (`_apply`)
+                state["_names"] = identifiers.names(state)
+            scored.append((asset_id, matching.score(it.fields, it.all_names, state, linked=self.links)))
+        return scored
+
+    def _reconcile(
+        self, state: dict[str, Any], it: _Item, how: str | None
+    ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+        """What the record would change on the asset (raw values, before validation), and
+        what it may not change: differing values of fields that are locked or were last set
+        by a higher-precedence source (`{field: [current, incoming]}`, for a field conflict)."""
         locked = state["_locked"]
         raw: dict[str, Any] = {}
+        held: dict[str, list[Any]] = {}
         extra_names: list[str] = []
         for name, new in it.fields.items():
-            if name in NOT_RECONCILED or name in locked or new is None:
+            if name in NOT_RECONCILED or new is None:
                 continue
             current = state.get(name)
             if name == "name" and it.name_derived:
+                continue
+            if name in ADDITIVE or name == "connection_string":
+                if name in locked:
+                    continue
+            elif name == "engine_version" and matching.is_version_range(new):
+                if current is None and name not in locked:
+                    raw[name] = new  # better than nothing; an exact version replaces it later
+                continue
+            elif (current is not None and not _same(new, current)
+                  and (name != "host" or how == "cloud") and self._outranked(state, name)):
+                # (a different host found by endpoint is another name of it: an alias, below)
+                if name != "host" or identifiers.host_form(current) != identifiers.host_form(new):
+                    held[name] = [audit.jsonable(current), audit.jsonable(new)]
                 continue
             if name == "host":
                 if current and identifiers.host_form(current) == identifiers.host_form(new):
@@ -464,7 +624,10 @@ class Pipeline:
                 if (crypto.decrypt(self.session, current) if current else None) != new:
                     raw["connection_string"] = new
             elif not _same(new, current):
-                raw[name] = new
+                if name in locked:
+                    held[name] = [audit.jsonable(current), audit.jsonable(new)]
+                else:
+                    raw[name] = new
         if extra_names and "aliases" not in locked:
             host = identifiers.host_form(raw.get("host") or state["host"] or "")
             have = {identifiers.host_form(a) for a in state["aliases"]} | {host}
@@ -477,7 +640,127 @@ class Pipeline:
             room = max(0, ALIASES_MAX - len(state["aliases"]))
             if added[:room]:
                 raw["aliases"] = [*state["aliases"], *added[:room]]
-        return raw
+        return raw, held
+
+    def _flag_duplicate(
+        self, it: _Item, state: dict[str, Any], score: matching.Score, result: _Result
+    ) -> _Result:
+        """Not sure enough to merge, too sure to create: ask a reviewer (nothing is written to
+        the inventory for this record until then)."""
+        result.outcome = RecordOutcome.flagged
+        result.message = (
+            f"Possibly the same database as “{state['name']}” (confidence "
+            f"{score.confidence:.0%}); waiting in the review queue."
+        )
+        result.conflict = {
+            "kind": ConflictKind.possible_duplicate, "candidate_id": state["_id"],
+            "incoming": _incoming(it.fields), "confidence": round(score.confidence, 4),
+            "reasons": score.reasons, "fields": {},
+            "fingerprint": _digest("possible_duplicate", state["_id"], it.fingerprint),
+        }
+        return result
+
+    def _pair(
+        self, it: _Item, state: dict[str, Any], other: dict[str, Any], score: matching.Score
+    ) -> dict[str, Any]:
+        """A question about two existing assets one record shows to be the same database."""
+        first, second = sorted((state["_id"], other["_id"]), key=str)
+        return {
+            "kind": ConflictKind.possible_duplicate, "candidate_id": first, "duplicate_id": second,
+            "incoming": {}, "confidence": round(score.confidence, 4),
+            "reasons": [f"record {it.record.key} of {self.run.label} names both “{state['name']}” "
+                        f"and “{other['name']}”", *score.reasons],
+            "fields": {}, "fingerprint": _digest("duplicate", str(first), str(second)),
+        }
+
+    def _flag_fields(
+        self, it: _Item, state: dict[str, Any], held: dict[str, list[Any]], result: _Result
+    ) -> None:
+        """The record matched, but may not overwrite these fields: ask a reviewer."""
+        reasons = []
+        for name in held:
+            if name in state["_locked"]:
+                reasons.append(f"{name} is locked: a person set it")
+            else:
+                current = state["_sources"].get(name) or state["source"]
+                reasons.append(f"{name} was set by {current}, which outranks {self.kind}")
+        result.outcome = RecordOutcome.flagged
+        result.message = (
+            "Differs from values this import may not overwrite (" + ", ".join(held)
+            + "); waiting in the review queue."
+        )
+        result.conflict = {
+            "kind": ConflictKind.field_conflict, "candidate_id": state["_id"],
+            "incoming": _incoming(it.fields), "confidence": 1.0, "reasons": reasons,
+            "fields": held,
+            "fingerprint": _digest("field_conflict", state["_id"], {f: v[1] for f, v in held.items()}),
+        }
+
+    def _conflicts(self, results: list[_Result], now: datetime) -> list[dict[str, Any]]:
+        """Review items for the flagged records, as rows to insert. The same question asked
+        again (same candidate, same incoming values) finds the item already asked: an open one
+        is reused; one a reviewer answered is not asked again."""
+        pending = [r for r in results if r.conflict is not None or r.pairs]
+        if not pending:
+            return []
+        asked_all = [q for r in pending for q in [r.conflict, *r.pairs] if q is not None]
+        fingerprints = sorted({q["fingerprint"] for q in asked_all})
+        known: dict[tuple[Any, str], tuple[uuid.UUID, ConflictStatus]] = {}
+        table = Conflict.__table__
+        for start in range(0, len(fingerprints), IN_CHUNK):
+            rows = self.session.execute(
+                select(table.c.candidate_id, table.c.fingerprint, table.c.id, table.c.status)
+                .where(bulk.among(self.session, table.c.fingerprint, fingerprints[start : start + IN_CHUNK]))
+                .order_by(table.c.created_at)
+            )
+            for candidate_id, fp, conflict_id, status in rows:
+                known[(candidate_id, fp)] = (conflict_id, ConflictStatus(status))
+        new: list[dict[str, Any]] = []
+
+        def ask(asked: dict[str, Any], r: _Result) -> tuple[uuid.UUID, ConflictStatus]:
+            key = (asked["candidate_id"], asked["fingerprint"])
+            found = known.get(key)
+            if found is None:
+                found = known[key] = (uuid.uuid4(), ConflictStatus.open)
+                new.append({
+                    "duplicate_id": None, **asked, "id": found[0], "import_run_id": self.run_id,
+                    "record_key": r.key[:600], "status": ConflictStatus.open, "resolution": None,
+                    "result_asset_id": None, "resolved_by": None, "resolved_at": None,
+                    "created_at": now,
+                })
+            return found
+
+        for r in pending:
+            for pair in r.pairs:
+                conflict_id, status = ask(pair, r)
+                if status == ConflictStatus.open and r.conflict is None:
+                    r.conflict_id = conflict_id  # the record shows where its question went
+            asked = r.conflict
+            if asked is None:
+                continue
+            conflict_id, status = ask(asked, r)
+            if status == ConflictStatus.open:
+                r.conflict_id = conflict_id
+                continue
+            r.conflict = None  # answered before: not asked again
+            if asked["kind"] == ConflictKind.possible_duplicate:
+                r.outcome = RecordOutcome.skipped
+                r.message = ("A reviewer already decided about this record (it possibly "
+                             "duplicates another asset); it is left out.")
+            else:
+                r.outcome = RecordOutcome.updated if r.changes else RecordOutcome.unchanged
+                r.message = "A reviewer already kept the current values of: " + ", ".join(asked["fields"])
+        return new
+
+    def _outranked(self, state: dict[str, Any], name: str) -> bool:
+        """Whether the field's current value was set by a source this run may not overrule:
+        a person (locked fields), or a source of higher precedence for this field."""
+        if name in state["_locked"]:
+            return True
+        current = state["_sources"].get(name) or matching.source_kind(
+            state["source"], None, self.precedence.known
+        )
+        return self.precedence.outranks(name, current, self.kind)
 
     def _apply(self, state: dict[str, Any], cleaned: dict[str, Any]) -> dict[str, list[Any]]:
         diff: dict[str, list[Any]] = {}
@@ -492,6 +775,8 @@ class Pipeline:
             if not _same(state.get(name), new):
                 diff[name] = [state.get(name), new]
                 state[name] = new
+                if name in ("host", "aliases"):
+                    state.pop("_names", None)
         return diff
 
     def _create(
@@ -518,19 +803,23 @@ class Pipeline:
             if state.get(name) is None:
                 state[name] = default
         state["source"] = self.run.source
+        state["_sources"] = {f: self.kind for f in cleaned if f not in ADDITIVE and cleaned[f] is not None}
         if state.get("connection_string"):
             state["connection_string"] = crypto.encrypt(self.session, state["connection_string"])
         state.update(_id=asset_id, _version=1, _deleted_at=None, _locked=set(),
                      _last_seen_at=now, _first_seen_at=now)
         states[asset_id] = state
-        snapshot = {f: audit.jsonable(state[f]) for f in assets.FIELDS}
-        diff: dict[str, list[Any]] = {f: [None, v] for f, v in snapshot.items() if v not in (None, [], {})}
-        diff["version"] = [None, 1]
-        if diff.get("connection_string"):
-            diff["connection_string"] = [None, audit.MASK]
-        event = audit.Entry(AuditAction.create, assets.ENTITY, asset_id, diff, masked=True)
-        work[asset_id] = _Work(state, True, 1, [event])
-        for key in identifiers.keys_for(state):
+        events = []
+        if not self.dry:  # (a dry run records no event, and a created record lists no changes)
+            snapshot = {f: audit.jsonable(state[f]) for f in assets.FIELDS}
+            diff: dict[str, list[Any]] = {f: [None, v] for f, v in snapshot.items() if v not in (None, [], {})}
+            diff["version"] = [None, 1]
+            if diff.get("connection_string"):
+                diff["connection_string"] = [None, audit.MASK]
+            events.append(audit.Entry(AuditAction.create, assets.ENTITY, asset_id, diff, masked=True))
+        work[asset_id] = _Work(state, True, 1, events)
+        state["_new_keys"] = identifiers.keys_for(state)
+        for key in state["_new_keys"]:
             key_hits.setdefault(key, set()).add(asset_id)
         result.outcome = RecordOutcome.created
         result.asset_id = asset_id
@@ -576,7 +865,7 @@ class Pipeline:
         added: list[dict[str, Any]] = []
         removed: list[tuple[uuid.UUID, str]] = []
         for w in changed:
-            asset_id, old = w.state["_id"], w.state["_keys"]
+            asset_id, old = w.state["_id"], frozenset(identifiers.keys_for(w.state["_key_values"]))
             new = frozenset(identifiers.keys_for(w.state))
             added += [{"key": k, "asset_id": asset_id} for k in sorted(new - old)]
             removed += [(asset_id, k) for k in sorted(old - new)]
@@ -605,7 +894,7 @@ class Pipeline:
         the batch (inserted as a new row, or written over an existing one)."""
         row = {COLUMN.get(f, f): state[f] for f in assets.FIELDS if f != "tags"}
         row.update(
-            id=state["_id"], version=state["_version"], updated_at=now,
+            id=state["_id"], version=state["_version"], updated_at=now, field_sources=state["_sources"],
             updated_by=self.actor.user_id, last_import_id=self.run_id, last_seen_at=now,
             first_seen_at=state["_first_seen_at"] or now,
             search_text=assets.search_text_of(state, state["aliases"], state["tags"]),
@@ -692,9 +981,10 @@ class Pipeline:
         rows = [
             {
                 "run_id": self.run_id, "seq": r.seq, "key": r.key[:600], "outcome": r.outcome,
-                # a dry run's new assets do not exist
-                "asset_id": None if self.dry and r.outcome == RecordOutcome.created else r.asset_id,
-                "conflict_id": None, "message": r.message, "changes": r.changes,
+                # a dry run's new assets do not exist (nor do later records' matches of them)
+                "asset_id": None if self.dry and r.asset_id in self.imagined else r.asset_id,
+                "conflict_id": None if self.dry else r.conflict_id, "message": r.message,
+                "changes": r.changes,
                 "asset_version": None if self.dry else r.asset_version,
                 "fingerprint": r.fingerprint, "seen_at": now,
             }
@@ -733,7 +1023,13 @@ class Pipeline:
         for asset_id, w in work.items():
             if w.is_new or w.events:
                 self.overlay_states[asset_id] = w.state
-                for key in identifiers.keys_for(w.state):
+                if w.is_new and not w.changed:
+                    keys = w.state["_new_keys"]
+                elif w.is_new or identifiers.KEY_FIELDS & w.changed:
+                    keys = identifiers.keys_for(w.state)
+                else:
+                    continue  # its keys did not change: the table has them
+                for key in keys:
                     self.overlay_keys.setdefault(key, set()).add(asset_id)
         for r in results:
             if r.asset_id is not None and r.fingerprint:
@@ -767,6 +1063,19 @@ def _is_derived_name(fields: dict[str, Any], names: list[str]) -> bool:
         pass
     port = fields.get("port")
     return port is not None and any(name == f"{n}:{port}" or name == f"[{n}]:{port}" for n in names)
+
+
+def _is_strong(key: str) -> bool:
+    return key.startswith(("cloud:", "ep:"))
+
+
+def _incoming(fields: dict[str, Any]) -> dict[str, Any]:
+    """A record's fields as a review item keeps them (JSON values; never a secret)."""
+    return {k: audit.jsonable(v) for k, v in fields.items() if k not in ("connection_string", "source")}
+
+
+def _digest(*parts: Any) -> str:
+    return fingerprint(list(parts))
 
 
 def _messages(exc: ValidationFailed) -> str:

@@ -19,8 +19,13 @@ DEFAULTS: dict[str, Any] = {
     "trash_retention_days": 30,
     "auto_merge_threshold": 0.90,
     "review_threshold": 0.60,
-    "source_precedence": ["manual", "aws", "gcp", "azure", "nmap", "csv"],
+    # technical fields (engine, version, location, posture): cloud APIs > scanners > CMDB files
+    "source_precedence": ["manual", "aws", "gcp", "azure", "nmap", "csv", "inventory"],
+    # business fields (name, owner, criticality, classification, environment, status, notes):
+    # people and CMDB files know them better than cloud tags
+    "business_source_precedence": ["manual", "csv", "inventory", "aws", "gcp", "azure", "nmap"],
 }
+PRECEDENCE_KEYS = ("source_precedence", "business_source_precedence")
 
 
 def get(session: Session, key: str) -> Any:
@@ -48,7 +53,7 @@ def _validate(key: str, value: Any) -> Any:
         if not isinstance(value, int | float) or not 0 <= value <= 1:
             raise ValidationFailed({key: "Enter a number between 0 and 1."})
         value = float(value)
-    elif key == "source_precedence":
+    elif key in PRECEDENCE_KEYS:
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise ValidationFailed({key: "Enter a list of source labels."})
         # manual is always highest
