@@ -39,6 +39,11 @@ class SettingsForm(FlaskForm):
     auto_merge_threshold = DecimalField("Auto-merge threshold", places=2, validators=[InputRequired()])
     review_threshold = DecimalField("Review threshold", places=2, validators=[InputRequired()])
     source_precedence = TextAreaField(
-        "Source precedence", description="One source label per line, highest first. manual is always highest."
+        "Source precedence", description="Technical fields (engine, version, location, posture). "
+        "One source label per line, highest first. manual is always highest."
+    )
+    business_source_precedence = TextAreaField(
+        "Business source precedence", description="Business fields (name, owner, criticality, "
+        "classification, environment, status, notes). One source label per line, highest first."
     )
     submit = SubmitField("Save settings")

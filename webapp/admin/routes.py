@@ -69,7 +69,7 @@ def settings() -> Response:
     status = 200
     if request.method == "GET":
         values = settings_service.all_settings(db.session)
-        form.process(data={**values, "source_precedence": "\n".join(values["source_precedence"])})
+        form.process(data={**values, **{k: "\n".join(values[k]) for k in settings_service.PRECEDENCE_KEYS}})
     elif form.validate_on_submit():
         try:
             changed = settings_service.update(db.session, current_actor(), {
@@ -77,9 +77,10 @@ def settings() -> Response:
                 "trash_retention_days": form.trash_retention_days.data,
                 "auto_merge_threshold": float(form.auto_merge_threshold.data),
                 "review_threshold": float(form.review_threshold.data),
-                "source_precedence": [
-                    s.strip() for s in (form.source_precedence.data or "").splitlines() if s.strip()
-                ],
+                **{
+                    key: [s.strip() for s in (form[key].data or "").splitlines() if s.strip()]
+                    for key in settings_service.PRECEDENCE_KEYS
+                },
             })
         except ValidationFailed as exc:
             apply_errors(form, exc)

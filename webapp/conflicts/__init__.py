@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("conflicts", __name__)
+
+from webapp.conflicts import routes  # noqa: E402,F401

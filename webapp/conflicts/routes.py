@@ -1,0 +1,239 @@
+"""The review queue pages (SPEC §5 `/conflicts`): the queue with filters and bulk actions, one
+item side by side with per-field choices, and resolving it (the next item loads in place)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import flash, g, redirect, request, url_for
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.wrappers import Response
+
+from webapp.conflicts import bp
+from webapp.extensions import db
+from webapp.models import Conflict, ConflictKind, ConflictStatus, ImportRun, Role, User
+from webapp.models.base import utcnow
+from webapp.services import conflicts
+from webapp.services.errors import InvalidState, StaleVersion, ValidationFailed
+from webapp.web.htmx import is_partial, render
+from webapp.web.session import current_actor, role_required
+
+PER_PAGE = 50
+QUEUE_ARGS = ("import", "kind", "min_confidence", "status", "after")
+STATUS_ANY = "any"
+KIND_LABELS = {ConflictKind.possible_duplicate: "Possible duplicate",
+               ConflictKind.field_conflict: "Field conflict"}
+DONE = {"merge": "Merged", "create": "Created a new asset for", "dismiss": "Dismissed"}
+
+
+# --- shared with every page: the open count in the main navigation ---------------------------
+
+@bp.app_context_processor
+def review_queue() -> dict[str, Any]:
+    def open_conflicts() -> int | None:
+        """The number of open items, read once per request and only when a page shows it."""
+        if "open_conflicts" not in g:
+            try:
+                g.open_conflicts = conflicts.open_count(db.session)
+            except SQLAlchemyError:  # an error page after a database failure still renders
+                g.open_conflicts = None
+        return g.open_conflicts
+
+    return {"open_conflicts": open_conflicts, "conflict_kind": kind_label}
+
+
+def kind_label(conflict: Conflict) -> str:
+    if conflict.kind == ConflictKind.possible_duplicate and conflict.duplicate_id is not None:
+        return "Duplicate assets"
+    return KIND_LABELS[conflict.kind]
+
+
+@bp.app_template_filter("age")
+def age(value: datetime | None) -> str:
+    """How long ago, as a person says it in a queue: `5 min`, `3 h`, `2 d`."""
+    if value is None:
+        return "—"
+    seconds = max(0, int((utcnow() - value).total_seconds()))
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
+
+
+# --- the queue ------------------------------------------------------------------------------
+
+@dataclass
+class QueueFilter:
+    """The queue's filters as the URL holds them, and what they mean to the service."""
+
+    import_text: str = ""
+    run: ImportRun | None = None
+    kind: ConflictKind | None = None
+    min_percent: str = ""
+    min_confidence: float | None = None
+    status_text: str = ConflictStatus.open.value
+    status: ConflictStatus | None = ConflictStatus.open
+    after: str | None = None
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.import_text or self.kind or self.min_percent
+                    or self.status != ConflictStatus.open)
+
+    def args(self) -> dict[str, str]:
+        """The query string of these filters (for the bulk form and its redirect)."""
+        args = {"import": self.import_text, "kind": self.kind.value if self.kind else "",
+                "min_confidence": self.min_percent, "status": self.status_text}
+        return {k: v for k, v in args.items() if v and not (k == "status" and v == "open")}
+
+
+def _filter() -> QueueFilter:
+    """Read the filters from the URL; ValidationFailed (422) naming each bad one."""
+    f = QueueFilter()
+    errors: dict[str, str] = {}
+    f.import_text = request.args.get("import", "").strip()
+    if f.import_text:
+        number = f.import_text.lstrip("#").strip()
+        if not (number.isascii() and number.isdigit()) or len(number) > 9:
+            errors["import"] = "Enter an import number, e.g. 12."
+        else:
+            f.run = conflicts.run_by_number(db.session, int(number))
+            if f.run is None:
+                errors["import"] = f"There is no import #{int(number)}."
+    kind = request.args.get("kind", "")
+    if kind:
+        try:
+            f.kind = ConflictKind(kind)
+        except ValueError:
+            errors["kind"] = "Choose possible_duplicate or field_conflict."
+    f.min_percent = request.args.get("min_confidence", "").strip().rstrip("%").strip()
+    if f.min_percent:
+        try:
+            percent = float(f.min_percent)
+            if not math.isfinite(percent) or not 0 <= percent <= 100:
+                raise ValueError
+            f.min_confidence = percent / 100
+        except ValueError:
+            errors["min_confidence"] = "Enter a percentage from 0 to 100."
+    f.status_text = request.args.get("status", "") or ConflictStatus.open.value
+    if f.status_text == STATUS_ANY:
+        f.status = None
+    else:
+        try:
+            f.status = ConflictStatus(f.status_text)
+        except ValueError:
+            errors["status"] = "Choose open, merged, created, dismissed or any."
+    f.after = request.args.get("after") or None
+    if errors:
+        raise ValidationFailed(errors, "Some filters are not valid.")
+    return f
+
+
+@bp.route("/conflicts")
+@role_required(Role.viewer)
+def index() -> Response:
+    return _queue()
+
+
+def _queue(errors: dict[str, str] | None = None) -> Response:
+    """The queue page; with `errors` (a refused bulk action) it answers 422 and shows them."""
+    status = 422 if errors else 200
+    try:
+        f = _filter()
+        page = conflicts.list_conflicts(
+            db.session, status=f.status, kind=f.kind, min_confidence=f.min_confidence,
+            import_run_id=f.run.id if f.run else None, limit=PER_PAGE, cursor=f.after,
+        )
+    except ValidationFailed as exc:
+        f = QueueFilter(import_text=request.args.get("import", ""),
+                        min_percent=request.args.get("min_confidence", ""))
+        page, errors, status = None, {**exc.errors, **(errors or {})}, 422
+    return render(
+        "conflicts/index.html", "queue", status=status,
+        page=page, f=f, errors=errors or {}, kinds=list(ConflictKind),
+        statuses=[s.value for s in ConflictStatus] + [STATUS_ANY],
+    )
+
+
+@bp.route("/conflicts/bulk", methods=["POST"])
+@role_required(Role.reviewer)
+def bulk() -> Response:
+    """Resolve the selected items with one action and the default field choices; back to the
+    queue (its filters ride in the query string) with what happened."""
+    try:
+        outcomes = conflicts.bulk_resolve(db.session, current_actor(), request.form.getlist("ids"),
+                                          request.form.get("action", ""))
+    except ValidationFailed as exc:
+        return _queue(errors=exc.errors)
+    done = [o for o in outcomes if o.resolved]
+    refused = [o for o in outcomes if not o.resolved]
+    verb = DONE[request.form["action"]]
+    if done:
+        flash(f"{verb} {len(done)} item{'s' if len(done) != 1 else ''}.", "success")
+    if refused:
+        flash(f"{len(refused)} item{'s were' if len(refused) != 1 else ' was'} not resolved: "
+              + "; ".join(f"{o.label}: {o.reason}" for o in refused), "warning")
+    # back to the queue as it was filtered (only the filters: url_for reads `_scheme` and the
+    # like as instructions, not as query arguments)
+    kept = {k: v for k in QUEUE_ARGS if (v := request.args.get(k))}
+    return redirect(url_for("conflicts.index", **kept), 303)
+
+
+# --- one item -------------------------------------------------------------------------------
+
+@bp.route("/conflicts/<conflict_id>")
+@role_required(Role.viewer)
+def show(conflict_id: str) -> Response:
+    return _detail(conflicts.get(db.session, conflict_id))
+
+
+def _detail(conflict: Conflict, *, status: int = 200, error: str | None = None,
+            errors: dict[str, str] | None = None, choices: dict[str, str] | None = None,
+            oob: bool = False) -> Response:
+    review = conflicts.compare(db.session, conflict)
+    resolver = db.session.get(User, conflict.resolved_by) if conflict.resolved_by else None
+    chosen = review.defaults()
+    if choices:
+        chosen.update({k: v for k, v in choices.items() if k in chosen and v in conflicts.CHOICES})
+    return render(
+        "conflicts/show.html", "detail", status=status,
+        review=review, conflict=conflict, around=conflicts.neighbours(db.session, conflict),
+        resolver=resolver, chosen=chosen, error=error, errors=errors or {}, oob=oob,
+    )
+
+
+@bp.route("/conflicts/<conflict_id>/resolve", methods=["POST"])
+@role_required(Role.reviewer)
+def resolve(conflict_id: str) -> Response:
+    action = request.form.get("action", "")
+    fields = {name.removeprefix("field-"): value for name, value in request.form.items()
+              if name.startswith("field-")}
+    try:
+        conflict = conflicts.resolve(db.session, current_actor(), conflict_id, action, fields)
+    except (InvalidState, StaleVersion, ValidationFailed) as exc:
+        # the item again, with why nothing happened (already resolved: now read-only)
+        errors = exc.errors if isinstance(exc, ValidationFailed) else {}
+        return _detail(conflicts.get(db.session, conflict_id), status=exc.status,
+                       error=exc.message, errors=errors, choices=fields, oob=is_partial())
+    flash(f"{DONE[action]} {kind_label(conflict).lower()}"
+          f"{' ' + conflict.record_key if conflict.record_key else ''}.", "success")
+    following = conflicts.neighbours(db.session, conflict).after_resolving
+    target = (url_for("conflicts.show", conflict_id=following) if following
+              else url_for("conflicts.index"))
+    if not is_partial():
+        if following is None:
+            flash("No open items left in the review queue.", "info")
+        return redirect(target, 303)
+    g.pop("open_conflicts", None)  # the count changed with this resolution
+    if following is None:
+        response = render("conflicts/show.html", "detail", review=None, conflict=None, oob=True)
+    else:
+        response = _detail(conflicts.get(db.session, following), oob=True)
+    response.headers["HX-Push-Url"] = target
+    return response
