@@ -1,7 +1,7 @@
 """Every API endpoint against every role and token kind, and every way to not be authenticated.
 
-Reads: any valid token. Writes: analyst or higher with a read-write token; anything else is a
-403 problem and writes nothing. No token, a malformed, unknown, revoked or expired token, a
+Reads: any valid token. Writes: analyst or higher (resolving review items: reviewer or higher)
+with a read-write token; anything else is a 403 problem and writes nothing. No token, a malformed, unknown, revoked or expired token, a
 deactivated user's token, or a browser session cookie alone: 401 problem + WWW-Authenticate.
 """
 
@@ -19,8 +19,9 @@ from sqlalchemy import func, select, update
 
 from tests.api.conftest import ROLES, assert_problem
 from tests.factories import make_asset
+from tests.review_factories import make_run, possible_duplicate
 from webapp import jobs
-from webapp.models import ApiToken, Asset, ImportRun
+from webapp.models import ApiToken, Asset, Conflict, ImportRun, Role
 from webapp.models.base import utcnow
 from webapp.services import assets as asset_service
 from webapp.services import auth as auth_service
@@ -28,20 +29,20 @@ from webapp.services import imports as import_service
 from webapp.services.actor import Actor
 
 SYSTEM = Actor.system("test")
-WRITERS = {"analyst", "reviewer", "admin"}
 
 
 @dataclass(frozen=True)
 class Endpoint:
     label: str
     method: str
-    path: str  # formatted with {live} and {trashed} asset ids and the {run} import id
+    path: str  # formatted with {live} and {trashed} asset ids, the {run} import id, the {conflict}
     write: bool
     success: int
     body: Callable[[dict[str, Any]], Any] | None = None
     headers: Callable[[dict[str, Any]], dict[str, str]] | None = None
     form: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # a multipart body
     audited: int = 1  # audit events a successful write adds (an upload adds a run instead)
+    role: str = "analyst"  # the least role that may write
 
 
 SCAN = b'[{"name": "scanned-db", "engine": "mysql", "host": "10.9.9.9", "port": 3306}]'
@@ -70,6 +71,10 @@ ENDPOINTS = [
     Endpoint("imports", "GET", "/api/v1/imports", False, 200),
     Endpoint("import", "GET", "/api/v1/imports/{run}", False, 200),
     Endpoint("import-records", "GET", "/api/v1/imports/{run}/records", False, 200),
+    Endpoint("conflicts", "GET", "/api/v1/conflicts", False, 200),
+    Endpoint("conflict", "GET", "/api/v1/conflicts/{conflict}", False, 200),
+    Endpoint("conflict-resolve", "POST", "/api/v1/conflicts/{conflict}/resolve", True, 200,
+             body=lambda w: {"action": "dismiss"}, role="reviewer"),
 ]
 IDS = [e.label for e in ENDPOINTS]
 
@@ -81,9 +86,12 @@ def world(app, session) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-
     asset_service.delete(session, SYSTEM, trashed.id)
     run = import_service.create_run(session, SYSTEM, data=SCAN, filename="scan.json", dry_run=True)
     import_service.execute(session, run.id)
+    conflict = possible_duplicate(session, live, {"name": "orders-db", "engine": "postgresql"},
+                                  run=make_run(session))
     # uploads run on a thread this fixture waits for (the RQ path: test_imports_api.py)
     app.config["REDIS_URL"] = None
-    yield {"live": live.id, "live_version": live.version, "trashed": trashed.id, "run": run.id}
+    yield {"live": live.id, "live_version": live.version, "trashed": trashed.id, "run": run.id,
+           "conflict": conflict.id}
     jobs.wait_for_threads()
 
 
@@ -101,14 +109,16 @@ def _send(client, endpoint: Endpoint, world: dict[str, Any], auth: dict[str, str
 
 
 def _state(session, world) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
-    """What a write could change: the two assets, how many assets and import runs there are."""
+    """What a write could change: the two assets, how many assets and import runs there are,
+    the review item's status."""
     session.expire_all()
     live = session.get(Asset, world["live"])
     trashed = session.get(Asset, world["trashed"])
     count = session.query(Asset).count()
     runs = session.scalar(select(func.count()).select_from(ImportRun))
+    conflict = session.get(Conflict, world["conflict"]).status
     return (live.version, live.owner, live.deleted_at, trashed.version, trashed.deleted_at, count,
-            runs)
+            runs, conflict)
 
 
 @pytest.mark.parametrize("read_only", [False, True], ids=["read-write", "read-only"])
@@ -119,10 +129,10 @@ def test_role_and_token_kind(endpoint, role, read_only, client, make_token, worl
     issued = make_token(role, read_only=read_only)
     events_before, state_before = audit_count(), _state(session, world)
     response = _send(client, endpoint, world, issued.headers)
-    allowed = not endpoint.write or (role in WRITERS and not read_only)
+    allowed = not endpoint.write or (Role(role).at_least(Role(endpoint.role)) and not read_only)
     if not allowed:
         body = assert_problem(response, 403)
-        assert ("read-only" in body["detail"]) if read_only else ("analyst" in body["detail"])
+        assert ("read-only" in body["detail"]) if read_only else (endpoint.role in body["detail"])
         assert audit_count() == events_before
         assert _state(session, world) == state_before
         return

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSWORD
+from tests.e2e.conftest import htmx_settled
 from tests.e2e.test_journey import browser_page  # noqa: F401  (the shared browser fixture)
 from webapp import jobs
 
@@ -111,9 +112,11 @@ def test_analyst_uploads_watches_progress_and_opens_a_created_asset(  # type: ig
         page.screenshot(path=SHOTS / "import-03-run.png")
 
         # Filter the records: only failed ones (there are none).
+        htmx_settled(page)
         records.get_by_label("Outcome", exact=True).select_option("failed")
         expect(page.locator("#records").get_by_text("No failed records")).to_be_visible()
         expect(page).to_have_url(run_url + "?outcome=failed")
+        htmx_settled(page)  # the swapped-in select listens only once htmx has settled it
         page.locator("#records").get_by_label("Outcome", exact=True).select_option("created")
         expect(page.locator("#records").get_by_role("row")).to_have_count(101)
 

@@ -15,12 +15,28 @@ from tests.imports.helpers import (
     records,
     run_file,
 )
-from webapp.models import Asset, AuditAction, AuditEvent, HostBridge, ImportRecord, ImportStatus
+from webapp.models import (
+    Asset,
+    AuditAction,
+    AuditEvent,
+    Conflict,
+    ConflictKind,
+    HostBridge,
+    ImportRecord,
+    ImportStatus,
+)
 from webapp.services import assets as asset_service
 from webapp.services import audit, imports
 from webapp.services.actor import Actor
 
 PG = {"name": "orders", "engine": "postgresql", "host": "db1.example.com", "port": 5432}
+# assets seeded from an old CMDB: a source no precedence list names, so any import outranks it
+# (tests about source precedence and field conflicts are in tests/matching)
+LEGACY = {"source": "legacy-cmdb"}
+
+
+def seed(session, data):  # type: ignore[no-untyped-def]
+    return asset_service.create(session, Actor.cli(), {**data, **LEGACY})
 
 SIX = [
     ("inventory.json", "inventory-json", "json:1"),
@@ -92,14 +108,20 @@ def test_dry_run_against_existing_assets_shows_updates_without_writing(session):
 
 
 def test_match_updates_but_null_never_overwrites_and_locked_fields_stay(session):
-    asset = asset_service.create(session, Actor.cli(), {**PG, "owner": "dba", "engine_version": "14"})
+    asset = seed(session, {**PG, "owner": "dba", "engine_version": "14"})
     # a person edits criticality: it becomes locked
     asset_service.update(session, Actor.cli(), asset.id, {"criticality": "high"}, expected_version=None)
     run = run_file(session, inventory(
         {"name": "db1.example.com:5432", "engine": "postgresql", "host": "DB1.example.com.", "port": 5432,
          "engine_version": "15", "criticality": "low", "environment": "production"},
     ))
-    assert outcomes(session, run) == {"json:1": "updated"}
+    # the other fields are updated; the locked one is held back for a reviewer
+    assert outcomes(session, run) == {"json:1": "flagged"}
+    [record] = records(session, run)
+    conflict = session.get(Conflict, record.conflict_id)
+    assert conflict.kind == ConflictKind.field_conflict and conflict.candidate_id == asset.id
+    assert conflict.fields == {"criticality": ["high", "low"]}
+    assert conflict.reasons == ["criticality is locked: a person set it"]
     [updated] = assets(session)
     assert updated.id == asset.id
     assert updated.engine_version == "15" and updated.environment.value == "production"
@@ -114,25 +136,29 @@ def test_match_updates_but_null_never_overwrites_and_locked_fields_stay(session)
 
 
 def test_two_databases_on_one_host_are_never_merged_on_the_host(session):
-    pg = asset_service.create(session, Actor.cli(), PG)
-    other = asset_service.create(session, Actor.cli(), {**PG, "name": "reports", "port": 5433})
+    pg = seed(session, PG)
+    other = seed(session, {**PG, "name": "reports", "port": 5433})
     run = run_file(session, inventory(
         {**PG, "name": "orders", "owner": "a"},
         {**PG, "name": "reports", "port": 5433, "owner": "b"},
         {"name": "no-port", "engine": "postgresql", "host": "db1.example.com"},
         {"name": "mysql-on-same-host", "engine": "mysql", "host": "db1.example.com", "port": 5432},
     ))
+    # the port-less record may be either database on the host: a reviewer is asked, nothing merges
     assert outcomes(session, run) == {
-        "json:1": "updated", "json:2": "updated", "json:3": "created", "json:4": "created",
+        "json:1": "updated", "json:2": "updated", "json:3": "flagged", "json:4": "created",
     }
+    flagged = next(r for r in records(session, run) if r.key == "json:3")
+    assert flagged.asset_id is None
+    assert "port unknown on one side" in " ".join(session.get(Conflict, flagged.conflict_id).reasons)
     by_id = {a.id: a for a in assets(session)}
     assert by_id[pg.id].owner == "a" and by_id[other.id].owner == "b"
-    assert len(by_id) == 4
+    assert len(by_id) == 3
 
 
 def test_two_databases_on_one_port_are_told_apart_by_database_name(session):
-    a = asset_service.create(session, Actor.cli(), {**PG, "database_name": "orders"})
-    b = asset_service.create(session, Actor.cli(), {**PG, "name": "billing", "database_name": "billing"})
+    a = seed(session, {**PG, "database_name": "orders"})
+    b = seed(session, {**PG, "name": "billing", "database_name": "billing"})
     run = run_file(session, inventory(
         {**PG, "database_name": "billing", "owner": "x"},
         {**PG, "database_name": "sales", "name": "sales"},
@@ -142,18 +168,26 @@ def test_two_databases_on_one_port_are_told_apart_by_database_name(session):
     assert session.get(Asset, b.id).owner == "x" and session.get(Asset, a.id).owner is None
 
 
-def test_an_endpoint_matching_two_assets_is_skipped_not_guessed(session):
-    asset_service.create(session, Actor.cli(), {**PG, "database_name": "orders"})
-    asset_service.create(session, Actor.cli(), {**PG, "name": "billing", "database_name": "billing"})
+def test_an_endpoint_matching_two_assets_is_flagged_not_guessed(session):
+    orders = seed(session, {**PG, "database_name": "orders"})
+    billing = seed(session, {**PG, "name": "billing", "database_name": "billing"})
     run = run_file(session, inventory({**PG, "name": "something", "owner": "x"}))
-    assert outcomes(session, run) == {"json:1": "skipped"}
-    assert "Ambiguous" in records(session, run)[0].message
+    assert outcomes(session, run) == {"json:1": "flagged"}
+    [record] = records(session, run)
+    conflict = session.get(Conflict, record.conflict_id)
+    assert conflict.kind == ConflictKind.possible_duplicate
+    assert conflict.candidate_id in {orders.id, billing.id} and record.asset_id is None
+    assert any("ambiguous: the endpoint matches 2 assets" in r for r in conflict.reasons)
     assert all(a.owner is None for a in assets(session))
+    # the same file again asks nothing new: the open item is found
+    again = run_file(session, inventory({**PG, "name": "something", "owner": "x"}))
+    assert records(session, again)[0].conflict_id == conflict.id
+    assert count(session, Conflict) == 1
 
 
 def test_cloud_resource_id_matches_whatever_the_endpoint_says(session):
     arn = "arn:aws:rds:eu-west-1:123456789012:db:orders"
-    asset = asset_service.create(session, Actor.cli(), {**PG, "cloud_resource_id": arn})
+    asset = seed(session, {**PG, "cloud_resource_id": arn})
     run = run_file(session, inventory(
         {"name": "orders", "engine": "postgresql", "cloud_resource_id": arn,
          "host": "orders.abc.eu-west-1.rds.amazonaws.com", "port": 5432},
@@ -179,7 +213,7 @@ def test_different_cloud_ids_on_one_endpoint_are_different_assets(session):
 def test_fqdn_ip_bridge_learnt_from_nmap_joins_later_records(session):
     """nmap saw 10.20.0.5 answer as db01.corp.example.com; an asset known only by its IP on
     another port is then found from a record that names it by DNS name."""
-    mysql = asset_service.create(session, Actor.cli(), {"name": "legacy-mysql", "engine": "mysql",
+    mysql = seed(session, {"name": "legacy-mysql", "engine": "mysql",
                                                         "host": "10.20.0.5", "port": 3307})
     scan = run_file(session, fixture("nmap_sv.xml"), "scan.xml")
     assert scan.status == ImportStatus.succeeded

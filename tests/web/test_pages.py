@@ -34,6 +34,7 @@ PAGES = {
     "edit": Page(lambda a: f"/assets/{a}/edit", "analyst", "asset-form", "Edit asset"),
     "trash": Page(lambda a: "/trash", "viewer", "results", "trash"),
     "audit": Page(lambda a: "/audit", "viewer", "results", "create"),
+    "review queue": Page(lambda a: "/conflicts", "viewer", "queue", "No open items"),
     "users": Page(lambda a: "/admin/users", "admin", "users", "Add a user"),
     "settings": Page(lambda a: "/admin/settings", "admin", "settings", "Settings"),
     "account": Page(lambda a: "/account", "viewer", "account", "Change password"),

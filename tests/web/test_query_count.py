@@ -11,33 +11,50 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from tests.factories import ACTOR, make_asset
+from tests.review_factories import duplicate_assets, field_conflict, make_run, possible_duplicate
 from tests.web.pages import parse
+from webapp.models import Conflict
 from webapp.services import assets as asset_service
-from webapp.services import imports
+from webapp.services import conflicts, imports
+from webapp.services.actor import Actor
 
-# Every signed-in page starts with 1 statement: the session row joined to its user.
+# Every signed-in page starts with 1 statement: the session row joined to its user, and its
+# layout adds 1: the open count of the review queue beside "Review queue" in the main navigation
+# (one indexed count; the dashboard's "open conflicts" panel reuses it).
+LAYOUT = 2
 # /assets: the page of assets (limit+1 rows) + their tags (one selectin query) + the capped count.
-ASSET_LIST_QUERIES = 4
+ASSET_LIST_QUERIES = LAYOUT + 3
 # /trash: the same three queries as /assets, on deleted assets.
-TRASH_QUERIES = 4
+TRASH_QUERIES = LAYOUT + 3
 # /audit: one keyset page of events (limit+1 rows); entity names are not looked up per row.
-AUDIT_QUERIES = 2
+AUDIT_QUERIES = LAYOUT + 1
 # /assets/<id>/history: the asset + its tags + its events (one query, newest first).
-HISTORY_QUERIES = 4
+HISTORY_QUERIES = LAYOUT + 3
 # /assets/<id>: the asset + its tags + its sightings (one join of records and runs).
-DETAIL_QUERIES = 4
+DETAIL_QUERIES = LAYOUT + 3
 # /: counts by engine, environment, criticality and status + trash count + the 10 latest
 # changes + the names of the assets they touched (one IN query) + the 5 latest imports.
-DASHBOARD_QUERIES = 9
+DASHBOARD_QUERIES = LAYOUT + 8
 # /imports: the stale-run reaper (one UPDATE; its commit expires the signed-in user, who is
 # read again once for the layout) + one keyset page of runs (limit+1 rows); the uploader's
 # name is kept on the run, not looked up per row.
-IMPORTS_QUERIES = 4
+IMPORTS_QUERIES = LAYOUT + 3
 # /imports/<id>: the reaper and the user again + the run + one keyset page of its records.
-IMPORT_DETAIL_QUERIES = 5
+IMPORT_DETAIL_QUERIES = LAYOUT + 4
+# /conflicts: one keyset page of items joined to their candidate's and duplicate's names and
+# their import's number (no lookup per row); filtering by import number adds its lookup.
+CONFLICTS_QUERIES = LAYOUT + 1
+CONFLICTS_BY_IMPORT_QUERIES = LAYOUT + 2
+# /conflicts/<id> of an incoming record: the item + the candidate + its tags + the import run +
+# the previous and next open items (one query of two subqueries).
+CONFLICT_DETAIL_QUERIES = LAYOUT + 5
+# two existing assets: the duplicate and its tags as well, but no import run.
+CONFLICT_PAIR_QUERIES = CONFLICT_DETAIL_QUERIES + 1
+# a resolved item: its resolver's name as well.
+CONFLICT_RESOLVED_QUERIES = CONFLICT_DETAIL_QUERIES + 1
 
 
 @pytest.fixture
@@ -149,11 +166,41 @@ def test_imports_query_count(session, login_as, count_statements, n):
     assert count_statements(f"/imports/{runs[1].id}?outcome=failed") == IMPORT_DETAIL_QUERIES
 
 
+@pytest.mark.parametrize("n", [3, 60])
+def test_conflicts_query_count(session, login_as, count_statements, n):
+    run = make_run(session)
+    candidates = _assets(session, 3)
+    incoming = {"name": "q", "engine": "postgresql", "host": "new.example.com", "port": 5432,
+                "owner": "x@example.com", "tags": ["scan"]}
+    items = []
+    for i in range(n):
+        items.append(possible_duplicate(session, candidates[i % 3], incoming, run=run,
+                                        record_key=f"csv:{i}", reasons=["a", "b", "c"]))
+        if i % 5 == 0:
+            items.append(duplicate_assets(session, candidates[i % 3], candidates[(i + 1) % 3]))
+        if i % 7 == 0:
+            items.append(field_conflict(session, candidates[i % 3], {"owner": ["a", "b"]}, run=run))
+    login_as("reviewer")
+    assert count_statements("/conflicts") == CONFLICTS_QUERIES
+    assert count_statements("/conflicts?status=any&kind=possible_duplicate&min_confidence=50") \
+        == CONFLICTS_QUERIES
+    assert count_statements(f"/conflicts?import={run.number}") == CONFLICTS_BY_IMPORT_QUERIES
+    assert count_statements(f"/conflicts/{items[0].id}") == CONFLICT_DETAIL_QUERIES
+    assert count_statements(f"/conflicts/{items[1].id}") == CONFLICT_PAIR_QUERIES
+    assert count_statements(f"/conflicts/{items[2].id}") == CONFLICT_DETAIL_QUERIES  # fields
+    conflicts.resolve(session, Actor.system(), items[0].id, "dismiss")
+    session.execute(update(Conflict).where(Conflict.id == items[0].id).values(
+        resolved_by=login_as("viewer").id))
+    session.commit()
+    assert count_statements(f"/conflicts/{items[0].id}") == CONFLICT_RESOLVED_QUERIES
+
+
 def test_query_counts_do_not_depend_on_role(session, login_as, count_statements):
     asset_service.delete(session, ACTOR, _assets(session, 3)[0].id)
     login_as("admin")
     # an admin sees more buttons, but no extra queries
     baselines = {"/assets": ASSET_LIST_QUERIES, "/audit": AUDIT_QUERIES, "/": DASHBOARD_QUERIES,
-                 "/trash": TRASH_QUERIES, "/imports": IMPORTS_QUERIES}
+                 "/trash": TRASH_QUERIES, "/imports": IMPORTS_QUERIES,
+                 "/conflicts": CONFLICTS_QUERIES}
     for url, expected in baselines.items():
         assert count_statements(url) == expected, url

@@ -19,12 +19,15 @@ from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD
 from tests.factories import make_asset
+from tests.review_factories import make_run, possible_duplicate
 from tests.web.pages import in_app_layout
 from webapp import jobs
 from webapp.models import (
     Asset,
     AuditAction,
     AuditEvent,
+    Conflict,
+    ConflictStatus,
     ImportRun,
     ImportStatus,
     Role,
@@ -46,7 +49,7 @@ class Route:
 
     label: str
     method: str
-    path: str  # formatted with the prepared objects: {asset}, {user}, {run}
+    path: str  # formatted with the prepared objects: {asset}, {user}, {run}, {conflict}
     needs: Role
     prepare: Callable[[Any, Any], dict[str, Any]]
     data: Callable[[dict[str, Any]], dict[str, str]]
@@ -102,6 +105,14 @@ def _finished_run(session, make_user) -> dict[str, Any]:  # type: ignore[no-unty
     return ctx
 
 
+def _open_conflict(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    candidate = make_asset(session, name="orders-db", owner=None)
+    item = possible_duplicate(session, candidate, {"name": "orders-db", "engine": "postgresql",
+                                                   "owner": "team-b@example.com"},
+                              run=make_run(session))
+    return {"conflict": item.id, "asset": candidate.id}
+
+
 # --- looking at the result ----------------------------------------------------------------------
 
 def _asset(session, ctx) -> Asset | None:  # type: ignore[no-untyped-def]
@@ -137,6 +148,11 @@ def _runs(session) -> int:  # type: ignore[no-untyped-def]
 def _run_status(session, ctx) -> ImportStatus:  # type: ignore[no-untyped-def]
     session.expire_all()
     return session.get(ImportRun, ctx["run"]).status
+
+
+def _conflict_status(session, ctx) -> ConflictStatus:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return session.get(Conflict, ctx["conflict"]).status
 
 
 def _last_event(session) -> AuditEvent:  # type: ignore[no-untyped-def]
@@ -239,6 +255,20 @@ ROUTES = [
         lambda s, ctx: _run_status(s, ctx) == ImportStatus.queued,
     ),
     Route(
+        "POST /conflicts/<id>/resolve", "POST", "/conflicts/{conflict}/resolve", Role.reviewer,
+        _open_conflict, lambda ctx: {"action": "merge"},
+        lambda s, ctx, r: (r.status_code == 303 and _conflict_status(s, ctx) == ConflictStatus.merged
+                           and _asset(s, ctx).owner == "team-b@example.com"),
+        lambda s, ctx: (_conflict_status(s, ctx) == ConflictStatus.open
+                        and _asset(s, ctx).owner is None),
+    ),
+    Route(
+        "POST /conflicts/bulk", "POST", "/conflicts/bulk", Role.reviewer, _open_conflict,
+        lambda ctx: {"ids": str(ctx["conflict"]), "action": "dismiss"},
+        lambda s, ctx, r: r.status_code == 303 and _conflict_status(s, ctx) == ConflictStatus.dismissed,
+        lambda s, ctx: _conflict_status(s, ctx) == ConflictStatus.open,
+    ),
+    Route(
         "GET /admin/users", "GET", "/admin/users", Role.admin, _nothing, lambda ctx: {},
         _page_shows("Add a user", "Create user"), _always,
     ),
@@ -323,7 +353,8 @@ def test_role_matrix(client, session, make_user, login_as, role, route):
 def test_matrix_covers_every_mutating_route(app):
     """A new POST route must be added to the matrix (or this list) deliberately."""
     covered = {(r.method, r.path.replace("{asset}", "<asset_id>").replace("{user}", "<user_id>")
-                .replace("{run}", "<run_id>").replace("/legacy/", "/<tag>/")) for r in ROUTES}
+                .replace("{run}", "<run_id>").replace("{conflict}", "<conflict_id>")
+                .replace("/legacy/", "/<tag>/")) for r in ROUTES}
     # mutating routes that every signed-in role may use (on their own account), tested elsewhere
     everyone = {"/logout", "/login", "/setup", "/account", "/audit/verify", "/account/tokens",
                 "/account/tokens/<token_id>/revoke"}
