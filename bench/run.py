@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench import data, imports, pages, verify
+from bench import data, imports, matching, pages, verify
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -52,6 +52,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-pages", action="store_true", help="skip the page and API workloads")
     parser.add_argument("--skip-imports", action="store_true", help="skip the import workloads")
+    parser.add_argument("--skip-matching", action="store_true", help="skip the matching workload")
+    parser.add_argument(
+        "--matching-assets", type=int,
+        help="assets of the matching workload's own database (default 1000000; 20000 with --quick)",
+    )
+    parser.add_argument(
+        "--matching-records", type=int,
+        help="records matched at full size (default 100000; 4000 with --quick)",
+    )
     parser.add_argument(
         "--import-records", type=int,
         help="discovered records per import file (default 100000; 5000 with --quick)",
@@ -62,6 +71,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.assets = args.assets or (5_000 if args.quick else 100_000)
     args.requests = args.requests or (20 if args.quick else 100)
     args.import_records = args.import_records or (5_000 if args.quick else 100_000)
+    args.matching_assets = args.matching_assets or (20_000 if args.quick else 1_000_000)
+    args.matching_records = args.matching_records or (4_000 if args.quick else 100_000)
     if not 1 <= args.assets <= 5_000_000:
         parser.error("--assets must be between 1 and 5,000,000")
     if not 1 <= args.requests <= 10_000:
@@ -244,9 +255,16 @@ def main(argv: list[str] | None = None) -> int:
 
         import_results = imports.run(url, args.assets, args.import_records, rebuild)
 
+    matching_results = []
+    if not args.skip_matching:
+        matching_url = os.environ.get("BENCH_MATCHING_DATABASE_URL") or matching.DEFAULT_URL
+        matching_results = matching.run(matching_url, args.matching_assets, args.matching_records)
+
     total_s = time.perf_counter() - started
     load = os.getloadavg()
     misses = [r.label for r in results if not r.ok] + [r.label for r in import_results if not r.ok]
+    if matching_results and matching_results[-1].seconds > matching.TARGET_S:
+        misses.append(f"match {matching_results[-1].records:,} records")
     print(
         f"\nrows={rows:,}  total bench time {total_s:.1f}s  "
         f"load average {load[0]:.1f}/{load[1]:.1f} on {os.cpu_count()} CPUs  "
@@ -272,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                     "load_average": load,
                     "results": [asdict(r) for r in results],
                     "imports": [asdict(r) for r in import_results],
+                    "matching": [asdict(r) for r in matching_results],
                     "total_s": total_s,
                 },
                 indent=2,
