@@ -16,6 +16,7 @@ from webapp.models.enums import (
     Environment,
     ImportStatus,
     RecordOutcome,
+    RelationshipKind,
     Role,
 )
 from webapp.models.imports import (
@@ -26,6 +27,7 @@ from webapp.models.imports import (
     ImportRecord,
     ImportRun,
 )
+from webapp.models.relationship import AssetRelationship
 from webapp.models.setting import Setting
 from webapp.models.token import ApiToken
 from webapp.models.user import LoginThrottle, User, UserSession
@@ -34,6 +36,7 @@ __all__ = [
     "ApiToken",
     "Asset",
     "AssetIdentifier",
+    "AssetRelationship",
     "AssetStatus",
     "AuditAction",
     "AuditEvent",
@@ -54,6 +57,7 @@ __all__ = [
     "ImportStatus",
     "LoginThrottle",
     "RecordOutcome",
+    "RelationshipKind",
     "Role",
     "Setting",
     "Tag",

@@ -131,3 +131,15 @@ class ConflictStatus(enum.StrEnum):
     @property
     def resolved(self) -> bool:
         return self is not ConflictStatus.open
+
+
+class RelationshipKind(enum.StrEnum):
+    depends_on = "depends_on"
+    replicates_to = "replicates_to"
+    backs_up_to = "backs_up_to"
+    feeds = "feeds"
+    member_of = "member_of"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")

@@ -61,6 +61,8 @@ class ImportRun(UUIDPrimaryKey, Base):
     flagged: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
+    # relationships the file stated that this run created (SPEC §6: replicas, cluster members)
+    linked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     row_errors: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     warnings: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     error: Mapped[str | None] = mapped_column(Text)

@@ -34,7 +34,7 @@ from webapp.models import (
     Tag,
 )
 from webapp.models.base import utcnow
-from webapp.services import audit, crypto, identifiers
+from webapp.services import audit, crypto, identifiers, relationships
 from webapp.services.actor import Actor
 from webapp.services.errors import InvalidState, NotFound, StaleVersion, ValidationFailed
 
@@ -615,6 +615,7 @@ def purge(session: Session, actor: Actor, asset_id: uuid.UUID | str) -> None:
     last = snapshot(asset)
     changes = {f: [v, None] for f, v in last.items() if v not in (None, [], {})}
     identifiers.forget(session, asset.id)
+    relationships.purge_links(session, actor, asset.id)
     session.execute(
         sql_update(ImportRecord).where(ImportRecord.asset_id == asset.id).values(asset_id=None)
     )

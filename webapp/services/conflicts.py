@@ -44,7 +44,7 @@ from webapp.models import (
     ImportRun,
 )
 from webapp.models.base import utcnow
-from webapp.services import assets, audit, crypto
+from webapp.services import assets, audit, crypto, relationships
 from webapp.services.actor import Actor
 from webapp.services.errors import DomainError, InvalidState, NotFound, ValidationFailed
 
@@ -599,7 +599,7 @@ def merge_assets(
         .execution_options(synchronize_session=False)
     )
     _move_conflicts(session, other.id, survivor.id)
-    _move_relationships(session, other.id, survivor.id)
+    relationships.move(session, actor, other.id, survivor.id)
     if commit:
         assets.commit_change(session)
     return survivor
@@ -635,10 +635,3 @@ def _move_conflicts(session: Session, other_id: uuid.UUID, survivor_id: uuid.UUI
         .values(duplicate_id=survivor_id)
         .execution_options(synchronize_session=False)
     )
-
-
-def _move_relationships(session: Session, other_id: uuid.UUID, survivor_id: uuid.UUID) -> None:
-    """Relationships (SPEC §3 `asset_relationships`) do not exist yet. When they do, move the
-    other's links here: re-point source_id/target_id to the survivor, drop the links that
-    would become self-links or duplicates of the survivor's own (unique on source, target,
-    kind), and audit each as `link`/`unlink`."""

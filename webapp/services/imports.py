@@ -42,7 +42,7 @@ from webapp.models import (
     RecordOutcome,
 )
 from webapp.models.base import utcnow
-from webapp.services import bulk, matching
+from webapp.services import bulk, matching, relationships
 from webapp.services.actor import Actor
 from webapp.services.errors import InvalidState, NotFound, ValidationFailed
 from webapp.services.import_pipeline import IMPORT_LOCK, ROW_ERRORS_MAX, Pipeline, touch_seen
@@ -226,6 +226,10 @@ def execute(
                     progress(run)
             if _status(session, run)[0] != ImportStatus.running:
                 return _left_by_reaper(session, run)
+            if not run.dry_run:  # every record is written: the file's links can be resolved
+                bulk.advisory_lock(session, IMPORT_LOCK)
+                run.linked = relationships.link_discovered(
+                    session, pipeline.actor, run, (r for record in records for r in record.relations))
             return _finish(session, run, ImportStatus.succeeded)
     except Exception as exc:  # the run must not stay "running" forever; the cause is logged
         log.exception("import %s failed", run_id)
