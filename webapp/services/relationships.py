@@ -575,3 +575,35 @@ def purge_links(session: Session, actor: Actor, asset_id: uuid.UUID) -> None:
         session.delete(rel)
     session.flush()
     audit.record_many(session, actor, entries)
+
+
+# --- plain data (the API and the asset page's graph read the same shape) ----------------------
+
+def node_dict(node: Node) -> dict[str, Any]:
+    a = node.asset
+    return {
+        "id": str(a.id), "name": a.name, "engine": a.engine.value,
+        "environment": a.environment.value, "status": a.status.value,
+        "criticality": a.criticality.value if a.criticality else None,
+        "host": a.host, "depth": node.depth, "side": node.side,
+    }
+
+
+def relationship_dict(rel: AssetRelationship) -> dict[str, Any]:
+    return {
+        "id": str(rel.id), "source_id": str(rel.source_id), "target_id": str(rel.target_id),
+        "kind": RelationshipKind(rel.kind).value, "description": rel.description,
+        "created_at": rel.created_at.isoformat(),
+        "created_by": str(rel.created_by) if rel.created_by else None,
+        "import_run_id": str(rel.import_run_id) if rel.import_run_id else None,
+    }
+
+
+def graph_dict(g: Graph) -> dict[str, Any]:
+    """`{"nodes", "edges", ...}` (SPEC §7): nodes with their depth and side, edges as links."""
+    return {
+        "root": str(g.root), "direction": g.direction, "depth": g.depth,
+        "truncated": g.truncated,
+        "nodes": [node_dict(n) for n in g.nodes],
+        "edges": [relationship_dict(e) for e in g.edges],
+    }
