@@ -114,6 +114,8 @@ class ImportRun(Schema):
     flagged = fields.Integer()
     failed = fields.Integer()
     skipped = fields.Integer()
+    linked = fields.Integer(metadata={"description": "Relationships the file stated (read replicas, "
+                                                     "cluster members) that this run created."})
     row_errors = fields.List(fields.Nested(RowError),
                              metadata={"description": "Failed records (the first 1,000)."})
     warnings = fields.List(fields.String())

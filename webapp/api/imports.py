@@ -57,7 +57,7 @@ def _run(run: ImportRun) -> dict[str, Any]:
         "status": run.status.value, "dry_run": run.dry_run, "runner": run.runner,
         "progress": {"processed": run.processed, "total": run.total, "percent": run.percent},
         "created": run.created, "updated": run.updated, "unchanged": run.unchanged,
-        "flagged": run.flagged, "failed": run.failed, "skipped": run.skipped,
+        "flagged": run.flagged, "failed": run.failed, "skipped": run.skipped, "linked": run.linked,
         "row_errors": run.row_errors or [], "warnings": run.warnings or [], "error": run.error,
         "uploaded_by": run.uploaded_by, "uploaded_by_label": run.uploaded_by_label,
         "retry_of": run.retry_of, "created_at": run.created_at, "started_at": run.started_at,

@@ -286,10 +286,10 @@ def _resolve(session: Session, run: ImportRun, keys: set[str]) -> dict[str, uuid
     record_keys = [k for k in by_key if k not in found]
     if record_keys:
         for record_key, asset_id in session.execute(
-            select(ImportRecord.record_key, ImportRecord.asset_id)
+            select(ImportRecord.key, ImportRecord.asset_id)
             .join(Asset, Asset.id == ImportRecord.asset_id)
             .where(ImportRecord.run_id == run.id, Asset.deleted_at.is_(None),
-                   bulk.among(session, ImportRecord.record_key, record_keys))
+                   bulk.among(session, ImportRecord.key, record_keys))
         ).tuples():
             found[record_key] = asset_id
     return found
