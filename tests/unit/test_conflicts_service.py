@@ -14,6 +14,7 @@ from tests.review_factories import duplicate_assets, field_conflict, make_run, p
 from webapp.models import (
     Asset,
     AssetIdentifier,
+    AssetRelationship,
     AuditAction,
     AuditEvent,
     Conflict,
@@ -21,7 +22,7 @@ from webapp.models import (
     ConflictStatus,
     ImportRecord,
 )
-from webapp.services import assets, audit, conflicts, identifiers, imports
+from webapp.services import assets, audit, conflicts, identifiers, imports, relationships
 from webapp.services.actor import Actor
 from webapp.services.errors import InvalidState, NotFound, ValidationFailed
 
@@ -260,6 +261,18 @@ def test_merge_assets_when_nothing_differs_still_records_the_merge(session):
     assert merge.changes == {"merged_from": [None, str(b.id)]}
     assert fresh(session, Asset, a.id).version == 1
     assert fresh(session, Asset, b.id).merged_into == a.id
+
+
+def test_merge_assets_moves_the_others_relationships_to_the_survivor(session):
+    a = make_asset(session, name="orders", host="h.example.com", port=1)
+    b = make_asset(session, name="orders", host="h.example.com", port=1)
+    app = make_asset(session, name="app")
+    relationships.create(session, REVIEWER, source_id=app.id, target_id=b.id, kind="depends_on")
+    conflicts.merge_assets(session, REVIEWER, survivor_id=a.id, other_id=b.id)
+    session.expire_all()
+    [rel] = session.scalars(select(AssetRelationship)).all()
+    assert (rel.source_id, rel.target_id) == (app.id, a.id)
+    assert [e.action for e in events(session, a.id)][-2:] == [AuditAction.merge, AuditAction.link]
 
 
 def test_merge_assets_refusals(session):

@@ -25,7 +25,7 @@ API_CONFIG = {
 
 
 def init_api(app: Flask) -> None:
-    from webapp.api import assets, audit, conflicts, docs, health, imports
+    from webapp.api import assets, audit, conflicts, docs, health, imports, relationships
     from webapp.extensions import csrf
 
     for key, value in API_CONFIG.items():
@@ -37,7 +37,7 @@ def init_api(app: Flask) -> None:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "inv_…"}
     )
-    for blp in (assets.blp, audit.blp, imports.blp, conflicts.blp, health.blp):
+    for blp in (assets.blp, audit.blp, imports.blp, conflicts.blp, relationships.blp, health.blp):
         api.register_blueprint(blp)
         csrf.exempt(blp)
     app.register_blueprint(docs.bp)
