@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD
-from webapp.models import Asset, AuditAction, AuditEvent, Tag, User, asset_tags
+from webapp.models import Asset, AssetRelationship, AuditAction, AuditEvent, Tag, User, asset_tags
 
 
 def test_users_create_makes_a_user_who_can_sign_in(runner, session, client):
@@ -75,9 +75,13 @@ def test_demo_loads_a_varied_audited_inventory(runner, session):
     ))
     assert {str(a.id) for a in assets} <= created
 
+    # systems' databases are linked: replicas, caches, search feeds, one dependency cycle
+    kinds = {r.kind.value for r in session.scalars(select(AssetRelationship))}
+    assert {"depends_on", "replicates_to", "feeds"} <= kinds
+    links = session.scalar(select(func.count()).select_from(AssetRelationship))
     verify = runner.invoke(args=["audit", "verify"])
     assert verify.exit_code == 0
-    assert verify.output.startswith("OK") and str(len(assets)) in verify.output
+    assert verify.output.startswith("OK") and str(len(assets) + 2 * links) in verify.output
 
 
 def test_demo_assets_show_up_in_the_inventory_page(runner, client, login_as):

@@ -6,7 +6,8 @@ import random
 
 from sqlalchemy.orm import Session
 
-from webapp.services import assets
+from webapp.models import Asset
+from webapp.services import assets, relationships
 from webapp.services.actor import Actor
 
 TEAMS = ["payments", "identity", "search", "data-platform", "billing", "growth", "logistics",
@@ -23,6 +24,16 @@ ENVIRONMENTS = [("production", 0.35), ("staging", 0.2), ("development", 0.25), (
 REGIONS = {"aws": ["eu-west-1", "us-east-1", "eu-central-1"], "gcp": ["europe-west1", "us-central1"],
            "azure": ["westeurope", "eastus"], "on_prem": ["dc-ams", "dc-fra"]}
 CLASSIFICATIONS = ["public", "internal", "confidential", "restricted"]
+# service-level dependencies between systems' primary databases (one pair is a cycle, which the
+# app flags on both assets)
+SYSTEM_LINKS = [("orders", "depends_on", "users"), ("orders", "depends_on", "inventory"),
+                ("cart", "depends_on", "pricing"), ("cart", "depends_on", "catalog"),
+                ("invoices", "depends_on", "ledger"), ("ledger", "depends_on", "invoices"),
+                ("fraud", "depends_on", "orders"), ("shipments", "depends_on", "orders"),
+                ("events", "feeds", "reports"), ("orders", "feeds", "events"),
+                ("notifications", "depends_on", "users"), ("audit", "backs_up_to", "reports")]
+RELATIONAL = ("postgresql", "mysql", "mariadb", "mssql", "oracle")
+
 TAGS = ["pci", "gdpr", "sox", "tier-1", "legacy", "migrating", "read-heavy", "analytics",
         "team=core", "backup=daily"]
 
@@ -30,6 +41,7 @@ TAGS = ["pci", "gdpr", "sox", "tier-1", "legacy", "migrating", "read-heavy", "an
 def load(session: Session, count: int = 240, seed: int = 7) -> int:
     rng = random.Random(seed)
     actor = Actor.system("demo")
+    made: dict[str, list[Asset]] = {}
     for i in range(count):
         engine, port, versions = rng.choice(ENGINES)
         env = rng.choices([e for e, _ in ENVIRONMENTS], [w for _, w in ENVIRONMENTS])[0]
@@ -68,5 +80,35 @@ def load(session: Session, count: int = 240, seed: int = 7) -> int:
             "tags": rng.sample(TAGS, rng.randint(0, 3)),
             "notes": f"Primary store for the {system} service of team {team}.",
         }
-        assets.create(session, actor, data)
+        made.setdefault(system, []).append(assets.create(session, actor, data))
+    _relate(session, actor, made)
     return count
+
+
+def _relate(session: Session, actor: Actor, made: dict[str, list[Asset]]) -> None:
+    """Each system's first relational database is its primary: same-engine production copies
+    are its replicas, caches and document stores depend on it, search indexes are fed by it."""
+    primaries: dict[str, Asset] = {}
+    for system, group in made.items():
+        relational = [a for a in group if a.engine.value in RELATIONAL]
+        if not relational:
+            continue
+        primary = next((a for a in relational if a.environment.value == "production"), relational[0])
+        primaries[system] = primary
+        for other in group:
+            if other is primary or other.environment != primary.environment:
+                continue
+            if other.engine == primary.engine:
+                link = (primary, "replicates_to", other)
+            elif other.engine.value == "elasticsearch":
+                link = (primary, "feeds", other)
+            else:
+                link = (other, "depends_on", primary)
+            _link(session, actor, *link)
+    for source, kind, target in SYSTEM_LINKS:
+        if source in primaries and target in primaries:
+            _link(session, actor, primaries[source], kind, primaries[target])
+
+
+def _link(session: Session, actor: Actor, source: Asset, kind: str, target: Asset) -> None:
+    relationships.create(session, actor, source_id=source.id, target_id=target.id, kind=kind)
