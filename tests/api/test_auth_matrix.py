@@ -21,11 +21,12 @@ from tests.api.conftest import ROLES, assert_problem
 from tests.factories import make_asset
 from tests.review_factories import make_run, possible_duplicate
 from webapp import jobs
-from webapp.models import ApiToken, Asset, Conflict, ImportRun, Role
+from webapp.models import ApiToken, Asset, AssetRelationship, Conflict, ImportRun, Role
 from webapp.models.base import utcnow
 from webapp.services import assets as asset_service
 from webapp.services import auth as auth_service
 from webapp.services import imports as import_service
+from webapp.services import relationships as relationship_service
 from webapp.services.actor import Actor
 
 SYSTEM = Actor.system("test")
@@ -35,7 +36,8 @@ SYSTEM = Actor.system("test")
 class Endpoint:
     label: str
     method: str
-    path: str  # formatted with {live} and {trashed} asset ids, the {run} import id, the {conflict}
+    path: str  # formatted with {live} and {trashed} asset ids, the {run} import id, the {conflict},
+    # the {rel} relationship (between the {upstream} and {downstream} assets)
     write: bool
     success: int
     body: Callable[[dict[str, Any]], Any] | None = None
@@ -75,6 +77,14 @@ ENDPOINTS = [
     Endpoint("conflict", "GET", "/api/v1/conflicts/{conflict}", False, 200),
     Endpoint("conflict-resolve", "POST", "/api/v1/conflicts/{conflict}/resolve", True, 200,
              body=lambda w: {"action": "dismiss"}, role="reviewer"),
+    Endpoint("relationships", "GET", "/api/v1/relationships", False, 200),
+    # a link or an unlink is audited on both of its assets
+    Endpoint("relationship-create", "POST", "/api/v1/relationships", True, 201, audited=2,
+             body=lambda w: {"source_id": str(w["upstream"]), "target_id": str(w["downstream"]),
+                             "kind": "feeds"}),
+    Endpoint("relationship", "GET", "/api/v1/relationships/{rel}", False, 200),
+    Endpoint("relationship-delete", "DELETE", "/api/v1/relationships/{rel}", True, 204, audited=2),
+    Endpoint("graph", "GET", "/api/v1/assets/{upstream}/graph", False, 200),
 ]
 IDS = [e.label for e in ENDPOINTS]
 
@@ -88,10 +98,14 @@ def world(app, session) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-
     import_service.execute(session, run.id)
     conflict = possible_duplicate(session, live, {"name": "orders-db", "engine": "postgresql"},
                                   run=make_run(session))
+    upstream, downstream = make_asset(session, name="vault-db"), make_asset(session, name="app-db")
+    rel = relationship_service.create(session, SYSTEM, source_id=downstream.id,
+                                      target_id=upstream.id, kind="backs_up_to")
     # uploads run on a thread this fixture waits for (the RQ path: test_imports_api.py)
     app.config["REDIS_URL"] = None
     yield {"live": live.id, "live_version": live.version, "trashed": trashed.id, "run": run.id,
-           "conflict": conflict.id}
+           "conflict": conflict.id, "upstream": upstream.id, "downstream": downstream.id,
+           "rel": rel.id}
     jobs.wait_for_threads()
 
 
@@ -109,16 +123,17 @@ def _send(client, endpoint: Endpoint, world: dict[str, Any], auth: dict[str, str
 
 
 def _state(session, world) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
-    """What a write could change: the two assets, how many assets and import runs there are,
-    the review item's status."""
+    """What a write could change: the two assets, how many assets, import runs and
+    relationships there are, the review item's status."""
     session.expire_all()
     live = session.get(Asset, world["live"])
     trashed = session.get(Asset, world["trashed"])
     count = session.query(Asset).count()
     runs = session.scalar(select(func.count()).select_from(ImportRun))
     conflict = session.get(Conflict, world["conflict"]).status
+    links = session.scalar(select(func.count()).select_from(AssetRelationship))
     return (live.version, live.owner, live.deleted_at, trashed.version, trashed.deleted_at, count,
-            runs, conflict)
+            runs, conflict, links)
 
 
 @pytest.mark.parametrize("read_only", [False, True], ids=["read-write", "read-only"])

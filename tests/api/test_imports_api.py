@@ -41,7 +41,7 @@ ACCEPTED_FIELDS = {"id", "number", "status", "runner", "notice"}
 RUN_FIELDS = {
     "id", "number", "label", "filename", "size", "sha256", "format", "source", "status",
     "dry_run", "runner", "progress", "created", "updated", "unchanged", "flagged", "failed",
-    "skipped", "row_errors", "warnings", "error", "uploaded_by", "uploaded_by_label", "retry_of",
+    "skipped", "linked", "row_errors", "warnings", "error", "uploaded_by", "uploaded_by_label", "retry_of",
     "created_at", "started_at", "finished_at",
 }
 RECORD_FIELDS = {"seq", "key", "outcome", "asset_id", "conflict_id", "message", "changes"}
@@ -161,7 +161,8 @@ def test_each_format_is_uploaded_run_and_listed(name, fmt, key, outcome, app, cl
     by_key = {r["key"]: r for r in records}
     assert by_key[key]["outcome"] == outcome and by_key[key]["asset_id"]
     assert count(session, Asset) == run["created"]
-    assert count(session, AuditEvent) == events + run["created"] + run["updated"]
+    # one event per asset written, and one on each end of each relationship the file stated
+    assert count(session, AuditEvent) == events + run["created"] + run["updated"] + 2 * run["linked"]
     created = session.get(Asset, uuid.UUID(by_key[key]["asset_id"]))
     assert created is not None and created.last_import_id == uuid.UUID(body["id"])
 
