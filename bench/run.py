@@ -1,10 +1,13 @@
 """`make bench` (BENCH_ARGS="--quick" for a smoke run): build data, run workloads, print figures.
 
     .venv/bin/python -m bench.run [--assets N] [--requests N] [--quick] [--rebuild] [--explain]
+        [--skip-pages] [--skip-imports] [--skip-matching] [--skip-graph]
 
 The database is BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/
 inventory_bench); it is created if missing and migrated to head. Data is rebuilt only when the
-assets table does not already hold the wanted number of rows (or with --rebuild).
+assets table does not already hold the wanted number of rows (or with --rebuild). The matching
+and graph workloads share a database of their own (BENCH_MATCHING_DATABASE_URL,
+BENCH_GRAPH_DATABASE_URL; default inventory_bench_1m) of --matching-assets assets.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench import data, imports, matching, pages, verify
+from bench import data, graph, imports, matching, pages, verify
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -53,6 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-pages", action="store_true", help="skip the page and API workloads")
     parser.add_argument("--skip-imports", action="store_true", help="skip the import workloads")
     parser.add_argument("--skip-matching", action="store_true", help="skip the matching workload")
+    parser.add_argument("--skip-graph", action="store_true", help="skip the graph workload")
     parser.add_argument(
         "--matching-assets", type=int,
         help="assets of the matching workload's own database (default 1000000; 20000 with --quick)",
@@ -65,6 +69,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--import-records", type=int,
         help="discovered records per import file (default 100000; 5000 with --quick)",
     )
+    parser.add_argument(
+        "--graph-relationships", type=int,
+        help="relationships of the graph workload, over the matching workload's assets "
+        "(default 1000000; 20000 with --quick)",
+    )
+    parser.add_argument(
+        "--graph-requests", type=int,
+        help="random start assets of the graph workload (default 400; 40 with --quick)",
+    )
     parser.add_argument("--verbose", action="store_true", help="also print each URL's p50 and max")
     parser.add_argument("--no-json", action="store_true", help="do not write bench/results/*.json")
     args = parser.parse_args(argv)
@@ -73,10 +86,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.import_records = args.import_records or (5_000 if args.quick else 100_000)
     args.matching_assets = args.matching_assets or (20_000 if args.quick else 1_000_000)
     args.matching_records = args.matching_records or (4_000 if args.quick else 100_000)
+    args.graph_relationships = args.graph_relationships or (20_000 if args.quick else 1_000_000)
+    args.graph_requests = args.graph_requests or (40 if args.quick else 400)
     if not 1 <= args.assets <= 5_000_000:
         parser.error("--assets must be between 1 and 5,000,000")
     if not 1 <= args.requests <= 10_000:
         parser.error("--requests must be between 1 and 10,000")
+    if not 1_000 <= args.graph_relationships <= 5 * args.matching_assets:
+        parser.error("--graph-relationships must be between 1,000 and 5 x --matching-assets")
+    if not 10 <= args.graph_requests <= 10_000:
+        parser.error("--graph-requests must be between 10 and 10,000")
     return args
 
 
@@ -260,11 +279,25 @@ def main(argv: list[str] | None = None) -> int:
         matching_url = os.environ.get("BENCH_MATCHING_DATABASE_URL") or matching.DEFAULT_URL
         matching_results = matching.run(matching_url, args.matching_assets, args.matching_records)
 
+    graph_report = None
+    if not args.skip_graph:
+        graph_url = (
+            os.environ.get("BENCH_GRAPH_DATABASE_URL")
+            or os.environ.get("BENCH_MATCHING_DATABASE_URL")
+            or graph.DEFAULT_URL
+        )
+        graph_report = graph.run(
+            graph_url, args.matching_assets, args.graph_relationships, args.graph_requests,
+            explain=args.explain, verbose=args.verbose,
+        )
+
     total_s = time.perf_counter() - started
     load = os.getloadavg()
     misses = [r.label for r in results if not r.ok] + [r.label for r in import_results if not r.ok]
     if matching_results and matching_results[-1].seconds > matching.TARGET_S:
         misses.append(f"match {matching_results[-1].records:,} records")
+    if graph_report is not None:
+        misses += graph_report.misses
     print(
         f"\nrows={rows:,}  total bench time {total_s:.1f}s  "
         f"load average {load[0]:.1f}/{load[1]:.1f} on {os.cpu_count()} CPUs  "
@@ -291,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                     "results": [asdict(r) for r in results],
                     "imports": [asdict(r) for r in import_results],
                     "matching": [asdict(r) for r in matching_results],
+                    "graph": asdict(graph_report) if graph_report is not None else None,
                     "total_s": total_s,
                 },
                 indent=2,
