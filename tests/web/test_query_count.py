@@ -16,9 +16,9 @@ from sqlalchemy import event, update
 from tests.factories import ACTOR, make_asset
 from tests.review_factories import duplicate_assets, field_conflict, make_run, possible_duplicate
 from tests.web.pages import parse
-from webapp.models import Conflict
+from webapp.models import Conflict, RelationshipKind
 from webapp.services import assets as asset_service
-from webapp.services import conflicts, imports
+from webapp.services import conflicts, imports, relationships
 from webapp.services.actor import Actor
 
 # Every signed-in page starts with 1 statement: the session row joined to its user, and its
@@ -55,6 +55,19 @@ CONFLICT_DETAIL_QUERIES = LAYOUT + 5
 CONFLICT_PAIR_QUERIES = CONFLICT_DETAIL_QUERIES + 1
 # a resolved item: its resolver's name as well.
 CONFLICT_RESOLVED_QUERIES = CONFLICT_DETAIL_QUERIES + 1
+# /assets/<id>/relationships: the asset + its tags + its links joined to their other ends (one
+# query) + the import numbers of discovered links (one IN query) + the depends_on walks both
+# ways (a cycle check, one statement) + the impact walk downstream + those assets. Tags of
+# other assets are not loaded (not shown). The graph is not drawn from the page: the browser
+# fetches graph.json.
+RELATIONSHIPS_TAB_QUERIES = LAYOUT + 7
+# on a depends_on cycle: the other members.
+RELATIONSHIPS_TAB_ON_A_CYCLE_QUERIES = RELATIONSHIPS_TAB_QUERIES + 1
+# /relationships: one keyset page of links joined to both ends (limit+1 rows) + the import
+# numbers of discovered links.
+RELATIONSHIPS_QUERIES = LAYOUT + 2
+# a page without discovered links does not look up import numbers.
+RELATIONSHIPS_MANUAL_QUERIES = RELATIONSHIPS_QUERIES - 1
 
 
 @pytest.fixture
@@ -193,6 +206,50 @@ def test_conflicts_query_count(session, login_as, count_statements, n):
         resolved_by=login_as("viewer").id))
     session.commit()
     assert count_statements(f"/conflicts/{items[0].id}") == CONFLICT_RESOLVED_QUERIES
+
+
+def _links(session, n: int, *, cycle: bool = False):  # type: ignore[no-untyped-def]
+    """An asset with n links (either way, every third one discovered by an import), and 60 links
+    in all so /relationships shows a full page."""
+    hub = make_asset(session, name="hub", tags=["pci"])
+    run = make_run(session)
+    others = _assets(session, max(n, 12))
+    for i in range(60):
+        other = others[i % len(others)]
+        kind = list(RelationshipKind)[i // len(others) % len(RelationshipKind)]
+        ends = (hub.id, other.id) if i % 2 else (other.id, hub.id)
+        if i >= n:  # the rest of the 60 between the others, not the hub
+            ends = (other.id, others[(i + 1) % len(others)].id)
+        rel = relationships.create(session, ACTOR, source_id=ends[0], target_id=ends[1], kind=kind)
+        rel.import_run_id = run.id if i % 3 == 0 else None
+    if cycle:  # others[0] depends on the hub already (i == 0)
+        relationships.create(session, ACTOR, source_id=hub.id, target_id=others[0].id, kind="depends_on")
+    session.commit()
+    return hub
+
+
+@pytest.mark.parametrize("n", [3, 40])
+@pytest.mark.parametrize("cycle", [False, True])
+def test_relationships_query_count(session, login_as, count_statements, n, cycle):
+    hub = _links(session, n, cycle=cycle)
+    login_as("viewer")
+    tab = RELATIONSHIPS_TAB_ON_A_CYCLE_QUERIES if cycle else RELATIONSHIPS_TAB_QUERIES
+    assert count_statements(f"/assets/{hub.id}/relationships") == tab
+    assert count_statements("/relationships") == RELATIONSHIPS_QUERIES
+    assert count_statements("/relationships?q=q-0&kind=depends_on") == RELATIONSHIPS_QUERIES
+    assert count_statements("/relationships?origin=manual") == RELATIONSHIPS_MANUAL_QUERIES
+    # an admin sees Remove buttons and the Add relationship form, but no extra queries
+    login_as("admin")
+    assert count_statements(f"/assets/{hub.id}/relationships") == tab
+    assert count_statements("/relationships") == RELATIONSHIPS_QUERIES
+
+
+def test_relationships_query_count_on_a_later_page(session, login_as, client, count_statements):
+    _links(session, 40)
+    login_as("viewer")
+    nxt = parse(client.get("/relationships").data).find("a", rel="next").get("href")
+    assert nxt is not None
+    assert count_statements(nxt) == RELATIONSHIPS_QUERIES
 
 
 def test_query_counts_do_not_depend_on_role(session, login_as, count_statements):

@@ -24,6 +24,7 @@ from tests.web.pages import in_app_layout
 from webapp import jobs
 from webapp.models import (
     Asset,
+    AssetRelationship,
     AuditAction,
     AuditEvent,
     Conflict,
@@ -35,7 +36,7 @@ from webapp.models import (
     User,
 )
 from webapp.services import assets as asset_service
-from webapp.services import imports
+from webapp.services import imports, relationships
 from webapp.services.actor import Actor
 
 ROLES = ["anonymous", "viewer", "analyst", "reviewer", "admin"]
@@ -113,7 +114,24 @@ def _open_conflict(session, make_user) -> dict[str, Any]:  # type: ignore[no-unt
     return {"conflict": item.id, "asset": candidate.id}
 
 
+def _two_assets(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    asset, other = make_asset(session, name="orders-db"), make_asset(session, name="app-db")
+    return {"asset": asset.id, "other": other.id}
+
+
+def _linked_assets(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    ctx = _two_assets(session, make_user)
+    rel = relationships.create(session, SYSTEM, source_id=ctx["other"], target_id=ctx["asset"],
+                               kind="depends_on")
+    return {**ctx, "relationship": rel.id}
+
+
 # --- looking at the result ----------------------------------------------------------------------
+
+def _relationships(session) -> int:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return session.scalar(select(func.count()).select_from(AssetRelationship))
+
 
 def _asset(session, ctx) -> Asset | None:  # type: ignore[no-untyped-def]
     session.expire_all()
@@ -269,6 +287,26 @@ ROUTES = [
         lambda s, ctx: _conflict_status(s, ctx) == ConflictStatus.open,
     ),
     Route(
+        "POST /assets/<id>/relationships", "POST", "/assets/{asset}/relationships", Role.analyst,
+        _two_assets,
+        lambda ctx: {"kind": "depends_on", "direction": "outgoing", "target_id": str(ctx["other"])},
+        lambda s, ctx, r: r.status_code == 303 and _relationships(s) == 1,
+        lambda s, ctx: _relationships(s) == 0,
+    ),
+    Route(
+        "POST /assets/<id>/relationships/<rid>/delete", "POST",
+        "/assets/{asset}/relationships/{relationship}/delete", Role.analyst, _linked_assets,
+        lambda ctx: {},
+        lambda s, ctx, r: r.status_code == 303 and _relationships(s) == 0,
+        lambda s, ctx: _relationships(s) == 1,
+    ),
+    Route(
+        "POST /relationships/<rid>/delete", "POST", "/relationships/{relationship}/delete",
+        Role.analyst, _linked_assets, lambda ctx: {},
+        lambda s, ctx, r: r.status_code == 303 and _relationships(s) == 0,
+        lambda s, ctx: _relationships(s) == 1,
+    ),
+    Route(
         "GET /admin/users", "GET", "/admin/users", Role.admin, _nothing, lambda ctx: {},
         _page_shows("Add a user", "Create user"), _always,
     ),
@@ -354,6 +392,7 @@ def test_matrix_covers_every_mutating_route(app):
     """A new POST route must be added to the matrix (or this list) deliberately."""
     covered = {(r.method, r.path.replace("{asset}", "<asset_id>").replace("{user}", "<user_id>")
                 .replace("{run}", "<run_id>").replace("{conflict}", "<conflict_id>")
+                .replace("{relationship}", "<relationship_id>")
                 .replace("/legacy/", "/<tag>/")) for r in ROUTES}
     # mutating routes that every signed-in role may use (on their own account), tested elsewhere
     everyone = {"/logout", "/login", "/setup", "/account", "/audit/verify", "/account/tokens",

@@ -19,7 +19,7 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -507,3 +507,11 @@ def sightings(session: Session, asset_id: uuid.UUID, *, limit: int = 50) -> list
         for run_id, number, source, fmt, key, outcome, seen_at in rows
     ]
 
+
+def run_numbers(session: Session, run_ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, int]:
+    """Runs' numbers ("import #N") by id, in one query for a whole page."""
+    ids = {i for i in run_ids if i is not None}
+    if not ids:
+        return {}
+    return dict(session.execute(
+        select(ImportRun.id, ImportRun.number).where(ImportRun.id.in_(ids))).tuples().all())

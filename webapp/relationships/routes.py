@@ -1,0 +1,325 @@
+"""Relationship pages (SPEC §5): an asset's Relationships tab (its links, adding and removing
+one, the impact list, and the dependency graph the browser draws from `graph.json`), and
+`/relationships`, every link with filters and keyset paging.
+
+The graph's data comes from `graph.json` here, on the signed-in session: the API at /api/v1 takes
+tokens only. It is the same shape as the API's (`relationships.graph_dict`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import flash, jsonify, make_response, redirect, request, url_for
+from jinja2_fragments.flask import render_block
+from werkzeug.wrappers import Response
+
+from webapp.extensions import db
+from webapp.models import Asset, AssetRelationship, Environment, RelationshipKind, Role
+from webapp.relationships import bp
+from webapp.services import asset_search, imports, relationships
+from webapp.services import assets as asset_service
+from webapp.services.assets import UNSTORABLE, UNSTORABLE_MESSAGE
+from webapp.services.errors import DomainError, InvalidState, NotFound, ValidationFailed
+from webapp.web.errors import problem
+from webapp.web.htmx import is_partial, render
+from webapp.web.session import current_actor, role_required
+
+PER_PAGE = 50
+FIND_LIMIT = 10  # matches shown under `Find asset`
+# the page's Depth select; deeper neighbourhoods are unreadable drawn (the API goes to MAX_DEPTH)
+GRAPH_DEPTHS = tuple(range(1, 6))
+DIRECTIONS = {"up": "Upstream", "down": "Downstream", "both": "Both"}
+ORIGINS = ("manual", "discovered")
+LIST_ARGS = ("q", "kind", "origin", "after")
+OUTGOING, INCOMING = "outgoing", "incoming"
+CHANGED_EVENT = "relationships-changed"  # HX-Trigger: the graph reloads its data (graph.js)
+
+
+# --- reading the request ------------------------------------------------------------------------
+
+@dataclass
+class GraphView:
+    """The graph's controls as the URL holds them (`?depth=&direction=`)."""
+
+    depth: int = relationships.DEFAULT_DEPTH
+    direction: str = "both"
+
+
+def _graph_view() -> GraphView:
+    view, errors = GraphView(), {}
+    depth = request.args.get("depth", "").strip()
+    if depth:
+        if not (depth.isascii() and depth.isdigit()) or int(depth[:3]) not in GRAPH_DEPTHS:
+            errors["depth"] = f"Choose a depth from {GRAPH_DEPTHS[0]} to {GRAPH_DEPTHS[-1]}."
+        else:
+            view.depth = int(depth)
+    direction = request.args.get("direction", "").strip()
+    if direction:
+        if direction not in DIRECTIONS:
+            errors["direction"] = "Choose up, down or both."
+        else:
+            view.direction = direction
+    if errors:
+        raise ValidationFailed(errors, "The graph's settings are not valid.")
+    return view
+
+
+@dataclass
+class LinkForm:
+    """The Add relationship form: what was posted, to show again with its errors."""
+
+    kind: str = RelationshipKind.depends_on.value
+    direction: str = OUTGOING
+    target_id: str = ""
+    target: Asset | None = None  # the chosen asset, shown by name
+    description: str = ""
+
+    @classmethod
+    def posted(cls) -> LinkForm:
+        form = cls(kind=request.form.get("kind", ""), direction=request.form.get("direction", ""),
+                   target_id=request.form.get("target_id", "").strip(),
+                   description=request.form.get("description", ""))
+        if form.target_id:
+            try:
+                form.target = asset_service.get(db.session, form.target_id)
+            except NotFound:
+                form.target = None
+        return form
+
+
+def _link_errors(form: LinkForm, exc: ValidationFailed) -> dict[str, str]:
+    """The service's messages on the form's fields. It names the ends `source_id` and
+    `target_id`; which of them is the asset picked under `Find asset` depends on the direction.
+    A message about this asset (e.g. it is in the trash) goes to the top of the form."""
+    picked = "source_id" if form.direction == INCOMING else "target_id"
+    errors: dict[str, str] = {}
+    for name, message in exc.errors.items():
+        if name == picked:
+            errors["target_id"] = message
+        elif name in ("source_id", "target_id"):
+            errors["form"] = message
+        else:
+            errors[name] = message
+    return errors
+
+
+def _checked_text(value: str, field: str) -> str:
+    value = value.strip()[:200]
+    if UNSTORABLE.search(value):
+        raise ValidationFailed({field: UNSTORABLE_MESSAGE})
+    return value
+
+
+# --- the asset's Relationships tab ------------------------------------------------------------
+
+def _tab(asset: Asset, *, form: LinkForm | None = None, errors: dict[str, str] | None = None,
+         status: int = 200, oob: bool = False, changed: bool = False,
+         view: GraphView | None = None) -> Response:
+    """The tab as a whole page, or its `panel` block for htmx (after adding or removing: with
+    the flash out of band, and an event that makes the graph reload)."""
+    links = relationships.of_asset(db.session, asset.id)
+    response = render(
+        "relationships/tab.html", "panel", status=status,
+        asset=asset, tab="relationships", links=links,
+        runs=imports.run_numbers(db.session, (link.relationship.import_run_id for link in links)),
+        cycle=relationships.cycle_members(db.session, asset.id),
+        impact=relationships.impact(db.session, asset.id),
+        form=form or LinkForm(), errors=errors or {}, oob=oob,
+        kinds=list(RelationshipKind), phrases=relationships.PHRASE,
+        view=view or GraphView(), depths=GRAPH_DEPTHS, directions=DIRECTIONS,
+        environments=list(Environment),
+    )
+    if changed:
+        response.headers["HX-Trigger"] = CHANGED_EVENT
+    return response
+
+
+@bp.route("/assets/<asset_id>/relationships")
+@role_required(Role.viewer)
+def tab(asset_id: str) -> Response:
+    asset = asset_service.get(db.session, asset_id)
+    return _tab(asset, view=_graph_view())
+
+
+@bp.route("/assets/<asset_id>/relationships", methods=["POST"])
+@role_required(Role.analyst)
+def add(asset_id: str) -> Response:
+    asset = asset_service.get(db.session, asset_id)
+    form = LinkForm.posted()
+    if form.direction not in (OUTGOING, INCOMING):
+        return _tab(asset, form=form, status=422,
+                    errors={"direction": "Choose which way the link goes."})
+    ends = (asset.id, form.target_id) if form.direction == OUTGOING else (form.target_id, asset.id)
+    try:
+        rel = relationships.create(db.session, current_actor(), source_id=ends[0],
+                                   target_id=ends[1], kind=form.kind or None,
+                                   description=form.description)
+    except ValidationFailed as exc:
+        return _tab(asset, form=form, errors=_link_errors(form, exc), status=422)
+    except InvalidState as exc:  # the same link already exists
+        return _tab(asset, form=form, errors={"form": exc.message}, status=409)
+    source, target = _ends(rel)
+    sentence = relationships.describe(RelationshipKind(rel.kind), source.name, target.name)
+    flash(f"Added: {sentence}.", "success")
+    if relationships.closes_cycle(db.session, rel):
+        flash(f"This closes a dependency cycle: {target.name} already depends on "
+              f"{source.name}, directly or through other assets.", "warning")
+    return _after_change(asset)
+
+
+@bp.route("/assets/<asset_id>/relationships/<relationship_id>/delete", methods=["POST"])
+@role_required(Role.analyst)
+def remove(asset_id: str, relationship_id: str) -> Response:
+    asset = asset_service.get(db.session, asset_id)
+    rel = relationships.get(db.session, relationship_id)
+    if asset.id not in (rel.source_id, rel.target_id):
+        raise NotFound("This asset has no such relationship.")
+    _delete(rel)
+    return _after_change(asset)
+
+
+def _ends(rel: AssetRelationship) -> tuple[Asset, Asset]:
+    """Both ends (already in the session after create() or of_asset(): no query)."""
+    source, target = db.session.get(Asset, rel.source_id), db.session.get(Asset, rel.target_id)
+    if source is None or target is None:  # the foreign keys cascade: cannot happen
+        raise NotFound("There is no such relationship.")
+    return source, target
+
+
+def _delete(rel: AssetRelationship) -> None:
+    source, target = _ends(rel)
+    sentence = relationships.describe(RelationshipKind(rel.kind), source.name, target.name)
+    relationships.delete(db.session, current_actor(), rel.id)
+    flash(f"Removed: {sentence}.", "success")
+
+
+def _after_change(asset: Asset) -> Response:
+    if is_partial():
+        return _tab(asset, oob=True, changed=True)
+    return redirect(url_for("relationships.tab", asset_id=asset.id), 303)
+
+
+@bp.route("/assets/<asset_id>/relationships/find")
+@role_required(Role.viewer)
+def find(asset_id: str) -> Response:
+    """`Find asset` as you type: up to FIND_LIMIT live assets matching the text (the /assets
+    search: name, host, aliases, database name, owner, tags), other than this one."""
+    asset = asset_service.get(db.session, asset_id)
+    matches: list[Asset] = []
+    more, error = False, None
+    try:
+        text = _checked_text(request.args.get("find", ""), "find")
+    except ValidationFailed as exc:
+        text, error = "", exc.errors["find"]
+    if text:
+        query = asset_search.AssetQuery(q=text, sort="name", limit=FIND_LIMIT + 1)
+        found = asset_search.list_assets(db.session, query, with_total=False)
+        matches = [a for a in found.items if a.id != asset.id]
+        more = len(matches) > FIND_LIMIT or found.next_cursor is not None
+        matches = matches[:FIND_LIMIT]
+    # a fragment for the form, never a page of its own
+    body = render_block("relationships/tab.html", "find_results", asset=asset, matches=matches,
+                        more=more, find=text, find_error=error)
+    return make_response(body, 422 if error else 200)
+
+
+@bp.route("/assets/<asset_id>/graph.json")
+@role_required(Role.viewer)
+def graph_json(asset_id: str) -> Response:
+    """The asset's neighbourhood for the drawn graph (`?direction=up|down|both&depth=1..5`)."""
+    asset = asset_service.get(db.session, asset_id)
+    try:
+        view = _graph_view()
+        graph = relationships.graph(db.session, asset.id, direction=view.direction,  # type: ignore[arg-type]
+                                    depth=view.depth)
+    except DomainError as exc:
+        errors = exc.errors if isinstance(exc, ValidationFailed) else None
+        return problem(exc.status, exc.title, exc.message, errors)
+    response = jsonify(relationships.graph_dict(graph))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- every relationship -------------------------------------------------------------------------
+
+@dataclass
+class ListFilter:
+    kind: RelationshipKind | None = None
+    q: str = ""
+    origin: str = ""
+    after: tuple[datetime, uuid.UUID] | None = None
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.kind or self.q or self.origin)
+
+
+# the API's keyset cursor (asset_search), under the `created_at` key: one format everywhere
+CURSOR_KEY = "created_at"
+
+
+def _list_filter() -> ListFilter:
+    f, errors = ListFilter(), {}
+    kind = request.args.get("kind", "")
+    if kind:
+        try:
+            f.kind = RelationshipKind(kind)
+        except ValueError:
+            errors["kind"] = f"Choose one of: {', '.join(k.value for k in RelationshipKind)}."
+    try:
+        f.q = _checked_text(request.args.get("q", ""), "q")
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+    f.origin = request.args.get("origin", "")
+    if f.origin and f.origin not in ORIGINS:
+        errors["origin"] = "Choose manual or discovered."
+    if cursor := request.args.get("after"):
+        try:
+            f.after = asset_search.decode_cursor(cursor, CURSOR_KEY)
+        except ValidationFailed as exc:
+            errors["after"] = exc.errors["cursor"]
+    if errors:
+        raise ValidationFailed(errors, "Some filters are not valid.")
+    return f
+
+
+@bp.route("/relationships")
+@role_required(Role.viewer)
+def index() -> Response:
+    try:
+        f = _list_filter()
+        page = relationships.listing(db.session, kind=f.kind, q=f.q or None,
+                                     origin=f.origin or None, after=f.after, limit=PER_PAGE)  # type: ignore[arg-type]
+        errors: dict[str, str] = {}
+    except ValidationFailed as exc:
+        f, page, errors = ListFilter(q=request.args.get("q", "")[:200]), None, exc.errors
+    return render(
+        "relationships/index.html", "results", status=422 if errors else 200,
+        f=f, page=page, errors=errors, kinds=list(RelationshipKind), origins=ORIGINS,
+        phrases=relationships.PHRASE,
+        runs=imports.run_numbers(db.session, (rel.import_run_id for rel, _s, _t in page.items)) if page else {},
+        next_cursor=asset_search.encode_cursor(CURSOR_KEY, *page.next_cursor) if page and page.next_cursor else None,
+        list_args=_list_args(),
+    )
+
+
+def _list_args() -> dict[str, str]:
+    """The list's own query arguments (only these: url_for reads `_scheme` and the like as
+    instructions, not as query arguments)."""
+    return {k: v for k in LIST_ARGS if (v := request.args.get(k))}
+
+
+@bp.route("/relationships/<relationship_id>/delete", methods=["POST"])
+@role_required(Role.analyst)
+def delete(relationship_id: str) -> Response:
+    """Remove a link from the list; back to the list as it was filtered."""
+    _delete(relationships.get(db.session, relationship_id))
+    target = url_for("relationships.index", **_list_args())
+    if is_partial():
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, 303)
