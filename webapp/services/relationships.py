@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Uuid, and_, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Uuid, and_, literal, or_, select, tuple_, union_all
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, noload
 
 from webapp.models import (
     Asset,
@@ -323,6 +323,7 @@ def of_asset(session: Session, asset_id: uuid.UUID) -> list[Link]:
         ))
         .where(or_(AssetRelationship.source_id == asset_id, AssetRelationship.target_id == asset_id),
                other.deleted_at.is_(None))
+        .options(noload(other.tags))  # not shown with a link
     ).tuples().all()
     links = [Link(rel, asset, rel.source_id == asset_id) for rel, asset in rows]
     links.sort(key=lambda link: (not link.outgoing, link.relationship.kind, link.other.name.lower()))
@@ -355,6 +356,7 @@ def listing(
         .join(source, source.id == AssetRelationship.source_id)
         .join(target, target.id == AssetRelationship.target_id)
         .where(source.deleted_at.is_(None), target.deleted_at.is_(None))
+        .options(noload(source.tags), noload(target.tags))  # not shown with a link
     )
     if kind is not None:
         stmt = stmt.where(AssetRelationship.kind == kind)
@@ -417,30 +419,91 @@ class Graph:
     cycle: list[uuid.UUID] = field(default_factory=list)
 
 
+Way = Literal["up", "down"]
+
+
 def _walk(
     session: Session,
     start: uuid.UUID,
-    direction: Literal["up", "down"],
+    direction: Way,
     depth: int,
     limit: int,
     kinds: Sequence[RelationshipKind] | None = None,
 ) -> tuple[dict[uuid.UUID, int], bool]:
-    """Assets reachable from `start` within `depth` steps, each with its least depth, nearest
-    first; `start` itself only when a cycle leads back to it.
+    """Assets reachable from `start` within `depth` steps one way; see `_walks`."""
+    return _walks(session, start, (direction,), depth, limit, kinds)[direction]
 
-    One recursive CTE. `UNION` (not `UNION ALL`) drops a (node, depth) pair already produced,
-    so a cycle cannot make the walk run away: each asset appears at most once per level. The
-    walk is breadth first and the outer `LIMIT` stops it early (PostgreSQL evaluates a
-    recursive CTE only as far as its reader fetches). Soft-deleted assets are neither returned
-    nor walked through. Returns (nodes, truncated): truncated when more than `limit` assets
-    were within reach.
+
+def _walks(
+    session: Session,
+    start: uuid.UUID,
+    ways: Sequence[Way],
+    depth: int,
+    limit: int,
+    kinds: Sequence[RelationshipKind] | None = None,
+) -> dict[Way, tuple[dict[uuid.UUID, int], bool]]:
+    """For each way: the assets reachable from `start` within `depth` steps, each with its
+    least depth, nearest first (`start` itself only when a cycle leads back to it), and whether
+    more than `limit` were within reach (then the nearest `limit` are kept).
+
+    One recursive CTE per way, all in one statement. `UNION` (not `UNION ALL`) drops a (node,
+    depth) pair already produced, so a cycle cannot make a walk run away: each asset appears at
+    most once per level. A walk is breadth first and the `LIMIT` on it stops it early
+    (PostgreSQL evaluates a recursive CTE only as far as its reader fetches). Soft-deleted
+    assets are neither returned nor walked through.
     """
+    # Each asset gives at most depth + 1 rows, so (limit + 1) × (depth + 1) rows surely hold
+    # more than `limit` assets. Most walks need far fewer rows: a first pass reads a short run,
+    # and only a way whose run came back full yet holds `limit` assets or fewer is read again
+    # in full.
+    rows_cap = (limit + 1) * (depth + 1) + 1
+    first = min(rows_cap, 2 * limit + 2)
+    found = _read_walks(session, start, {way: first for way in ways}, depth, kinds)
+    again = {way: rows_cap for way, (seen, fetched) in found.items()
+             if fetched == first and len(seen) <= limit and first < rows_cap}
+    if again:
+        found.update(_read_walks(session, start, again, depth, kinds))
+    result: dict[Way, tuple[dict[uuid.UUID, int], bool]] = {}
+    for way, (seen, _fetched) in found.items():
+        truncated = len(seen) > limit
+        if truncated:
+            seen = dict(sorted(seen.items(), key=lambda item: item[1])[:limit])
+        result[way] = (seen, truncated)
+    return result
+
+
+def _read_walks(
+    session: Session,
+    start: uuid.UUID,
+    rows: dict[Way, int],
+    depth: int,
+    kinds: Sequence[RelationshipKind] | None,
+) -> dict[Way, tuple[dict[uuid.UUID, int], int]]:
+    """Run the walks (at most `rows[way]` rows each) in one statement: for each way, {asset:
+    least depth} in the order met, without the start, and how many rows were read."""
+    parts = []
+    for way, cap in rows.items():
+        walk = _walk_cte(start, way, depth, kinds)
+        parts.append(select(literal(way).label("way"), walk.c.node, walk.c.depth)
+                     .limit(cap).subquery(f"{way}_rows").select())
+    stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+    found: dict[Way, tuple[dict[uuid.UUID, int], int]] = {way: ({}, 0) for way in rows}
+    for way, node, level in session.execute(stmt).tuples():
+        seen, fetched = found[way]
+        if level and node not in seen:
+            seen[node] = level
+        found[way] = (seen, fetched + 1)
+    return found
+
+
+def _walk_cte(start: uuid.UUID, way: Way, depth: int,
+              kinds: Sequence[RelationshipKind] | None) -> Any:
     rel = AssetRelationship.__table__
     asset = Asset.__table__
-    here, there = ((rel.c.provider_id, rel.c.dependent_id) if direction == "down"
+    here, there = ((rel.c.provider_id, rel.c.dependent_id) if way == "down"
                    else (rel.c.dependent_id, rel.c.provider_id))
     walk = select(literal(start, Uuid()).label("node"), literal(0).label("depth")).cte(
-        "walk", recursive=True)
+        f"walk_{way}", recursive=True)
     conditions: list[ColumnElement[bool]] = [walk.c.depth < depth]
     if kinds:
         conditions.append(rel.c.kind.in_([k.value for k in kinds]))
@@ -452,31 +515,7 @@ def _walk(
         .select_from(walk.join(rel, here == walk.c.node))
         .where(*conditions, ~trashed)
     )
-    walk = walk.union(step)
-    # Each asset gives at most depth + 1 rows, so (limit + 1) × (depth + 1) rows surely hold
-    # more than `limit` assets. Most walks need far fewer rows: a first pass reads a short run,
-    # and only a full run that still holds `limit` assets or fewer is read again in full.
-    rows_cap = (limit + 1) * (depth + 1) + 1
-    first = min(rows_cap, 2 * limit + 2)
-    seen, fetched = _distinct(session, select(walk.c.node, walk.c.depth).limit(first))
-    if fetched == first and len(seen) <= limit and first < rows_cap:
-        seen, fetched = _distinct(session, select(walk.c.node, walk.c.depth).limit(rows_cap))
-    truncated = len(seen) > limit
-    if truncated:
-        seen = dict(sorted(seen.items(), key=lambda item: item[1])[:limit])
-    return seen, truncated
-
-
-def _distinct(session: Session, stmt: Any) -> tuple[dict[uuid.UUID, int], int]:
-    """A walk's rows → {asset: least depth} in the order met (nearest first), without the
-    start, and how many rows were read."""
-    seen: dict[uuid.UUID, int] = {}
-    fetched = 0
-    for node, level in session.execute(stmt).tuples():
-        fetched += 1
-        if level and node not in seen:
-            seen[node] = level
-    return seen, fetched
+    return walk.union(step)
 
 
 def clamp_depth(depth: int | None) -> tuple[int, bool]:
@@ -502,23 +541,18 @@ def graph(
         raise ValidationFailed({"direction": "Choose up, down or both."})
     if not 1 <= limit <= NODE_LIMIT:
         raise ValidationFailed({"limit": f"Enter a number from 1 to {NODE_LIMIT}."})
-    root = session.execute(select(Asset.id).where(Asset.id == asset_id)).first()
-    if root is None:
-        raise NotFound("There is no such asset.")
     walked, capped = clamp_depth(depth)
+    ways: tuple[Way, ...] = ("up", "down") if direction == "both" else (direction,)
     sides: dict[uuid.UUID, tuple[int, str]] = {}
     truncated = False
-    for way in ("up", "down"):
-        if direction not in (way, "both"):
-            continue
-        # one level further when the depth was capped: is there more past the cap?
-        reach, cut = _walk(session, root.id, way, walked + int(capped), limit)  # type: ignore[arg-type]
+    # one level further when the depth was capped: is there more past the cap?
+    for way, (reach, cut) in _walks(session, asset_id, ways, walked + int(capped), limit).items():
         truncated |= cut
         for node, level in reach.items():
             if level > walked:
                 truncated = True
                 continue
-            if node == root.id:
+            if node == asset_id:
                 continue
             if node in sides:
                 sides[node] = (min(level, sides[node][0]), "both")
@@ -527,11 +561,13 @@ def graph(
     if len(sides) > limit:
         truncated = True
         sides = dict(sorted(sides.items(), key=lambda item: item[1][0])[:limit])
-    ids = [root.id, *sides]
+    ids = [asset_id, *sides]
     # plain rows, not ORM objects: a graph of 500 assets is read in milliseconds
     assets = {row.id: row for row in session.execute(
         select(*NODE_COLUMNS).where(bulk.among(session, Asset.id, ids)))}
-    nodes = [Node(assets[root.id], 0, "self")]
+    if asset_id not in assets:
+        raise NotFound("There is no such asset.")
+    nodes = [Node(assets[asset_id], 0, "self")]
     nodes += [Node(assets[i], level, side) for i, (level, side) in
               sorted(sides.items(), key=lambda item: (item[1][0], assets[item[0]].name.lower()))
               if i in assets]
@@ -541,7 +577,7 @@ def graph(
                bulk.among(session, AssetRelationship.target_id, ids))
         .order_by(AssetRelationship.created_at, AssetRelationship.id)
     ))
-    return Graph(root.id, direction, walked, nodes, edges, truncated)
+    return Graph(asset_id, direction, walked, nodes, edges, truncated)
 
 
 @dataclass
@@ -557,7 +593,8 @@ def impact(session: Session, asset_id: uuid.UUID, *, limit: int = NODE_LIMIT) ->
     reach.pop(asset_id, None)
     if not reach:
         return Impact([], truncated)
-    assets = session.scalars(select(Asset).where(bulk.among(session, Asset.id, list(reach)))).all()
+    assets = session.scalars(select(Asset).where(bulk.among(session, Asset.id, list(reach)))
+                             .options(noload(Asset.tags))).all()
     ordered = sorted(((a, reach[a.id]) for a in assets),
                      key=lambda pair: (CRITICALITY_RANK[pair[0].criticality], pair[1], pair[0].name.lower()))
     return Impact(ordered, truncated)
@@ -567,14 +604,15 @@ def cycle_members(session: Session, asset_id: uuid.UUID) -> list[Asset]:
     """The other assets on a `depends_on` cycle through this asset (empty: none). These are
     the assets it depends on, directly or not, that also depend on it."""
     kinds = [RelationshipKind.depends_on]
-    ahead, _ = _walk(session, asset_id, "up", CYCLE_DEPTH, NODE_LIMIT, kinds)
+    walks = _walks(session, asset_id, ("up", "down"), CYCLE_DEPTH, NODE_LIMIT, kinds)
+    ahead, behind = walks["up"][0], walks["down"][0]
     if asset_id not in ahead:
         return []
-    behind, _ = _walk(session, asset_id, "down", CYCLE_DEPTH, NODE_LIMIT, kinds)
     members = (set(ahead) & set(behind)) - {asset_id}
     if not members:
         return []
-    assets = session.scalars(select(Asset).where(bulk.among(session, Asset.id, list(members)))).all()
+    assets = session.scalars(select(Asset).where(bulk.among(session, Asset.id, list(members)))
+                             .options(noload(Asset.tags))).all()
     return sorted(assets, key=lambda a: a.name.lower())
 
 
