@@ -40,6 +40,7 @@ def upgrade():
     sa.UniqueConstraint('source_id', 'target_id', 'kind', name='uq_asset_relationships_link')
     )
     with op.batch_alter_table('asset_relationships', schema=None) as batch_op:
+        batch_op.create_index('ix_asset_relationships_created_at_id', ['created_at', 'id'], unique=False)
         batch_op.create_index('ix_asset_relationships_dependent', ['dependent_id', 'provider_id'], unique=False)
         batch_op.create_index('ix_asset_relationships_provider', ['provider_id', 'dependent_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_asset_relationships_target_id'), ['target_id'], unique=False)
@@ -68,6 +69,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_asset_relationships_target_id'))
         batch_op.drop_index('ix_asset_relationships_provider')
         batch_op.drop_index('ix_asset_relationships_dependent')
+        batch_op.drop_index('ix_asset_relationships_created_at_id')
 
     op.drop_table('asset_relationships')
     # ### end Alembic commands ###

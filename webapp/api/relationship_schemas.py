@@ -49,8 +49,9 @@ class AssetRef(Schema):
     name = fields.String()
 
 
-class Link(Schema):
-    """A relationship as the graph's edges carry it: `source → target` of one kind."""
+class GraphEdge(Schema):
+    """A relationship as the graph's edges carry it: `source → target` of one kind (the rest
+    is at `/api/v1/relationships/{id}`)."""
 
     class Meta:
         ordered = True
@@ -60,6 +61,11 @@ class Link(Schema):
     target_id = fields.UUID()
     kind = fields.String(validate=validate.OneOf(KINDS))
     description = fields.String(allow_none=True)
+
+
+class Link(GraphEdge):
+    """A relationship: `source → target` of one kind, who drew it or which import found it."""
+
     created_at = _datetime()
     created_by = fields.UUID(allow_none=True,
                              metadata={"description": "The user who drew it (null: an import)."})
@@ -156,5 +162,5 @@ class Graph(Schema):
         metadata={"description": "More lay beyond the depth cap or the node limit."})
     nodes = fields.List(fields.Nested(GraphNode),
                         metadata={"description": "The asset first, then by depth and name."})
-    edges = fields.List(fields.Nested(Link),
+    edges = fields.List(fields.Nested(GraphEdge),
                         metadata={"description": "Every relationship among the nodes."})

@@ -39,6 +39,8 @@ class AssetRelationship(UUIDPrimaryKey, Base):
         # the graph walks: downstream (who is hit when this goes down) and upstream
         Index("ix_asset_relationships_provider", "provider_id", "dependent_id"),
         Index("ix_asset_relationships_dependent", "dependent_id", "provider_id"),
+        # the list, newest first (keyset on created_at, id)
+        Index("ix_asset_relationships_created_at_id", "created_at", "id"),
     )
 
     source_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))

@@ -19,7 +19,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Uuid, and_, literal, or_, select, tuple_, union_all
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Uuid,
+    and_,
+    literal,
+    or_,
+    select,
+    tuple_,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, noload
 
@@ -392,13 +403,17 @@ def _escape_like(value: str) -> str:
 
 # --- the graph --------------------------------------------------------------------------------
 
-# what a graph shows of an asset and of a link (read as rows with these attributes)
-NODE_COLUMNS = (Asset.id, Asset.name, Asset.engine, Asset.environment, Asset.status,
-                Asset.criticality, Asset.host)
+# What a graph shows of an asset and of a link, read as plain rows (enums as their stored
+# strings): a graph of 500 assets is built in a few milliseconds, where ORM objects cost tens.
+NODE_COLUMNS = (
+    Asset.id, Asset.name, type_coerce(Asset.engine, String).label("engine"),
+    type_coerce(Asset.environment, String).label("environment"),
+    type_coerce(Asset.status, String).label("status"),
+    type_coerce(Asset.criticality, String).label("criticality"), Asset.host,
+)
 EDGE_COLUMNS = (AssetRelationship.id, AssetRelationship.source_id, AssetRelationship.target_id,
-                AssetRelationship.kind, AssetRelationship.description,
-                AssetRelationship.created_at, AssetRelationship.created_by,
-                AssetRelationship.import_run_id)
+                type_coerce(AssetRelationship.kind, String).label("kind"),
+                AssetRelationship.description)
 
 
 @dataclass
@@ -644,16 +659,19 @@ def purge_links(session: Session, actor: Actor, asset_id: uuid.UUID) -> None:
 
 def node_dict(node: Node) -> dict[str, Any]:
     a = node.asset
-    return {
-        "id": str(a.id), "name": a.name, "engine": a.engine.value,
-        "environment": a.environment.value, "status": a.status.value,
-        "criticality": a.criticality.value if a.criticality else None,
-        "host": a.host, "depth": node.depth, "side": node.side,
-    }
+    return {"id": str(a.id), "name": a.name, "engine": a.engine, "environment": a.environment,
+            "status": a.status, "criticality": a.criticality, "host": a.host,
+            "depth": node.depth, "side": node.side}
 
 
-def relationship_dict(rel: Any) -> dict[str, Any]:
-    """A link (an `AssetRelationship` or a row of EDGE_COLUMNS) as plain data."""
+def edge_dict(edge: Any) -> dict[str, Any]:
+    """A graph's link (a row of EDGE_COLUMNS): which way it points, its kind, its description
+    (the rest of a relationship is at /api/v1/relationships/{id})."""
+    return {"id": str(edge.id), "source_id": str(edge.source_id), "target_id": str(edge.target_id),
+            "kind": edge.kind, "description": edge.description}
+
+
+def relationship_dict(rel: AssetRelationship) -> dict[str, Any]:
     return {
         "id": str(rel.id), "source_id": str(rel.source_id), "target_id": str(rel.target_id),
         "kind": RelationshipKind(rel.kind).value, "description": rel.description,
@@ -669,5 +687,5 @@ def graph_dict(g: Graph) -> dict[str, Any]:
         "root": str(g.root), "direction": g.direction, "depth": g.depth,
         "truncated": g.truncated,
         "nodes": [node_dict(n) for n in g.nodes],
-        "edges": [relationship_dict(e) for e in g.edges],
+        "edges": [edge_dict(e) for e in g.edges],
     }
