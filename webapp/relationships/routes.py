@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import flash, jsonify, make_response, redirect, request, url_for
+from flask import flash, make_response, redirect, request, url_for
 from jinja2_fragments.flask import render_block
 from werkzeug.wrappers import Response
 
@@ -233,12 +233,12 @@ def graph_json(asset_id: str) -> Response:
     asset = asset_service.get(db.session, asset_id)
     try:
         view = _graph_view()
-        graph = relationships.graph(db.session, asset.id, direction=view.direction,  # type: ignore[arg-type]
-                                    depth=view.depth)
+        body = relationships.graph_json(db.session, asset.id, direction=view.direction,  # type: ignore[arg-type]
+                                        depth=view.depth)
     except DomainError as exc:
         errors = exc.errors if isinstance(exc, ValidationFailed) else None
         return problem(exc.status, exc.title, exc.message, errors)
-    response = jsonify(relationships.graph_dict(graph))
+    response = Response(body, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -13,6 +13,7 @@ depends on an asset (what breaks when it goes down), **up** is what it depends o
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     tuple_,
     type_coerce,
     union_all,
@@ -552,10 +554,7 @@ def graph(
 ) -> Graph:
     """The neighbourhood of an asset: nodes (the asset first, then by depth) and every
     relationship among them. Three or four queries whatever the size."""
-    if direction not in DIRECTIONS:
-        raise ValidationFailed({"direction": "Choose up, down or both."})
-    if not 1 <= limit <= NODE_LIMIT:
-        raise ValidationFailed({"limit": f"Enter a number from 1 to {NODE_LIMIT}."})
+    _check_graph(direction, limit)
     walked, capped = clamp_depth(depth)
     ways: tuple[Way, ...] = ("up", "down") if direction == "both" else (direction,)
     sides: dict[uuid.UUID, tuple[int, str]] = {}
@@ -689,3 +688,113 @@ def graph_dict(g: Graph) -> dict[str, Any]:
         "nodes": [node_dict(n) for n in g.nodes],
         "edges": [edge_dict(e) for e in g.edges],
     }
+
+
+# --- the graph as JSON, built by PostgreSQL ---------------------------------------------------
+
+def graph_json(
+    session: Session,
+    asset_id: uuid.UUID,
+    *,
+    direction: Direction = "both",
+    depth: int | None = None,
+    limit: int = NODE_LIMIT,
+) -> str:
+    """`graph_dict(graph(...))` as JSON text. On PostgreSQL one statement walks, picks the
+    nodes and builds the JSON (`_GRAPH_SQL`), so a graph of 500 assets costs no Python per
+    asset; elsewhere it is `graph()` serialised. Both give the same answer (tested)."""
+    if not bulk.is_postgresql(session):
+        return json.dumps(graph_dict(graph(session, asset_id, direction=direction, depth=depth,
+                                           limit=limit)))
+    _check_graph(direction, limit)
+    walked, capped = clamp_depth(depth)
+    walk_depth = walked + int(capped)  # one level further: is there more past the cap?
+    rows_cap = (limit + 1) * (walk_depth + 1) + 1
+    params = {"start": asset_id, "depth": walk_depth, "walked": walked, "limit": limit,
+              "up": direction in ("up", "both"), "down": direction in ("down", "both"),
+              "rows": min(rows_cap, 2 * limit + 2)}
+    row = session.execute(_GRAPH_SQL, params).one()
+    if row.rerun and params["rows"] < rows_cap:  # a full first run may hide more: read it all
+        row = session.execute(_GRAPH_SQL, {**params, "rows": rows_cap}).one()
+    if row.nodes is None:
+        raise NotFound("There is no such asset.")
+    return (f'{{"root":"{asset_id}","direction":"{direction}","depth":{walked},'
+            f'"truncated":{"true" if row.truncated else "false"},'
+            f'"nodes":{row.nodes},"edges":{row.edges}}}')
+
+
+def _check_graph(direction: str, limit: int) -> None:
+    if direction not in DIRECTIONS:
+        raise ValidationFailed({"direction": "Choose up, down or both."})
+    if not 1 <= limit <= NODE_LIMIT:
+        raise ValidationFailed({"limit": f"Enter a number from 1 to {NODE_LIMIT}."})
+
+
+# The same walk as `_walks` (see its docstring), the same choice of nodes as `graph()`:
+# per way the least depth of each asset and the nearest `limit` assets; past the walked depth
+# or the limit the answer is `truncated`; an asset reached both ways is on side `both`; then
+# the nearest `limit` of all. `rerun`: a way read `rows` rows holding `limit` assets or fewer,
+# so more may lie beyond them.
+_WALK = """
+walk_{way}(node, depth) AS (
+    SELECT CAST(:start AS uuid), 0
+  UNION
+    SELECT r.{there}, w.depth + 1
+    FROM walk_{way} w JOIN asset_relationships r ON r.{here} = w.node
+    WHERE w.depth < :depth
+      AND NOT EXISTS (SELECT 1 FROM assets t WHERE t.id = r.{there} AND t.deleted_at IS NOT NULL)
+)"""
+_GRAPH_SQL = text(
+    "WITH RECURSIVE"
+    + _WALK.format(way="up", here="dependent_id", there="provider_id") + ","
+    + _WALK.format(way="down", here="provider_id", there="dependent_id") + ","
+    + """
+walked(way, node, depth) AS (
+    (SELECT 'up', node, depth FROM walk_up WHERE :up LIMIT :rows)
+  UNION ALL
+    (SELECT 'down', node, depth FROM walk_down WHERE :down LIMIT :rows)
+),
+least AS (SELECT way, node, min(depth) AS depth FROM walked WHERE depth > 0 GROUP BY way, node),
+per_way AS (
+    SELECT w.way, w.fetched, coalesce(l.reached, 0) AS reached
+    FROM (SELECT way, count(*) AS fetched FROM walked GROUP BY way) w
+    LEFT JOIN (SELECT way, count(*) AS reached FROM least GROUP BY way) l ON l.way = w.way
+),
+kept AS (
+    SELECT way, node, depth FROM (
+        SELECT way, node, depth, row_number() OVER (PARTITION BY way ORDER BY depth) AS n
+        FROM least
+    ) ranked
+    WHERE n <= :limit AND depth <= :walked AND node <> CAST(:start AS uuid)
+),
+sided AS (
+    SELECT node, min(depth) AS depth,
+           CASE WHEN count(*) > 1 THEN 'both' ELSE min(way) END AS side
+    FROM kept GROUP BY node
+),
+picked AS (
+    SELECT CAST(:start AS uuid) AS node, 0 AS depth, 'self' AS side
+  UNION ALL
+    (SELECT node, depth, side FROM sided ORDER BY depth LIMIT :limit)
+)
+SELECT
+    coalesce((SELECT bool_or(fetched >= :rows AND reached <= :limit) FROM per_way), false)
+        AS rerun,
+    coalesce((SELECT bool_or(reached > :limit) FROM per_way), false)
+        OR EXISTS (SELECT 1 FROM least WHERE depth > :walked)
+        OR (SELECT count(*) FROM sided) > :limit
+        AS truncated,
+    (SELECT json_agg(json_build_object(
+                'id', a.id, 'name', a.name, 'engine', a.engine, 'environment', a.environment,
+                'status', a.status, 'criticality', a.criticality, 'host', a.host,
+                'depth', p.depth, 'side', p.side)
+            ORDER BY p.depth, lower(a.name) COLLATE "C", a.id)::text
+     FROM picked p JOIN assets a ON a.id = p.node) AS nodes,
+    (SELECT coalesce(json_agg(json_build_object(
+                'id', r.id, 'source_id', r.source_id, 'target_id', r.target_id,
+                'kind', r.kind, 'description', r.description)
+            ORDER BY r.created_at, r.id), '[]')::text
+     FROM asset_relationships r
+     WHERE r.source_id = ANY(ARRAY(SELECT node FROM picked))
+       AND r.target_id = ANY(ARRAY(SELECT node FROM picked))) AS edges
+""")
