@@ -3,7 +3,7 @@ one, the impact list, and the dependency graph the browser draws from `graph.jso
 `/relationships`, every link with filters and keyset paging.
 
 The graph's data comes from `graph.json` here, on the signed-in session: the API at /api/v1 takes
-tokens only. It is the same shape as the API's (`relationships.graph_dict`).
+tokens only. It is the same answer as the API's (`relationships.graph_json`).
 """
 
 from __future__ import annotations
