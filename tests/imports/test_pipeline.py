@@ -61,7 +61,7 @@ def test_each_format_imports_and_reimports_unchanged(session, name, fmt, key):
     created = assets(session)
     assert len(created) == first.created
     events = audit_count(session)
-    assert events == first.created + first.updated
+    assert events == first.created + first.updated + 2 * first.linked  # links: one event per end
 
     again = run_file(session, fixture(name), name)
     assert again.status == ImportStatus.succeeded
