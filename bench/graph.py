@@ -879,7 +879,8 @@ def run(
             for p in plans
         )
     )
-    walk_nodes = sorted({n for p in plans if "walk" in p.label for n in p.nodes})
+    walk_nodes = sorted({n for p in plans if "walk" in p.label or "graph" in p.label
+                         for n in p.nodes})
     print(f"    walk plan nodes: {', '.join(walk_nodes)}")
     print(
         "    "
