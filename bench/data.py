@@ -466,10 +466,25 @@ def truncate_all(conn: psycopg.Connection) -> None:
 # them row by row, the trigram GIN index above all); constraint indexes (keys, unique) stay
 SECONDARY_INDEXES = """
 SELECT i.indexname, i.indexdef FROM pg_indexes i
-WHERE i.schemaname = 'public' AND i.tablename IN ('assets', 'asset_tags', 'asset_identifiers')
+WHERE i.schemaname = 'public' AND i.tablename = ANY(%s)
   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
 ORDER BY i.indexname
 """
+
+
+def drop_secondary_indexes(conn: Any, tables: list[str]) -> list[tuple[str, str]]:
+    """Drop the tables' secondary indexes (in the caller's transaction); returns them, for
+    `rebuild_indexes` after the load."""
+    indexes = conn.execute(SECONDARY_INDEXES, (tables,)).fetchall()
+    for name, _ in indexes:
+        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+    return indexes
+
+
+def rebuild_indexes(conn: Any, indexes: list[tuple[str, str]]) -> None:
+    conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    for _, definition in indexes:
+        conn.execute(definition)
 
 
 def identifier_keys(row: tuple[Any, ...]) -> list[str]:
@@ -492,9 +507,7 @@ def load(url: str, n: int) -> Generated:
     t0 = time.perf_counter()
     with psycopg.connect(conninfo(url)) as conn:
         truncate_all(conn)
-        indexes = conn.execute(SECONDARY_INDEXES).fetchall()
-        for name, _ in indexes:
-            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+        indexes = drop_secondary_indexes(conn, ["assets", "asset_tags", "asset_identifiers"])
         tag_ids: dict[str, int] = {}
         for name, (colour, _) in TAGS.items():
             tag_ids[name] = conn.execute(
@@ -517,9 +530,7 @@ def load(url: str, n: int) -> Generated:
                 copy.write_row((key, asset_id))
         phases["generate+copy"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        for _, definition in indexes:
-            conn.execute(definition)
+        rebuild_indexes(conn, indexes)
         conn.commit()
         phases["indexes"] = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -44,7 +44,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from sqlalchemy import event
 
 from bench import data, matching
@@ -55,13 +54,6 @@ SEED = 20261124
 CASE_TIME_BUDGET_S = 90.0
 KINDS = ("depends_on", "replicates_to", "backs_up_to", "feeds", "member_of")
 PIPELINE = "etl pipeline"  # descriptions of pipeline links start with this
-
-SECONDARY_INDEXES = """
-SELECT i.indexname, i.indexdef FROM pg_indexes i
-WHERE i.schemaname = 'public' AND i.tablename = 'asset_relationships'
-  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
-ORDER BY i.indexname
-"""
 
 
 # --- building -----------------------------------------------------------------------------------
@@ -192,9 +184,7 @@ def build(url: str, total: int) -> Built:
         phases["read assets"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         conn.execute("TRUNCATE asset_relationships")
-        indexes = conn.execute(SECONDARY_INDEXES).fetchall()
-        for name, _ in indexes:
-            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+        indexes = data.drop_secondary_indexes(conn, ["asset_relationships"])
         # every end is an existing asset by construction: the foreign-key triggers (two lookups
         # per row) are skipped for the load, when allowed, and the ends checked once after it
         superuser = conn.execute(
@@ -235,9 +225,7 @@ def build(url: str, total: int) -> Built:
                 raise SystemExit(f"graph bench: {dangling} relationships name no asset")
             phases["check ends"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-        conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        for _, definition in indexes:
-            conn.execute(definition)
+        data.rebuild_indexes(conn, indexes)
         conn.commit()
         phases["indexes"] = time.perf_counter() - t0
     t0 = time.perf_counter()

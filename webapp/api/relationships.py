@@ -29,19 +29,16 @@ blp = ApiBlueprint(
                 "around an asset. Links and unlinks are audited on both assets.",
 )
 
-# Keyset on (created_at, id), encoded by the asset list's cursor helpers under its
-# `created_at` sort key: one cursor format for the whole API.
-CURSOR_KEY = "created_at"
 LOCATION = {"Location": {"description": "The relationship's URL.", "schema": {"type": "string"}}}
 
 
 def _cursor(position: tuple[datetime, uuid.UUID] | None) -> str | None:
-    return asset_search.encode_cursor(CURSOR_KEY, *position) if position else None
+    return asset_search.encode_cursor(relationships.CURSOR_KEY, *position) if position else None
 
 
 def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     """A page position from `cursor`; 422 when it is not one of ours."""
-    return asset_search.decode_cursor(cursor, CURSOR_KEY) if cursor else None
+    return asset_search.decode_cursor(cursor, relationships.CURSOR_KEY) if cursor else None
 
 
 def _item(rel: AssetRelationship, source: Asset, target: Asset) -> dict[str, Any]:

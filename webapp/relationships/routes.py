@@ -257,10 +257,6 @@ class ListFilter:
         return bool(self.kind or self.q or self.origin)
 
 
-# the API's keyset cursor (asset_search), under the `created_at` key: one format everywhere
-CURSOR_KEY = "created_at"
-
-
 def _list_filter() -> ListFilter:
     f, errors = ListFilter(), {}
     kind = request.args.get("kind", "")
@@ -278,7 +274,7 @@ def _list_filter() -> ListFilter:
         errors["origin"] = "Choose manual or discovered."
     if cursor := request.args.get("after"):
         try:
-            f.after = asset_search.decode_cursor(cursor, CURSOR_KEY)
+            f.after = asset_search.decode_cursor(cursor, relationships.CURSOR_KEY)
         except ValidationFailed as exc:
             errors["after"] = exc.errors["cursor"]
     if errors:
@@ -301,7 +297,7 @@ def index() -> Response:
         f=f, page=page, errors=errors, kinds=list(RelationshipKind), origins=ORIGINS,
         phrases=relationships.PHRASE,
         runs=imports.run_numbers(db.session, (rel.import_run_id for rel, _s, _t in page.items)) if page else {},
-        next_cursor=asset_search.encode_cursor(CURSOR_KEY, *page.next_cursor) if page and page.next_cursor else None,
+        next_cursor=asset_search.encode_cursor(relationships.CURSOR_KEY, *page.next_cursor) if page and page.next_cursor else None,
         list_args=_list_args(),
     )
 

@@ -51,7 +51,8 @@ UNSTORABLE_MESSAGE = "Remove the NUL character or invalid Unicode from this text
 METADATA_MAX_DEPTH = 20
 
 
-def _storable(value: str) -> str:
+def storable(value: str) -> str:
+    """The text, or ValueError when the database or the audit hash cannot store it."""
     if UNSTORABLE.search(value):
         raise ValueError(UNSTORABLE_MESSAGE)
     return value
@@ -72,7 +73,7 @@ def _text(max_len: int, required: bool = False) -> Callable[[Any], Any]:
             return None
         if len(value) > max_len:
             raise ValueError(f"Enter at most {max_len} characters (got {len(value)}).")
-        return _storable(value)
+        return storable(value)
 
     return check
 
@@ -142,7 +143,7 @@ def _string_list(max_items: int, max_len: int) -> Callable[[Any], Any]:
                 continue
             if len(item) > max_len:
                 raise ValueError(f"Each value may have at most {max_len} characters.")
-            _storable(item)
+            storable(item)
             if item not in cleaned:
                 cleaned.append(item)
         if len(cleaned) > max_items:
@@ -169,7 +170,7 @@ def _mapping(value: Any) -> Any:
 def _check_json(value: Any, depth: int) -> None:
     """Nested metadata must be storable: finite numbers, clean text, bounded depth."""
     if isinstance(value, str):
-        _storable(value)
+        storable(value)
     elif isinstance(value, float) and not math.isfinite(value):
         raise ValueError("Numbers must be finite (no NaN or Infinity).")
     elif isinstance(value, dict | list):
@@ -178,7 +179,7 @@ def _check_json(value: Any, depth: int) -> None:
         if isinstance(value, dict):
             for key in value:
                 if isinstance(key, str):
-                    _storable(key)
+                    storable(key)
         for item in value.values() if isinstance(value, dict) else value:
             _check_json(item, depth + 1)
 

@@ -46,10 +46,13 @@ from webapp.models import (
     ImportRun,
     RelationshipKind,
 )
+from webapp.services import assets as asset_rules  # assets imports this module too: no names
 from webapp.services import audit, bulk, identifiers
 from webapp.services.actor import Actor
 from webapp.services.errors import InvalidState, NotFound, ValidationFailed
 
+# the lists page by the asset list's keyset cursor (asset_search), under this key
+CURSOR_KEY = "created_at"
 ENTITY = "asset"  # link/unlink events live in the histories of the assets they join
 DESCRIPTION_MAX = 500
 
@@ -111,8 +114,10 @@ def _description(value: Any) -> str | None:
     value = value.strip()
     if len(value) > DESCRIPTION_MAX:
         raise ValidationFailed({"description": f"At most {DESCRIPTION_MAX} characters."})
-    if "\x00" in value:
-        raise ValidationFailed({"description": "Remove the NUL character from this text."})
+    try:  # what the database and the audit hash cannot store (the asset fields' own check)
+        value = asset_rules.storable(value)
+    except ValueError as exc:
+        raise ValidationFailed({"description": str(exc)}) from None
     return value or None
 
 
@@ -380,10 +385,10 @@ def listing(
         stmt = stmt.where(AssetRelationship.source_id == source_id)
     if target_id is not None:
         stmt = stmt.where(AssetRelationship.target_id == target_id)
-    if q:
-        pattern = f"%{_escape_like(q.strip().lower())}%"
-        stmt = stmt.where(or_(source.name.ilike(pattern, escape="\\"),
-                              target.name.ilike(pattern, escape="\\")))
+    if q and q.strip():
+        term = q.strip()
+        stmt = stmt.where(or_(source.name.icontains(term, autoescape=True),
+                              target.name.icontains(term, autoescape=True)))
     if origin == "manual":
         stmt = stmt.where(AssetRelationship.import_run_id.is_(None))
     elif origin == "discovered":
@@ -397,10 +402,6 @@ def listing(
     rows = rows[:limit]
     cursor = (rows[-1][0].created_at, rows[-1][0].id) if more and rows else None
     return Page(list(rows), cursor)
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # --- the graph --------------------------------------------------------------------------------
