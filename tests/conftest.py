@@ -11,6 +11,9 @@ import os
 import shutil
 import uuid
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +25,9 @@ from sqlalchemy.engine import make_url
 
 from webapp import create_app
 from webapp.extensions import db as _db
-from webapp.models import Role
+from webapp.models import ApiToken, Role, User
 from webapp.services import auth as auth_service
+from webapp.services import tokens as token_service
 from webapp.services.actor import Actor
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
@@ -213,6 +217,35 @@ def login_as(client, make_user):  # type: ignore[no-untyped-def]
         return user
 
     return login
+
+
+@dataclass
+class Issued:
+    """A token as a client holds it: the user, the stored row and the secret."""
+
+    user: User
+    token: ApiToken
+    secret: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret}"}
+
+
+@pytest.fixture
+def make_token(session, make_user) -> Callable[..., Issued]:  # type: ignore[no-untyped-def]
+    """Issue a token for a new user of `role` (or for `user`)."""
+
+    def make(role: str = "admin", *, read_only: bool = False, user: User | None = None,
+             name: str | None = None, expires_at: datetime | None = None) -> Issued:
+        user = user or make_user(role)
+        token, secret = token_service.create(
+            session, Actor.system("test"), user, name=name or f"{role}-{'ro' if read_only else 'rw'}",
+            read_only=read_only, expires_at=expires_at,
+        )
+        return Issued(user, token, secret)
+
+    return make
 
 
 @pytest.fixture

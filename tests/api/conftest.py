@@ -7,48 +7,16 @@ real server; test code reading what a request committed should call `session.exp
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from webapp.models import ApiToken, AuditEvent, User
-from webapp.services import tokens as token_service
-from webapp.services.actor import Actor
+from tests.conftest import Issued
+from webapp.models import AuditEvent
 
 ROLES = ("viewer", "analyst", "reviewer", "admin")
 PROBLEM = "application/problem+json"
-
-
-@dataclass
-class Issued:
-    """A token as a client holds it: the user, the stored row and the secret."""
-
-    user: User
-    token: ApiToken
-    secret: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.secret}"}
-
-
-@pytest.fixture
-def make_token(session, make_user) -> Callable[..., Issued]:  # type: ignore[no-untyped-def]
-    """Issue a token for a new user of `role` (or for `user`)."""
-
-    def make(role: str = "admin", *, read_only: bool = False, user: User | None = None,
-             name: str | None = None, expires_at: datetime | None = None) -> Issued:
-        user = user or make_user(role)
-        token, secret = token_service.create(
-            session, Actor.system("test"), user, name=name or f"{role}-{'ro' if read_only else 'rw'}",
-            read_only=read_only, expires_at=expires_at,
-        )
-        return Issued(user, token, secret)
-
-    return make
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 Python's json module accepts NaN and Infinity (not JSON; no database stores them), overflows
 1e400 to infinity, keeps unpaired surrogates (which cannot be encoded to UTF-8 for the
 database or the audit hash) and recurses without bound. A body with any of these is refused as
-invalid JSON (422), before a schema or the database sees it.
+invalid JSON (422), before a schema or the database sees it. Text holding NUL is a 422 naming
+the field, for every endpoint at once (query strings and forms: webapp/web/request.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import flask
 from flask_smorest import Blueprint
 from webargs import core
 from webargs.flaskparser import FlaskParser, abort, is_json_request
+
+from webapp.services.assets import UNSTORABLE_MESSAGE as NUL_MESSAGE
+from webapp.services.errors import ValidationFailed
 
 MAX_DEPTH = 32
 UNPAIRED_SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -38,21 +42,34 @@ def _finite(text: str) -> float:
 
 
 def _check(value: Any) -> None:
-    """Depth and text of a decoded document, walked without recursion."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    """Depth and text of a decoded document, walked without recursion.
+
+    NUL (which PostgreSQL text and JSONB refuse) is a validation error naming where it is
+    (`metadata.k`, `aliases.1`); the other faults make the body invalid JSON.
+    """
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    nul: dict[str, str] = {}
     while stack:
-        item, depth = stack.pop()
+        item, depth, path = stack.pop()
         if isinstance(item, str):
             if UNPAIRED_SURROGATE.search(item):
                 raise _Rejected("text contains an unpaired UTF-16 surrogate")
+            if "\x00" in item:
+                nul.setdefault(path or "body", NUL_MESSAGE)
         elif isinstance(item, dict | list):
             if depth > MAX_DEPTH:
                 raise _Rejected(f"it is nested more than {MAX_DEPTH} levels deep")
             if isinstance(item, dict):
-                stack.extend((k, depth) for k in item)
-                stack.extend((v, depth + 1) for v in item.values())
+                for k, v in item.items():
+                    inner = f"{path}.{k}" if path else str(k)
+                    stack.append((k, depth, inner))
+                    stack.append((v, depth + 1, inner))
             else:
-                stack.extend((v, depth + 1) for v in item)
+                stack.extend((v, depth + 1, f"{path}.{i}" if path else str(i))
+                             for i, v in enumerate(item))
+    if nul:
+        raise ValidationFailed({k.replace("\x00", "\\0"): m for k, m in sorted(nul.items())},
+                               "Some values hold text that cannot be stored.")
 
 
 def load_strict_json(text: str) -> Any:

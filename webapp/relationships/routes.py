@@ -213,7 +213,8 @@ def find(asset_id: str) -> Response:
     try:
         text = _checked_text(request.args.get("find", ""), "find")
     except ValidationFailed as exc:
-        text, error = "", exc.errors["find"]
+        # the text typed, or another parameter refused where the request parsed it
+        text, error = "", exc.errors.get("find") or next(iter(exc.errors.values()))
     if text:
         query = asset_search.AssetQuery(q=text, sort="name", limit=FIND_LIMIT + 1)
         found = asset_search.list_assets(db.session, query, with_total=False)

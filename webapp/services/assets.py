@@ -34,7 +34,7 @@ from webapp.models import (
     Tag,
 )
 from webapp.models.base import utcnow
-from webapp.services import audit, crypto, identifiers, relationships
+from webapp.services import audit, bulk, crypto, identifiers, relationships
 from webapp.services.actor import Actor
 from webapp.services.errors import InvalidState, NotFound, StaleVersion, ValidationFailed
 
@@ -356,15 +356,27 @@ def _tags_by_name(session: Session, names: Iterable[str]) -> list[Tag]:
     names = sorted(set(names))
     if not names:
         return []
-    existing = {t.name: t for t in session.scalars(select(Tag).where(Tag.name.in_(names)))}
-    tags = []
-    for name in names:
-        tag = existing.get(name)
-        if tag is None:
-            tag = Tag(name=name)
-            session.add(tag)
-        tags.append(tag)
-    return tags
+    tag_ids(session, names)
+    return list(session.scalars(select(Tag).where(Tag.name.in_(names)).order_by(Tag.name)))
+
+
+def tag_ids(session: Session, names: Iterable[str], chunk: int = 5000) -> dict[str, int]:
+    """The ids of tags by name, creating the missing ones race-free (two writers adding the same
+    new tag both succeed: insert-or-skip on the unique name, then read)."""
+    table = Tag.__table__
+    names = sorted(set(names))
+    found: dict[str, int] = {}
+    for start in range(0, len(names), chunk):
+        part = names[start : start + chunk]
+        found.update(session.execute(
+            select(table.c.name, table.c.id).where(table.c.name.in_(part))).tuples().all())
+        missing = [n for n in part if n not in found]
+        if missing:
+            bulk.insert_ignoring_conflicts(
+                session, table, [{"name": n, "colour": "#6b7280"} for n in missing], ["name"])
+            found.update(session.execute(
+                select(table.c.name, table.c.id).where(table.c.name.in_(missing))).tuples().all())
+    return found
 
 
 def _check_unique_cloud_id(session: Session, value: str | None, own_id: uuid.UUID | None) -> None:

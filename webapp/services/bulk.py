@@ -71,6 +71,20 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
             copy.write_row(values)
 
 
+def insert_ignoring_conflicts(session: Session, table: Table, rows: list[dict[str, Any]],
+                              unique: list[str]) -> None:
+    """Insert rows, skipping any whose `unique` columns already exist, committed or not:
+    `INSERT … ON CONFLICT DO NOTHING` on both backends. Concurrent writers adding the same row
+    both succeed (PostgreSQL makes the second wait for the first, then skip)."""
+    if not rows:
+        return
+    if is_postgresql(session):
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    session.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=unique), rows)
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 

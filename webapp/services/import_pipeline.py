@@ -943,7 +943,7 @@ class Pipeline:
         if not wanted:
             return
         names = sorted({n for tags in wanted.values() for n in tags})
-        ids = self._tag_ids(names)
+        ids = assets.tag_ids(self.session, names, IN_CHUNK)
         existing: set[tuple[uuid.UUID, int]] = set()
         changed_ids = [w.state["_id"] for w in changed if "tags" in w.changed]
         for start in range(0, len(changed_ids), IN_CHUNK):
@@ -961,21 +961,6 @@ class Pipeline:
             if (asset_id, ids[n]) not in existing
         ]
         bulk.insert_rows(self.session, asset_tags, links)
-
-    def _tag_ids(self, names: list[str]) -> dict[str, int]:
-        table = Tag.__table__
-        found: dict[str, int] = {}
-        for start in range(0, len(names), IN_CHUNK):
-            chunk = names[start : start + IN_CHUNK]
-            found.update(self.session.execute(select(table.c.name, table.c.id).where(table.c.name.in_(chunk))).tuples().all())
-        missing = [n for n in names if n not in found]
-        if missing:
-            # a concurrent import may add the same tag: the unique name makes the batch retry
-            self.session.execute(table.insert(), [{"name": n, "colour": "#6b7280"} for n in missing])
-            found.update(
-                self.session.execute(select(table.c.name, table.c.id).where(table.c.name.in_(missing))).tuples().all()
-            )
-        return found
 
     def _record(self, results: list[_Result], now: datetime) -> None:
         rows = [

@@ -6,8 +6,9 @@ from flask import Flask
 
 
 def register_web(app: Flask) -> None:
-    from webapp.web import errors, filters, security, session
+    from webapp.web import errors, filters, request, security, session
 
+    request.init_app(app)
     security.init_app(app)
     session.init_app(app)
     errors.init_app(app)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 
-from flask import Flask, Response, request
+from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from webapp.extensions import db
 from webapp.services.errors import DomainError, ValidationFailed
 from webapp.web.htmx import render
 from webapp.web.session import is_api_request
@@ -24,7 +28,9 @@ MESSAGES = {
     422: "Some of the data sent is not valid.",
     429: "Too many requests. Wait a moment and try again.",
     500: "Something went wrong on our side. The error has been logged.",
+    503: "The database is not answering; try again shortly.",
 }
+RETRY_AFTER_SECONDS = 5
 
 
 def problem(status: int, title: str, detail: str, errors: dict[str, str] | None = None) -> Response:
@@ -61,10 +67,55 @@ def _flatten(messages: object, prefix: str = "") -> dict[str, str]:
 def error_page(status: int, title: str, message: str, errors: dict[str, str] | None = None) -> Response:
     if is_api_request():
         return problem(status, title, message, errors)
-    return render(
-        "errors/error.html", "content", status=status,
-        status_code=status, title=title, message=message, errors=errors or {},
-    )
+    try:
+        return render(
+            "errors/error.html", "content", status=status,
+            status_code=status, title=title, message=message, errors=errors or {},
+        )
+    except Exception as exc:  # the layout reads the user and counts from the database
+        _rollback()
+        if is_connection_error(exc):
+            return fatal_page(503, "Database unavailable", MESSAGES[503])
+        log.exception("the error page failed for a %s", status)
+        return fatal_page(status, title, message)
+
+
+def _rollback() -> None:
+    """End the request's failed transaction, so nothing after the error meets a session in
+    PendingRollbackError; a dead connection cannot even roll back, which is fine."""
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - the connection is gone; the pool replaces it
+        log.debug("rollback after an error failed", exc_info=True)
+
+
+def fatal_page(status: int, title: str, message: str) -> Response:
+    """The 500 and 503 answers: rendered without the database (no user, no counts), since the
+    database may be why we are here."""
+    if is_api_request():
+        response = problem(status, title, message)
+    else:
+        try:
+            body = render_template("errors/fatal.html", status_code=status, title=title,
+                                   message=message)
+        except Exception:  # noqa: BLE001 - a template fault must not hide the real error
+            log.exception("the error page itself failed")
+            body = f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{message}</p>"
+        response = Response(body, status=status, mimetype="text/html")
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """The database cannot be reached (down, restarting, the network, a full pool)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError) and isinstance(exc.orig, sqlite3.OperationalError):
+        # SQLite's OperationalError also means "no such table": only a busy or missing file
+        # is the database not answering
+        return any(w in str(exc.orig) for w in ("locked", "unable to open", "disk I/O"))
+    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout)
 
 
 def init_app(app: Flask) -> None:
@@ -95,5 +146,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
+        _rollback()
+        if is_connection_error(exc):
+            log.warning("database unavailable on %s %s: %s", request.method, request.path,
+                        exc.__class__.__name__)
+            return fatal_page(503, "Database unavailable", MESSAGES[503])
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_page(500, "Server error", MESSAGES[500])
+        return fatal_page(500, "Server error", MESSAGES[500])
