@@ -115,6 +115,9 @@ def _truncate_all(url: str) -> None:
                 text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
             )
         ]
+        # audit_events refuses TRUNCATE (a statement trigger); as a replica the session fires no
+        # ordinary trigger. Only this fixture does that: the app's role never could.
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     engine.dispose()
 

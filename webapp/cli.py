@@ -67,13 +67,23 @@ def tokens_create(email: str, name: str, read_only: bool, expires_days: int | No
 
 
 @audit_cli.command("verify")
-def audit_verify() -> None:
-    """Walk the hash chain; print OK or the first broken event."""
-    result = audit.verify(db.session)
+@click.option("--anchor", "expect", default=None, metavar="ID:HASH",
+              help="An anchor kept elsewhere (from `flask stats` or a backup): that event must be "
+                   "in the chain with that hash.")
+def audit_verify(expect: str | None) -> None:
+    """Walk the hash chain to its anchor; print OK or what is wrong."""
+    try:
+        expected = audit.Anchor.parse(expect) if expect else None
+    except ValueError as exc:
+        click.echo(f"error: --anchor: {exc}", err=True)
+        sys.exit(2)
+    result = audit.verify(db.session, expect=expected)
     if result.ok:
-        click.echo(f"OK: {result.checked} events, chain intact")
+        where = f"; anchor {result.anchor}" if result.anchor else ""
+        click.echo(f"OK: {result.checked} events, chain intact up to its anchor{where}")
         return
-    click.echo(f"BROKEN at event {result.first_broken_id}: {result.reason}")
+    at = f" at event {result.first_broken_id}" if result.first_broken_id is not None else ""
+    click.echo(f"BROKEN{at}: {result.reason}")
     sys.exit(1)
 
 
@@ -115,6 +125,9 @@ def stats() -> None:
     for title, rows in (("engine", summary.by_engine), ("environment", summary.by_environment),
                         ("criticality", summary.by_criticality), ("status", summary.by_status)):
         click.echo(f"by {title}: " + ", ".join(f"{label} {n}" for label, n in rows))
+    anchor = audit.anchor(db.session)
+    click.echo(f"audit anchor: {anchor or 'none (no events yet)'}  "
+               "(keep a copy; `flask audit verify --anchor ID:HASH` checks the log still reaches it)")
 
 
 @click.command("demo")

@@ -62,3 +62,93 @@ def test_verify_cli_prints_ok(session, runner):
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 0
     assert result.output.startswith("OK")
+
+
+# --- TRUNCATE and the anchor ------------------------------------------------------------------
+
+def _as_superuser_bypassing_triggers(session, sql: str) -> None:  # type: ignore[no-untyped-def]
+    """What only a superuser could do to the table: switch the triggers off and change it."""
+    session.execute(text("SET LOCAL session_replication_role = replica"))
+    session.execute(text(sql))
+    session.commit()
+
+
+def test_postgresql_refuses_truncate(session, require_postgres):
+    make_asset(session)
+    with pytest.raises(DBAPIError, match="append-only: TRUNCATE refused"):
+        session.execute(text("TRUNCATE audit_events"))
+    session.rollback()
+    assert audit.verify(session).ok
+
+
+def test_every_append_moves_the_anchor(session):
+    a = make_asset(session)
+    first = audit.anchor(session)
+    newest = session.query(AuditEvent).order_by(AuditEvent.id.desc()).first()
+    assert first == audit.Anchor(newest.id, newest.hash)
+    assets.update(session, Actor.system(), a.id, {"owner": "z@example.com"}, expected_version=a.version)
+    second = audit.anchor(session)
+    assert second.id > first.id
+    result = audit.verify(session)
+    assert result.ok and result.anchor == second
+
+
+def test_a_truncated_log_is_not_ok(session, runner, require_postgres):
+    make_asset(session)
+    _as_superuser_bypassing_triggers(session, "TRUNCATE audit_events")
+    result = audit.verify(session)
+    assert not result.ok and "truncated" in result.reason
+    cli = runner.invoke(args=["audit", "verify"])
+    assert cli.exit_code == 1 and cli.output.startswith("BROKEN")
+
+
+def test_removing_the_newest_events_is_reported(session, runner):
+    a = make_asset(session)
+    for owner in ("b@example.com", "c@example.com"):
+        a = assets.update(session, Actor.system(), a.id, {"owner": owner}, expected_version=a.version)
+    keep = session.query(AuditEvent).order_by(AuditEvent.id).first()
+    if session.get_bind().dialect.name == "postgresql":
+        _as_superuser_bypassing_triggers(session, f"DELETE FROM audit_events WHERE id > {keep.id}")
+    else:  # SQLite has no trigger
+        session.execute(text("DELETE FROM audit_events WHERE id > :id"), {"id": keep.id})
+        session.commit()
+    result = audit.verify(session)
+    assert not result.ok and result.checked == 1
+    assert f"the chain ends at event {keep.id}" in result.reason and "removed" in result.reason
+    cli = runner.invoke(args=["audit", "verify"])
+    assert cli.exit_code == 1 and "newest events were removed" in cli.output
+
+
+def test_a_removed_anchor_row_is_reported(session):
+    make_asset(session)
+    session.execute(text("DELETE FROM settings WHERE key = 'audit_anchor'"))
+    session.commit()
+    result = audit.verify(session)
+    assert not result.ok and "no anchor is recorded" in result.reason
+
+
+def test_an_empty_log_without_anchor_is_ok(session):
+    result = audit.verify(session)
+    assert result.ok and result.checked == 0
+
+
+def test_verify_against_an_anchor_kept_elsewhere(session, runner):
+    make_asset(session)
+    kept = audit.anchor(session)
+    make_asset(session)  # the log grows after the copy was taken: still fine
+    assert runner.invoke(args=["audit", "verify", "--anchor", str(kept)]).exit_code == 0
+    wrong = audit.Anchor(kept.id, "0" * 64)
+    result = runner.invoke(args=["audit", "verify", "--anchor", str(wrong)])
+    assert result.exit_code == 1 and "does not have the hash of the anchor given" in result.output
+    beyond = audit.Anchor(kept.id + 100, kept.hash)
+    result = runner.invoke(args=["audit", "verify", "--anchor", str(beyond)])
+    assert result.exit_code == 1 and "is not in the log" in result.output
+    result = runner.invoke(args=["audit", "verify", "--anchor", "nonsense"])
+    assert result.exit_code == 2 and "ID:HASH" in result.output
+
+
+def test_stats_prints_the_anchor_to_keep(session, runner):
+    make_asset(session)
+    result = runner.invoke(args=["stats"])
+    assert result.exit_code == 0
+    assert f"audit anchor: {audit.anchor(session)}" in result.output

@@ -2,7 +2,11 @@
 
 Events form a hash chain: `hash = sha256(canonical JSON of the event + prev_hash)`. Appends are
 serialised with a PostgreSQL advisory lock; a unique `prev_hash` makes a fork impossible on any
-backend.
+backend. Every append also moves the chain's **anchor** (the newest event's id and hash, in the
+`settings` row `audit_anchor`) in the same transaction, so `verify` reports a log cut short (a
+TRUNCATE, or its newest events deleted) rather than an intact shorter chain. An operator keeps
+copies of the anchor elsewhere (`flask stats` prints it) and can check against one with
+`flask audit verify --anchor ID:HASH`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webapp.models import AuditAction, AuditEvent
+from webapp.models import AuditAction, AuditEvent, Setting
 from webapp.models.base import utcnow
 from webapp.services import bulk
 from webapp.services.actor import Actor
@@ -28,6 +32,7 @@ SECRET_FIELDS = frozenset({"connection_string", "password", "password_hash", "se
 MASK = "***"
 # arbitrary constant naming the audit chain's advisory lock
 AUDIT_CHAIN_LOCK = 0x41554454
+ANCHOR_KEY = "audit_anchor"
 
 
 _PLAIN = frozenset({type(None), bool, int, float, str})
@@ -119,6 +124,7 @@ def record(
     event.hash = compute_hash(event)
     session.add(event)
     session.flush()
+    _move_anchor(session, event.id, event.hash)
     return event
 
 
@@ -173,7 +179,40 @@ def record_many(session: Session, actor: Actor, entries: list[Entry]) -> int:
                      "hash": digest})
         prev = digest
     bulk.insert_rows(session, AuditEvent.__table__, rows)
+    _move_anchor(session, rows[-1]["id"], rows[-1]["hash"])
     return len(rows)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The newest event as the app last wrote it: where an intact chain must end."""
+
+    id: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.id}:{self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        """`ID:HASH`, as `flask stats` and `audit verify` print it."""
+        event_id, _, digest = text.strip().partition(":")
+        if not event_id.isdigit() or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+            raise ValueError("Give the anchor as ID:HASH, e.g. 1234:9f86d0…(64 hex digits).")
+        return cls(int(event_id), digest)
+
+
+def _move_anchor(session: Session, event_id: int, digest: str) -> None:
+    """Point the anchor at the newest event, in the append's transaction (one upsert)."""
+    bulk.upsert(session, Setting.__table__, {"key": ANCHOR_KEY, "value": {"id": event_id, "hash": digest},
+                                             "updated_at": utcnow()}, ["key"])
+
+
+def anchor(session: Session) -> Anchor | None:
+    value = session.scalar(select(Setting.value).where(Setting.key == ANCHOR_KEY))
+    if not isinstance(value, dict) or not isinstance(value.get("id"), int) or not value.get("hash"):
+        return None
+    return Anchor(value["id"], str(value["hash"]))
 
 
 @dataclass
@@ -182,19 +221,64 @@ class VerifyResult:
     checked: int
     first_broken_id: int | None = None
     reason: str | None = None
+    anchor: Anchor | None = None
 
 
-def verify(session: Session, batch_size: int = 5000) -> VerifyResult:
-    """Walk the whole chain in id order; name the first event whose link or hash is wrong."""
+def _check_event(event: AuditEvent, expected_prev: str, expect: Anchor | None) -> str | None:
+    """What is wrong with one event of the walk, or None."""
+    if event.prev_hash != expected_prev:
+        return "prev_hash does not link to the previous event"
+    if compute_hash(event) != event.hash:
+        return "hash does not match the event's content"
+    if expect is not None and event.id == expect.id and event.hash != expect.hash:
+        return "the event does not have the hash of the anchor given"
+    return None
+
+
+def verify(session: Session, batch_size: int = 5000, expect: Anchor | None = None) -> VerifyResult:
+    """Walk the whole chain in id order; name the first event whose link or hash is wrong.
+
+    The chain must then end exactly at the recorded anchor: a log that stops short of it was
+    cut (truncated, newest events deleted); events past it were not written by the app. With
+    `expect` (an anchor an operator kept elsewhere) that event must be in the chain too.
+    """
+    recorded = anchor(session)
     expected_prev = GENESIS_HASH
     checked = 0
+    last: Anchor | None = None
+    seen_expected = expect is None
     stmt = select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=batch_size)
-    for event in session.scalars(stmt):
-        if event.prev_hash != expected_prev:
-            return VerifyResult(False, checked, event.id, "prev_hash does not link to the previous event")
-        if compute_hash(event) != event.hash:
-            return VerifyResult(False, checked, event.id, "hash does not match the event's content")
-        expected_prev = event.hash
-        checked += 1
-        session.expunge(event)
-    return VerifyResult(True, checked)
+    events = session.scalars(stmt)
+    try:
+        for event in events:
+            broken = _check_event(event, expected_prev, expect)
+            if broken:
+                return VerifyResult(False, checked, event.id, broken, recorded)
+            if expect is not None and event.id == expect.id:
+                seen_expected = True
+            expected_prev = event.hash
+            last = Anchor(event.id, event.hash)
+            checked += 1
+            session.expunge(event)
+    finally:
+        events.close()
+    if not seen_expected:
+        assert expect is not None
+        return VerifyResult(False, checked, None, f"the anchor given (event {expect.id}) is not in the log: "
+                            "events were removed", recorded)
+    if recorded is None:
+        if last is None:
+            return VerifyResult(True, 0)
+        return VerifyResult(False, checked, None, "no anchor is recorded, so a cut log cannot be told apart "
+                            "from an intact one (the settings row audit_anchor was removed)")
+    if last is None:
+        return VerifyResult(False, 0, None, f"the log is empty but the anchor names event {recorded.id}: "
+                            "it was truncated", recorded)
+    if last.id < recorded.id:
+        return VerifyResult(False, checked, None, f"the chain ends at event {last.id} but the anchor names event "
+                            f"{recorded.id}: the newest events were removed", recorded)
+    if last != recorded:
+        return VerifyResult(False, checked, last.id, f"the chain ends at event {last.id}, not at the anchor "
+                            f"(event {recorded.id}): events were added outside the app, or the anchor was changed",
+                            recorded)
+    return VerifyResult(True, checked, anchor=recorded)

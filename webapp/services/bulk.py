@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import JSON, ColumnElement, Table, any_, func, insert, literal, select, text
 from sqlalchemy import Enum as SAEnum
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -71,6 +72,13 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
             copy.write_row(values)
 
 
+def _dialect_insert(session: Session) -> Any:
+    """The INSERT construct with ON CONFLICT of the session's backend."""
+    if is_postgresql(session):
+        return postgresql.insert
+    return sqlite.insert
+
+
 def insert_ignoring_conflicts(session: Session, table: Table, rows: list[dict[str, Any]],
                               unique: list[str]) -> None:
     """Insert rows, skipping any whose `unique` columns already exist, committed or not:
@@ -78,11 +86,14 @@ def insert_ignoring_conflicts(session: Session, table: Table, rows: list[dict[st
     both succeed (PostgreSQL makes the second wait for the first, then skip)."""
     if not rows:
         return
-    if is_postgresql(session):
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    session.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=unique), rows)
+    session.execute(_dialect_insert(session)(table).on_conflict_do_nothing(index_elements=unique), rows)
+
+
+def upsert(session: Session, table: Table, row: dict[str, Any], unique: list[str]) -> None:
+    """Insert the row, or update its other columns where `unique` already exists."""
+    statement = _dialect_insert(session)(table).values(row)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=unique, set_={k: statement.excluded[k] for k in row if k not in unique}))
 
 
 def _json(value: Any) -> str:
