@@ -43,6 +43,23 @@ def users_create(email: str, password: str, role: str, name: str) -> None:
     click.echo(f"Created {user.role.value} {user.email}")
 
 
+@users_cli.command("update")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice(["viewer", "analyst", "reviewer", "admin"]), default=None)
+@click.option("--active/--inactive", default=None, help="Reactivate or deactivate the account.")
+def users_update(email: str, role: str | None, active: bool | None) -> None:
+    """Change a user's role or deactivate them (the last active admin stays an active admin)."""
+    user = db.session.scalar(select(User).where(User.email == auth.normalise_email(email)))
+    if user is None:
+        click.echo(f"error: no user with email {email}", err=True)
+        sys.exit(2)
+    try:
+        user = auth.update_user(db.session, Actor.cli(), user.id, role=role, active=active)
+    except ValidationFailed as exc:
+        _fail(exc)
+    click.echo(f"{user.email}: {user.role.value}, {'active' if user.active else 'inactive'}")
+
+
 @tokens_cli.command("create")
 @click.option("--email", required=True, help="The user the token acts as.")
 @click.option("--name", required=True, help="What uses the token.")

@@ -432,3 +432,83 @@ def test_admin_sees_a_locked_account_on_the_users_page(client, make_user, login_
     row = page[page.index("locked-out@example.com"):][:600]
     assert "locked until" in row
     assert "5 failed sign-ins since the last success" in row
+
+
+# --- the last active admin ----------------------------------------------------------------------
+
+def test_the_last_admin_cannot_demote_or_deactivate_themselves_on_the_web(client, login_as, session):
+    me = login_as("admin")
+    for data, field in (({"role": "analyst", "active": "y"}, "Role"), ({"role": "admin"}, "Active")):
+        response = client.post(f"/admin/users/{me.id}", data=data)
+        assert response.status_code == 422
+        text = response.get_data(as_text=True)
+        assert "is the last active admin. Make another user an admin first." in text and field in text
+    session.expire_all()
+    me = session.get(User, me.id)
+    assert me.role.value == "admin" and me.active
+    assert not _audit_rows(session, AuditAction.update)
+
+
+def test_with_a_second_admin_the_first_may_step_down(client, login_as, make_user, session):
+    me = login_as("admin")
+    make_user("admin")
+    assert client.post(f"/admin/users/{me.id}", data={"role": "analyst", "active": "y"}).status_code == 303
+    session.expire_all()
+    assert session.get(User, me.id).role.value == "analyst"
+
+
+def test_an_inactive_admin_does_not_count(client, login_as, make_user, session):
+    from webapp.services import auth as auth_service
+    from webapp.services.actor import Actor
+
+    me = login_as("admin")
+    other = make_user("admin")
+    auth_service.update_user(session, Actor.system("test"), other.id, active=False)
+    assert client.post(f"/admin/users/{me.id}", data={"role": "viewer", "active": "y"}).status_code == 422
+
+
+def test_the_cli_refuses_to_leave_no_admin(runner, make_user, session):
+    admin = make_user("admin")
+    result = runner.invoke(args=["users", "update", "--email", admin.email, "--role", "viewer"])
+    assert result.exit_code == 2 and "last active admin" in result.output
+    result = runner.invoke(args=["users", "update", "--email", admin.email, "--inactive"])
+    assert result.exit_code == 2 and "last active admin" in result.output
+    other = make_user("analyst")
+    result = runner.invoke(args=["users", "update", "--email", other.email, "--role", "admin"])
+    assert result.exit_code == 0 and "admin, active" in result.output
+    result = runner.invoke(args=["users", "update", "--email", admin.email, "--inactive"])
+    assert result.exit_code == 0 and "inactive" in result.output
+
+
+@pytest.mark.postgres
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(app, make_user, session, require_postgres):
+    import threading
+
+    from webapp.extensions import db
+    from webapp.models import Role
+    from webapp.services import auth as auth_service
+    from webapp.services.actor import Actor
+    from webapp.services.errors import ValidationFailed
+
+    ids = [make_user("admin").id, make_user("admin").id]
+    barrier, outcomes = threading.Barrier(2), []
+
+    def demote(user_id) -> None:  # type: ignore[no-untyped-def]
+        with app.app_context():
+            barrier.wait()
+            try:
+                auth_service.update_user(db.session, Actor.system("test"), user_id, role="viewer")
+                outcomes.append("demoted")
+            except ValidationFailed:
+                outcomes.append("refused")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=demote, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["demoted", "refused"]
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(User).where(User.role == Role.admin)) == 1

@@ -90,6 +90,8 @@ def update_user(session: Session, actor: Actor, user_id: uuid.UUID, *, role: str
     user = session.get(User, user_id)
     if user is None:
         raise ValidationFailed({"user": "No such user."})
+    demoted = role is not None and role in Role.__members__ and Role(role) != Role.admin
+    _keep_an_admin(session, user, demoted=demoted, deactivated=active is False)
     changes = {}
     if role is not None:
         if role not in Role.__members__:
@@ -106,6 +108,22 @@ def update_user(session: Session, actor: Actor, user_id: uuid.UUID, *, role: str
         audit.record(session, actor, AuditAction.update, ENTITY, user.id, changes)
     session.commit()
     return user
+
+
+def _keep_an_admin(session: Session, user: User, *, demoted: bool, deactivated: bool) -> None:
+    """Refuse a change that would leave no active admin. The active admins' rows are locked
+    first, so two admins demoting each other at once cannot both succeed."""
+    if not (user.role == Role.admin and user.active and (demoted or deactivated)):
+        return
+    admins = session.scalars(
+        select(User.id).where(User.role == Role.admin, User.active.is_(True)).with_for_update()
+    ).all()
+    if not set(admins) - {user.id}:
+        field = "role" if demoted else "active"
+        raise ValidationFailed(
+            {field: f"{user.email} is the last active admin. Make another user an admin first."},
+            "This change would leave no active admin.",
+        )
 
 
 def _throttle(session: Session, key: str) -> LoginThrottle:
