@@ -481,3 +481,20 @@ def test_an_imported_connection_string_is_encrypted_and_never_audited(session):
     assert record.outcome.value == "updated" and record.changes["connection_string"] == ["***", "***"]
     assert "hunter2" not in str([e.changes for e in session.scalars(select(AuditEvent))])
     assert audit.verify(session).ok
+
+
+def test_row_warnings_reach_the_record_and_the_run(session):
+    csv = ("name,engine,host,port,criticality,owner\n"
+           "orders-db,postgresql,db1.example.com,5432,bogus,team-a\n"
+           "billing-db,mysql,db2.example.com,3306,high,team-b\n")
+    run = run_file(session, csv, "cmdb.csv")
+    assert run.created == 2 and run.warned == 1
+    by_key = {r.key: r for r in records(session, run)}
+    warned = by_key["csv:1"]
+    assert warned.outcome.value == "created"
+    assert "criticality" in warned.message and "not recognised; left out" in warned.message
+    assert by_key["csv:2"].message is None
+    assert run.row_warnings == [{"row": 1, "key": "csv:1", "message": warned.message.removeprefix(
+        "Warnings: ").removesuffix(".")}]
+    again = run_file(session, csv, "cmdb.csv")  # an identical re-import keeps them too
+    assert again.warned == 1 and again.row_warnings == run.row_warnings

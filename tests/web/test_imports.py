@@ -616,3 +616,17 @@ def test_a_dry_run_is_not_a_sighting(client, session, login_as):
     assert run.unchanged + run.updated == 1
     section = parse(client.get(f"/assets/{asset.id}").data).by_id("sightings")
     assert "No import has seen this asset yet." in section.text
+
+
+def test_the_run_page_counts_and_lists_row_warnings(client, session, login_as):
+    login_as("analyst")
+    csv = b"name,engine,criticality\norders-db,postgresql,bogus\nbilling-db,mysql,extreme\nok-db,mysql,low\n"
+    run = run_of(session, upload(client, csv, "cmdb.csv"))
+    page = parse(client.get(f"/imports/{run.id}").data)
+    block = page.find("div", class_="row-warnings")
+    assert block is not None and "Row warnings (2)" in block.text
+    rows = [[td.text for td in tr.find_all("td")] for tr in block.find_all("tr") if tr.find_all("td")]
+    assert [r[:2] for r in rows] == [["1", "csv:1"], ["2", "csv:2"]]
+    assert "bogus" in rows[0][2] and "not recognised; left out" in rows[0][2]
+    api = client.get(f"/imports/{run.id}?outcome=created").get_data(as_text=True)
+    assert "not recognised; left out" in api  # each record's message in the list

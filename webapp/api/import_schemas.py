@@ -118,7 +118,10 @@ class ImportRun(Schema):
                                                      "cluster members) that this run created."})
     row_errors = fields.List(fields.Nested(RowError),
                              metadata={"description": "Failed records (the first 1,000)."})
-    warnings = fields.List(fields.String())
+    warned = fields.Integer(metadata={"description": "Records written with a value left out."})
+    row_warnings = fields.List(fields.Nested(RowError), metadata={
+        "description": "What was left out of those records and why (the first 1,000)."})
+    warnings = fields.List(fields.String(), metadata={"description": "File-level warnings."})
     error = fields.String(allow_none=True, metadata={"description": "Why the run failed or stopped."})
     uploaded_by = fields.UUID(allow_none=True)
     uploaded_by_label = fields.String()

@@ -64,6 +64,10 @@ class ImportRun(UUIDPrimaryKey, Base):
     # relationships the file stated that this run created (SPEC §6: replicas, cluster members)
     linked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     row_errors: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    # records written with a value left out ("criticality 'bogus' not recognised"): how many,
+    # and the first ROW_ERRORS_MAX as {"row", "key", "message"}
+    warned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    row_warnings: Mapped[list[Any]] = mapped_column(JSONType, default=list, server_default="[]")
     warnings: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(default=False)

@@ -118,6 +118,16 @@ class _Result:
     conflict_id: uuid.UUID | None = None
     # existing assets this record shows to be one database (possible duplicates of each other)
     pairs: list[dict[str, Any]] = field(default_factory=list)
+    # what the parser left out of the record ("criticality 'bogus' not recognised; left out")
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def full_message(self) -> str | None:
+        """The outcome's message with the record's warnings after it."""
+        parts = [self.message] if self.message else []
+        if self.warnings:
+            parts.append("Warnings: " + "; ".join(self.warnings) + ".")
+        return " ".join(parts) or None
 
 
 @dataclass
@@ -252,7 +262,8 @@ class Pipeline:
             if current.get(asset_id) == version:
                 it = by_seq[seq]
                 done[seq] = _Result(seq, it.record.row, it.record.key, RecordOutcome.unchanged,
-                                    asset_id=asset_id, fingerprint=it.fingerprint, asset_version=version)
+                                    asset_id=asset_id, fingerprint=it.fingerprint, asset_version=version,
+                                    warnings=list(it.record.warnings))
         return done
 
     # --- preparing and looking up ---------------------------------------------------------
@@ -431,8 +442,10 @@ class Pipeline:
     ) -> _Result:
         record = it.record
         if record.error is not None:
-            return _Result(it.seq, record.row, record.key, RecordOutcome.failed, message=record.error)
-        result = _Result(it.seq, record.row, record.key, RecordOutcome.unchanged, fingerprint=it.fingerprint)
+            return _Result(it.seq, record.row, record.key, RecordOutcome.failed, message=record.error,
+                           warnings=list(record.warnings))
+        result = _Result(it.seq, record.row, record.key, RecordOutcome.unchanged, fingerprint=it.fingerprint,
+                         warnings=list(record.warnings))
         decision = self._identify(it, key_hits, fp_hits, states)
         if decision.skip is not None:
             result.outcome, result.message = RecordOutcome.skipped, decision.skip
@@ -968,7 +981,7 @@ class Pipeline:
                 "run_id": self.run_id, "seq": r.seq, "key": r.key[:600], "outcome": r.outcome,
                 # a dry run's new assets do not exist (nor do later records' matches of them)
                 "asset_id": None if self.dry and r.asset_id in self.imagined else r.asset_id,
-                "conflict_id": None if self.dry else r.conflict_id, "message": r.message,
+                "conflict_id": None if self.dry else r.conflict_id, "message": r.full_message,
                 "changes": r.changes,
                 "asset_version": None if self.dry else r.asset_version,
                 "fingerprint": r.fingerprint, "seen_at": now,
@@ -994,6 +1007,14 @@ class Pipeline:
         ]
         if errors and len(run.row_errors or []) < ROW_ERRORS_MAX:
             run.row_errors = [*(run.row_errors or []), *errors][:ROW_ERRORS_MAX]
+        warned = [
+            {"row": r.row or r.seq, "key": r.key, "message": "; ".join(r.warnings)}
+            for r in results
+            if r.warnings and r.outcome != RecordOutcome.failed
+        ]
+        run.warned = (run.warned or 0) + len(warned)
+        if warned and len(run.row_warnings or []) < ROW_ERRORS_MAX:
+            run.row_warnings = [*(run.row_warnings or []), *warned][:ROW_ERRORS_MAX]
         run.heartbeat_at = now
 
     def _remember(

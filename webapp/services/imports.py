@@ -334,6 +334,7 @@ def _replay(session: Session, run: ImportRun) -> bool:
     for outcome in RecordOutcome:
         setattr(run, outcome.value, counts.get(outcome, 0))
     run.row_errors = previous.row_errors
+    run.warned, run.row_warnings = previous.warned, previous.row_warnings
     run.warnings = previous.warnings
     run.heartbeat_at = now
     session.flush()
