@@ -40,7 +40,7 @@ case "${1:-web}" in
         if [ "${RUN_MIGRATIONS:-1}" != "0" ]; then
             migrate
         fi
-        exec gunicorn wsgi:app --bind 0.0.0.0:8000 --workers "${WEB_CONCURRENCY:-2}"
+        exec gunicorn -c python:webapp.gunicorn_conf wsgi:app --bind 0.0.0.0:8000 --workers "${WEB_CONCURRENCY:-2}"
         ;;
     worker)
         shift

@@ -211,6 +211,7 @@ def _expired(make_token, session, client) -> dict[str, str]:  # type: ignore[no-
 
 def _deactivated_user(make_token, session, client) -> dict[str, str]:  # type: ignore[no-untyped-def]
     issued = make_token("admin")
+    make_token("admin")  # the last active admin cannot be deactivated
     assert client.get("/api/v1/assets", headers=issued.headers).status_code == 200
     auth_service.update_user(session, SYSTEM, issued.user.id, active=False)
     return issued.headers

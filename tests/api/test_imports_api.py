@@ -41,7 +41,7 @@ ACCEPTED_FIELDS = {"id", "number", "status", "runner", "notice"}
 RUN_FIELDS = {
     "id", "number", "label", "filename", "size", "sha256", "format", "source", "status",
     "dry_run", "runner", "progress", "created", "updated", "unchanged", "flagged", "failed",
-    "skipped", "linked", "row_errors", "warnings", "error", "uploaded_by", "uploaded_by_label", "retry_of",
+    "skipped", "linked", "row_errors", "warned", "row_warnings", "warnings", "error", "uploaded_by", "uploaded_by_label", "retry_of",
     "created_at", "started_at", "finished_at",
 }
 RECORD_FIELDS = {"seq", "key", "outcome", "asset_id", "conflict_id", "message", "changes"}
@@ -454,8 +454,8 @@ def test_an_unknown_run_is_a_404_problem(run_id, client, analyst):
         assert_problem(client.get(path, headers=analyst.headers), 404)
 
 
-def test_the_upload_is_documented_as_multipart_with_a_binary_file(client):
-    document = client.get("/api/v1/openapi.json").get_json()
+def test_the_upload_is_documented_as_multipart_with_a_binary_file(client, make_token):
+    document = client.get("/api/v1/openapi.json", headers=make_token("viewer").headers).get_json()
     for path in ("/api/v1/imports", "/api/v1/assets/bulk-import"):
         operation = document["paths"][path]["post"]
         body = operation["requestBody"]

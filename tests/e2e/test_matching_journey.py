@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,7 @@ def test_reviewer_merges_and_dismisses_what_two_overlapping_imports_flagged(  # 
         expect(page.get_by_role("heading", name=re.compile("^Possible duplicate json:"))).to_be_visible()
         expect(page.get_by_text(re.compile(r"short host name .* = first label of"))).to_be_visible()
         first_url = page.url
-        first_id = first_url.rsplit("/", 1)[-1]
+        first_id = uuid.UUID(first_url.rsplit("/", 1)[-1])  # session.get needs the key's type
         page.screenshot(path=SHOTS / "matching-03-item.png", full_page=True, caret="initial")
 
         # `m` merges; the other item loads in place (no page load), `d` dismisses it.
@@ -115,7 +116,7 @@ def test_reviewer_merges_and_dismisses_what_two_overlapping_imports_flagged(  # 
         page.locator("body").press("m")
         expect(page).not_to_have_url(first_url)
         expect(page.get_by_role("heading", name=re.compile("^Possible duplicate json:"))).to_be_visible()
-        second_id = page.url.rsplit("/", 1)[-1]
+        second_id = uuid.UUID(page.url.rsplit("/", 1)[-1])
         assert page.evaluate("window.__sameDocument") is True, "the next item came with a page load"
         page.locator("body").press("d")
         expect(nav.get_by_role("link", name=re.compile(r"Review queue\s*0"))).to_be_visible()

@@ -197,3 +197,40 @@ def test_two_runs_of_one_file_at_once_create_each_asset_once(app, session, requi
     assert all(run.status == ImportStatus.succeeded for run in done)
     assert sum(run.created for run in done) == 1000 == count(session, Asset)
     assert sum(run.unchanged for run in done) == 1000
+
+
+@pytest.mark.postgres
+def test_a_lost_database_connection_mid_import_says_so(app, session, require_postgres):
+    """The server ends the import's connection between two batches (as a restart does): the run
+    fails saying the connection was lost, not that the worker was probably killed, and its
+    committed batches are kept."""
+    from sqlalchemy import create_engine, text
+
+    from webapp.services import imports as import_service
+    from webapp.services.actor import Actor
+
+    app.config["IMPORT_BATCH_SIZE"] = 2
+    data = json.dumps({"source": "t", "assets": [
+        {"name": f"lost-{i}", "engine": "mysql", "host": f"h{i}.example.com", "port": 3306}
+        for i in range(6)]}).encode()
+    run = import_service.create_run(session, Actor.cli(), data=data, filename="lost.json")
+    killer = create_engine(require_postgres)
+    batches = []
+
+    def cut_after_first_batch(current) -> None:  # type: ignore[no-untyped-def]
+        if current.processed == 2 and not batches:
+            batches.append(current.processed)
+            pid = session.connection().connection.driver_connection.info.backend_pid
+            with killer.connect() as conn:
+                conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+    try:
+        finished = import_service.execute(session, run.id, progress=cut_after_first_batch)
+    finally:
+        killer.dispose()
+    assert batches == [2]
+    assert finished.status.value == "failed"
+    assert finished.error.startswith("The database connection was lost during the import")
+    assert "probably" not in finished.error
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Asset)) == 2  # the first batch

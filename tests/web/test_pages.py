@@ -174,3 +174,35 @@ def test_error_block_for_htmx_is_a_fragment_with_the_message(client, login_as):
     assert response.status_code == 404
     assert "<html" not in html and "No such asset" in html
     assert "HX-Request" in response.headers.get("Vary", "")
+
+
+def test_no_form_renders_an_attribute_as_none(client, login_as, make_user):
+    """WTForms renders a None attribute value as the text "None" (aria-invalid="None")."""
+    assert '="None"' not in client.get("/setup").get_data(as_text=True)
+    make_user("viewer")
+    assert '="None"' not in client.get("/login").get_data(as_text=True)
+    login_as("admin")
+    for url in ("/assets/new", "/admin/users", "/admin/settings", "/account", "/account/tokens",
+                "/imports", "/assets"):
+        html = client.get(url).get_data(as_text=True)
+        assert '="None"' not in html, url
+    invalid = client.post("/assets/new", data={"name": "", "engine": "mysql"}).get_data(as_text=True)
+    assert 'aria-invalid="true"' in invalid and '="None"' not in invalid
+
+
+def test_bidi_controls_in_a_name_are_shown_not_obeyed(client, session, login_as):
+    """U+202E (right-to-left override) would make "invoice\\u202efdp.exe" read as
+    "invoiceexe.pdf"; pages name the control instead, and the stored value is untouched."""
+    from tests.factories import make_asset
+
+    asset = make_asset(session, name="invoice\u202efdp.exe", notes="a\u2066b\u2069c")
+    login_as("analyst")
+    for url in ("/assets", f"/assets/{asset.id}", f"/assets/{asset.id}/history", "/audit"):
+        html = client.get(url).get_data(as_text=True)
+        assert "\u202e" not in html and "\u2066" not in html, url
+    assert "invoice[U+202E]fdp.exe" in client.get("/assets").get_data(as_text=True)
+    assert "a[U+2066]b[U+2069]c" in client.get(f"/assets/{asset.id}").get_data(as_text=True)
+    edit = client.get(f"/assets/{asset.id}/edit").get_data(as_text=True)
+    assert 'value="invoice\u202efdp.exe"' in edit  # the form edits the real value
+    session.expire_all()
+    assert session.get(type(asset), asset.id).name == "invoice\u202efdp.exe"

@@ -26,6 +26,7 @@ API_CONFIG = {
 
 def init_api(app: Flask) -> None:
     from webapp.api import assets, audit, conflicts, docs, health, imports, relationships
+    from webapp.api.auth import token_required
     from webapp.extensions import csrf
 
     for key, value in API_CONFIG.items():
@@ -41,3 +42,5 @@ def init_api(app: Flask) -> None:
         api.register_blueprint(blp)
         csrf.exempt(blp)
     app.register_blueprint(docs.bp)
+    # the OpenAPI document needs a token like every endpoint but the health probes (SPEC §7)
+    app.view_functions["api-docs.openapi_json"] = token_required()(app.view_functions["api-docs.openapi_json"])

@@ -1,8 +1,17 @@
-"""/api/v1/docs: a browsable view of the OpenAPI document, from vendored Swagger UI."""
+"""The browsable API documentation, from vendored Swagger UI, with the OpenAPI document embedded
+in the page (no second request, so the page works wherever its own request was allowed):
+
+- `/api/v1/docs` needs a bearer token, like `/api/v1/openapi.json` and every other endpoint;
+- `/api-docs` is the same page for a person signed in to the web UI (a browser sends no token).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
+
+from webapp.api.auth import token_required
+from webapp.models import Role
+from webapp.web.session import role_required
 
 bp = Blueprint("api_docs", __name__)
 
@@ -14,7 +23,21 @@ DOCS_CSP = (
 )
 
 
-@bp.route("/api/v1/docs")
-def docs():  # type: ignore[no-untyped-def]
-    body = render_template("api/docs.html")
+def _page():  # type: ignore[no-untyped-def]
+    from webapp.api import api
+
+    spec = current_app.json.dumps(api.spec.to_dict())
+    body = render_template("api/docs.html", spec=spec)
     return body, 200, {"Content-Security-Policy": DOCS_CSP}
+
+
+@bp.route("/api/v1/docs")
+@token_required()
+def docs():  # type: ignore[no-untyped-def]
+    return _page()
+
+
+@bp.route("/api-docs")
+@role_required(Role.viewer)
+def docs_for_people():  # type: ignore[no-untyped-def]
+    return _page()

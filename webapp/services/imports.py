@@ -18,6 +18,7 @@ import gc
 import hashlib
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import case, func, literal, select, union_all, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased
 
 from webapp.discovery import DiscoveryError, detect_format, parse
@@ -233,13 +234,32 @@ def execute(
             return _finish(session, run, ImportStatus.succeeded)
     except Exception as exc:  # the run must not stay "running" forever; the cause is logged
         log.exception("import %s failed", run_id)
-        session.rollback()
-        run = get_run(session, run_id)
-        return _finish(
-            session, run, ImportStatus.failed,
-            error=f"The import stopped on an internal error ({type(exc).__name__}); "
-                  "batches committed before it are kept. Run it again to finish.",
-        )
+        if _lost_connection(exc):
+            error = ("The database connection was lost during the import (the server restarted, or "
+                     "the network dropped); batches committed before it are kept. Run it again to finish.")
+        else:
+            error = (f"The import stopped on an internal error ({type(exc).__name__}); "
+                     "batches committed before it are kept. Run it again to finish.")
+        return _record_failure(session, run_id, error)
+
+
+def _lost_connection(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and bool(exc.connection_invalidated))
+
+
+def _record_failure(session: Session, run_id: uuid.UUID, error: str, attempts: int = 6) -> ImportRun:
+    """Mark the run failed with `error`. The database may be coming back from a restart: try a
+    few times (1, 2, 4… s); if it never answers, the reaper marks the run later."""
+    for attempt in range(attempts):
+        try:
+            session.rollback()
+            return _finish(session, get_run(session, run_id), ImportStatus.failed, error=error)
+        except (OperationalError, InterfaceError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(min(2 ** attempt, 16))
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
@@ -378,8 +398,9 @@ def reap_stale(session: Session, *, now: datetime | None = None, stale_seconds: 
         .values(
             status=ImportStatus.failed,
             finished_at=now,
-            error=f"The worker stopped responding (no heartbeat for {seconds} s); it was probably "
-                  "killed. Batches it committed are kept; run the import again to finish it.",
+            error=f"The worker stopped responding (no heartbeat for {seconds} s): it was stopped or "
+                  "killed, or lost its database connection. Batches it committed are kept; run the "
+                  "import again to finish it.",
         )
         .execution_options(synchronize_session=False)
     ).rowcount

@@ -138,6 +138,8 @@ def init_app(app: Flask) -> None:
         if messages is not None:  # request validation by the API schemas
             return error_page(422, "Validation failed", "The request is not valid.", _flatten(messages))
         message = MESSAGES.get(status, exc.description or "")
+        if status == 431:
+            message = exc.description or ""
         if status == 413:
             message = (
                 f"The upload is larger than the limit of {app.config['MAX_UPLOAD_MB']} MB."

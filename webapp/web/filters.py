@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -69,7 +70,33 @@ def url_with(**changes: Any) -> str:
     return url_for(request.endpoint or "", **(request.view_args or {}), **args)
 
 
+def aria(field: Any) -> dict[str, str]:
+    """A form field's ARIA attributes: only those that apply (WTForms would render a None value
+    as the text "None")."""
+    attrs = {}
+    if field.errors:
+        attrs["aria-invalid"] = "true"
+    if field.description or field.errors:
+        attrs["aria-describedby"] = f"{field.id}-help"
+    return attrs
+
+
+# Unicode's bidirectional controls (embeddings, overrides, isolates, marks): stored verbatim, but
+# shown as a visible "[U+202E]" so a name like "invoice\u202efdp.exe" cannot pass as "invoiceexe.pdf"
+BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def reveal_bidi(value: Any) -> Any:
+    """Jinja's finalize: every `{{ value }}` with a bidi control gets it named in plain text.
+    Markup (WTForms inputs, `tojson`, macros) is left as it is: an edit form keeps the value."""
+    if type(value) is str and BIDI_CONTROLS.search(value):
+        return BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group()):04X}]", value)
+    return value
+
+
 def init_app(app: Flask) -> None:
+    app.jinja_env.finalize = reveal_bidi
+    app.add_template_global(aria)
     app.add_template_filter(field_label)
     app.add_template_filter(when)
     app.add_template_filter(show)

@@ -18,6 +18,7 @@ from urllib.parse import unquote_to_bytes
 
 from flask import Flask, Request
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
+from werkzeug.exceptions import RequestHeaderFieldsTooLarge
 from werkzeug.utils import cached_property
 
 from webapp.services.assets import UNSTORABLE
@@ -25,6 +26,7 @@ from webapp.services.assets import UNSTORABLE_MESSAGE as NUL_MESSAGE
 from webapp.services.errors import ValidationFailed
 
 NOT_UTF8_MESSAGE = "This text is not valid UTF-8 (a broken character or a lone surrogate)."
+MAX_HEADER_BYTES = 8192
 # headers the app reads; User-Agent goes into the audit log
 READ_HEADERS = ("User-Agent", "Authorization", "If-Match", "X-Request-ID", "HX-Target",
                 "HX-Request", "HX-Boosted", "HX-History-Restore-Request")
@@ -98,7 +100,14 @@ class CheckedRequest(Request):
 
 
 def check_headers(request: Request) -> None:
-    """The headers the app reads: no NUL (a User-Agent is written to the audit log)."""
+    """No header over MAX_HEADER_BYTES (a 431 in the app's own format: gunicorn is configured to
+    pass up to 64 KB, webapp/gunicorn_conf.py); no NUL in the headers the app reads (a
+    User-Agent is written to the audit log)."""
+    for name, value in request.headers.items():
+        if len(name) + len(value) > MAX_HEADER_BYTES:
+            raise RequestHeaderFieldsTooLarge(
+                f"The {name[:40]} header is larger than this server accepts "
+                f"({MAX_HEADER_BYTES // 1024} KB).")
     errors = {
         f"{name} header": NUL_MESSAGE
         for name in READ_HEADERS
