@@ -78,11 +78,17 @@
 
   function elements(data, names, height) {
     var placed = positions(data.nodes, height);
+    // bidi controls would reorder a label on the canvas: name them, as the pages do
+    function revealBidi(text) {
+      return String(text).replace(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, function (c) {
+        return "[U+" + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0") + "]";
+      });
+    }
     var items = data.nodes.map(function (node) {
       return {
         group: "nodes",
         data: {
-          id: node.id, name: node.name, environment: node.environment,
+          id: node.id, name: revealBidi(node.name), environment: node.environment,
           color: cssVar("--env-" + node.environment, "#9ca3af"),
           size: SIZES[node.criticality] || UNRATED_SIZE,
         },
