@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import RAISE, Schema, fields, validate
 
 from webapp.models import (
@@ -12,6 +14,7 @@ from webapp.models import (
     DataClassification,
     Engine,
     Environment,
+    asset_fields,
 )
 from webapp.services.asset_search import SORTS
 
@@ -36,55 +39,57 @@ class StrictSchema(Schema):
         ordered = True
 
 
-class AssetWrite(StrictSchema):
-    """Fields a client may send when creating an asset."""
-
-    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), NO_NUL])
-    engine = _choice(Engine, required=True)
-    engine_version = _text(100, allow_none=True)
-    host = _text(255, allow_none=True)
-    port = fields.Integer(allow_none=True, strict=True, validate=validate.Range(1, 65535))
-    database_name = _text(200, allow_none=True)
-    aliases = fields.List(_text(255), validate=validate.Length(max=50))
-    cloud_provider = _choice(CloudProvider, allow_none=True)
-    region = _text(100, allow_none=True)
-    cloud_resource_id = _text(500, allow_none=True)
-    environment = _choice(Environment)
-    status = _choice(AssetStatus)
-    owner = _text(200, allow_none=True)
-    criticality = _choice(Criticality, allow_none=True)
-    data_classification = _choice(DataClassification, allow_none=True)
-    encrypted_at_rest = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
-    tls_required = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
-    publicly_accessible = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
-    backup_retention_days = fields.Integer(
-        allow_none=True, strict=True, validate=validate.Range(0, 3650)
-    )
-    last_backup_at = fields.AwareDateTime(allow_none=True, format="iso")
-    deletion_protection = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
-    connection_string = fields.String(
-        load_only=True, allow_none=True, validate=[validate.Length(max=4000), NO_NUL],
-        metadata={"description": "Write-only; stored encrypted and never returned."},
-    )
-    metadata = fields.Dict(keys=fields.String(validate=NO_NUL), metadata={"description": "Free-form JSON object."})
-    notes = _text(20000, allow_none=True)
-    tags = fields.List(fields.String(validate=[validate.Length(min=1, max=64), NO_NUL]),
-                       validate=validate.Length(max=50))
+def _write_field(spec: asset_fields.FieldSpec) -> fields.Field:
+    """The API's input field for one catalogue field (limits and values from the catalogue)."""
+    nullable = not spec.required and spec.default is None
+    if spec.kind == "text":
+        low = 1 if spec.required else None
+        kwargs: dict[str, Any] = {"required": spec.required}
+        if nullable:
+            kwargs["allow_none"] = True
+        if spec.secret:
+            kwargs.update(load_only=True, metadata={"description": "Write-only; stored encrypted and never returned."})
+        return fields.String(validate=[validate.Length(min=low, max=spec.max_length), NO_NUL], **kwargs)
+    if spec.kind == "choice":
+        return _choice(spec.enum, required=spec.required, **({"allow_none": True} if nullable else {}))
+    if spec.kind == "integer":
+        return fields.Integer(allow_none=True, strict=True,
+                              validate=validate.Range(spec.minimum, spec.maximum))
+    if spec.kind == "boolean":
+        return fields.Boolean(allow_none=True, truthy={True}, falsy={False})
+    if spec.kind == "timestamp":
+        return fields.AwareDateTime(allow_none=True, format="iso")
+    if spec.kind == "mapping":
+        return fields.Dict(keys=fields.String(validate=NO_NUL), metadata={"description": "Free-form JSON object."})
+    if spec.kind == "list":
+        return fields.List(_text(spec.max_length), validate=validate.Length(max=spec.max_items))
+    if spec.kind == "tags":
+        return fields.List(fields.String(validate=[validate.Length(min=1, max=spec.max_length), NO_NUL]),
+                           validate=validate.Length(max=spec.max_items))
+    raise ValueError(f"no API input for a {spec.kind} field")
 
 
-class AssetPatch(AssetWrite):
+# Fields a client may send when creating an asset: every writable field of the catalogue.
+AssetWrite = type("AssetWrite", (StrictSchema,), {
+    "__doc__": "Fields a client may send when creating an asset.",
+    **{f.name: _write_field(f) for f in asset_fields.CATALOGUE if f.writable},
+})
+
+
+class AssetPatch(StrictSchema):
     """A partial update. Send the version you read (or an If-Match header)."""
-
-    class Meta(StrictSchema.Meta):
-        pass
 
     version = fields.Integer(strict=True, validate=validate.Range(min=1),
                              metadata={"description": "The version you read; stale -> 412."})
 
 
-# every field optional for PATCH
-for _field in AssetPatch._declared_fields.values():
-    _field.required = False
+# the same fields, every one optional (fields of their own: marking AssetWrite's shared field
+# objects optional would make `name` and `engine` optional on create too)
+for _spec in asset_fields.CATALOGUE:
+    if _spec.writable:
+        _field = _write_field(_spec)
+        _field.required = False
+        AssetPatch._declared_fields[_spec.name] = _field
 
 
 class Asset(Schema):

@@ -18,6 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import Optional
 
+from webapp.models import asset_fields
 from webapp.models import (
     Asset,
     AssetStatus,
@@ -35,6 +36,8 @@ def _choices(enum_cls: Any, blank: str | None = None) -> list[SelectChoice]:
     return [SelectChoice("", blank), *options] if blank is not None else options
 
 
+LABEL = asset_fields.LABELS
+HELP = {f.name: f.help or "" for f in asset_fields.CATALOGUE}
 TRI_STATE = [SelectChoice("", "unknown"), SelectChoice("yes"), SelectChoice("no")]
 BOOL_FIELDS = ("encrypted_at_rest", "tls_required", "publicly_accessible", "deletion_protection")
 TEXT_FIELDS = (
@@ -47,35 +50,33 @@ ENUM_FIELDS = ("engine", "cloud_provider", "environment", "status", "criticality
 
 class AssetForm(FlaskForm):
     version = HiddenField()
-    name = StringField("Name")
-    engine = SelectField("Engine", choices=_choices(Engine, "choose an engine"), default="")
-    engine_version = StringField("Engine version")
-    host = StringField("Host")
-    port = IntegerField("Port", validators=[Optional()])
-    database_name = StringField("Database name")
-    aliases = TextAreaField("Aliases", description="Other host names or IPs, one per line.")
-    cloud_provider = SelectField("Cloud provider", choices=_choices(CloudProvider, "none"), default="")
-    region = StringField("Region")
-    cloud_resource_id = StringField("Cloud resource ID", description="ARN, self-link or Azure id.")
-    environment = SelectField("Environment", choices=_choices(Environment), default="unknown")
-    status = SelectField("Status", choices=_choices(AssetStatus), default="active")
-    owner = StringField("Owner")
-    criticality = SelectField("Criticality", choices=_choices(Criticality, "not set"), default="")
+    name = StringField(LABEL["name"])
+    engine = SelectField(LABEL["engine"], choices=_choices(Engine, "choose an engine"), default="")
+    engine_version = StringField(LABEL["engine_version"])
+    host = StringField(LABEL["host"])
+    port = IntegerField(LABEL["port"], validators=[Optional()])
+    database_name = StringField(LABEL["database_name"])
+    aliases = TextAreaField(LABEL["aliases"], description=HELP["aliases"])
+    cloud_provider = SelectField(LABEL["cloud_provider"], choices=_choices(CloudProvider, "none"), default="")
+    region = StringField(LABEL["region"])
+    cloud_resource_id = StringField(LABEL["cloud_resource_id"], description=HELP["cloud_resource_id"])
+    environment = SelectField(LABEL["environment"], choices=_choices(Environment), default="unknown")
+    status = SelectField(LABEL["status"], choices=_choices(AssetStatus), default="active")
+    owner = StringField(LABEL["owner"])
+    criticality = SelectField(LABEL["criticality"], choices=_choices(Criticality, "not set"), default="")
     data_classification = SelectField(
-        "Data classification", choices=_choices(DataClassification, "not set"), default=""
+        LABEL["data_classification"], choices=_choices(DataClassification, "not set"), default=""
     )
-    encrypted_at_rest = SelectField("Encrypted at rest", choices=TRI_STATE, default="")
-    tls_required = SelectField("TLS required", choices=TRI_STATE, default="")
-    publicly_accessible = SelectField("Publicly accessible", choices=TRI_STATE, default="")
-    deletion_protection = SelectField("Deletion protection", choices=TRI_STATE, default="")
-    backup_retention_days = IntegerField("Backup retention (days)", validators=[Optional()])
-    last_backup_at = StringField("Last backup", description="ISO 8601, e.g. 2026-11-01T03:00:00+00:00")
-    connection_string = PasswordField(
-        "Connection string", description="Stored encrypted. Leave empty to keep the current one."
-    )
+    encrypted_at_rest = SelectField(LABEL["encrypted_at_rest"], choices=TRI_STATE, default="")
+    tls_required = SelectField(LABEL["tls_required"], choices=TRI_STATE, default="")
+    publicly_accessible = SelectField(LABEL["publicly_accessible"], choices=TRI_STATE, default="")
+    deletion_protection = SelectField(LABEL["deletion_protection"], choices=TRI_STATE, default="")
+    backup_retention_days = IntegerField(LABEL["backup_retention_days"], validators=[Optional()])
+    last_backup_at = StringField(LABEL["last_backup_at"], description=HELP["last_backup_at"])
+    connection_string = PasswordField(LABEL["connection_string"], description=HELP["connection_string"])
     clear_connection_string = BooleanField("Remove the stored connection string")
-    tags = StringField("Tags", description="Comma-separated, e.g. pci, team=payments")
-    notes = TextAreaField("Notes")
+    tags = StringField(LABEL["tags"], description=HELP["tags"])
+    notes = TextAreaField(LABEL["notes"])
     submit = SubmitField("Save asset")
 
     def fill_from(self, asset: Asset) -> None:

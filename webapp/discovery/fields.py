@@ -23,16 +23,20 @@ from typing import Any
 from webapp.discovery import normalise
 from webapp.discovery.base import RecordError
 
-# Limits of webapp.services.assets.FIELDS, so a parsed record never fails validation later.
+# The field catalogue's limits (webapp/models/asset_fields.py), so a parsed record never fails
+# validation later. Written out, since discovery imports nothing of the database layer;
+# tests/services/test_asset_fields.py fails if they drift apart.
 TEXT_LIMITS = {
     "name": 200,
     "engine_version": 100,
+    "host": 255,
     "database_name": 200,
     "region": 100,
     "cloud_resource_id": 500,
     "owner": 200,
     "connection_string": 4000,
     "notes": 20000,
+    "source": 100,
 }
 MAX_ALIASES = 50
 MAX_ALIAS_LEN = 255

@@ -25,13 +25,10 @@ from webapp.models import (
     AssetStatus,
     AuditAction,
     AuditEvent,
-    CloudProvider,
-    Criticality,
-    DataClassification,
-    Engine,
     Environment,
     ImportRecord,
     Tag,
+    asset_fields,
 )
 from webapp.models.base import utcnow
 from webapp.services import audit, bulk, crypto, identifiers, relationships
@@ -39,7 +36,6 @@ from webapp.services.actor import Actor
 from webapp.services.errors import InvalidState, NotFound, StaleVersion, ValidationFailed
 
 ENTITY = "asset"
-TAG_MAX = 64
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -154,7 +150,8 @@ def _string_list(max_items: int, max_len: int) -> Callable[[Any], Any]:
 
 
 def _tags(value: Any) -> Any:
-    names = _string_list(50, TAG_MAX)(value)
+    tags = asset_fields.spec("tags")
+    names = _string_list(tags.max_items or 0, tags.max_length or 0)(value)
     return sorted({n.lower() for n in names})
 
 
@@ -184,54 +181,45 @@ def _check_json(value: Any, depth: int) -> None:
             _check_json(item, depth + 1)
 
 
-def _confidence(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ValueError("Enter a number between 0 and 1.")
-    return float(value)
+def _number(low: float, high: float) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise ValueError(f"Enter a number between {low:g} and {high:g}.")
+        return float(value)
+
+    return check
 
 
-FIELDS: dict[str, Callable[[Any], Any]] = {
-    "name": _text(200, required=True),
-    "engine": _choice(Engine, required=True),
-    "engine_version": _text(100),
-    "host": _text(255),
-    "port": _integer(1, 65535),
-    "database_name": _text(200),
-    "aliases": _string_list(50, 255),
-    "cloud_provider": _choice(CloudProvider),
-    "region": _text(100),
-    "cloud_resource_id": _text(500),
-    "environment": _choice(Environment),
-    "status": _choice(AssetStatus),
-    "owner": _text(200),
-    "criticality": _choice(Criticality),
-    "data_classification": _choice(DataClassification),
-    "encrypted_at_rest": _boolean,
-    "tls_required": _boolean,
-    "publicly_accessible": _boolean,
-    "backup_retention_days": _integer(0, 3650),
-    "last_backup_at": _timestamp,
-    "deletion_protection": _boolean,
-    "connection_string": _text(4000),
-    "metadata": _mapping,
-    "notes": _text(20000),
-    "tags": _tags,
-    "source": _text(100),
-    "confidence": _confidence,
-}
+def _validator(spec: asset_fields.FieldSpec) -> Callable[[Any], Any]:
+    """The check of one catalogue field: it raises ValueError with a message, or returns the
+    clean value."""
+    if spec.kind == "text":
+        return _text(spec.max_length or 0, required=spec.required)
+    if spec.kind == "choice":
+        assert spec.enum is not None
+        return _choice(spec.enum, required=spec.required)
+    if spec.kind == "integer":
+        return _integer(int(spec.minimum or 0), int(spec.maximum or 0))
+    if spec.kind == "number":
+        return _number(spec.minimum or 0, spec.maximum or 0)
+    if spec.kind == "list":
+        return _string_list(spec.max_items or 0, spec.max_length or 0)
+    return {"boolean": _boolean, "timestamp": _timestamp, "mapping": _mapping, "tags": _tags}[spec.kind]
+
+
+FIELDS: dict[str, Callable[[Any], Any]] = {f.name: _validator(f) for f in asset_fields.CATALOGUE}
 # fields whose value lives under another attribute name on the model
-ATTRIBUTE = {"metadata": "metadata_"}
+ATTRIBUTE = {f.name: f.attribute for f in asset_fields.CATALOGUE if f.attribute}
 NOT_NULL_DEFAULTS = {
-    "environment": Environment.unknown,
-    "status": AssetStatus.active,
-    "source": "manual",
+    f.name: f.enum(f.default) if f.enum else f.default
+    for f in asset_fields.CATALOGUE if f.default is not None
 }
 SEARCHED = ("name", "host", "database_name", "owner")
 # what an unset field looks like in a version rebuilt from the audit log
-EMPTY: dict[str, Any] = {"aliases": [], "tags": [], "metadata": {}, "environment": "unknown",
-                         "status": "active", "source": "manual"}
+EMPTY: dict[str, Any] = {"aliases": [], "tags": [], "metadata": {},
+                         **{f.name: f.default for f in asset_fields.CATALOGUE if f.default is not None}}
 # audit events never hold the secret, so a revert cannot bring an old one back
 UNREVERTABLE = frozenset({"connection_string"})
 

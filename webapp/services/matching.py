@@ -28,6 +28,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from webapp.discovery import normalise
+from webapp.models import asset_fields
 from webapp.services import identifiers
 from webapp.services.identifiers import cloud_short_id, name_form
 
@@ -203,9 +204,7 @@ FORMAT_KIND = {
     "inventory-json": "inventory",
 }
 # fields people and CMDBs know better than machines; every other reconciled field is technical
-BUSINESS_FIELDS = frozenset(
-    {"name", "owner", "criticality", "data_classification", "environment", "status", "notes"}
-)
+BUSINESS_FIELDS = asset_fields.BUSINESS_FIELDS
 
 
 def source_kind(label: str | None, fmt: str | None = None, known: Collection[str] = ()) -> str:

@@ -8,19 +8,10 @@ from typing import Any
 
 from flask import Flask, request, url_for
 
+from webapp.models import asset_fields
+
 FIELD_LABELS = {
-    "engine_version": "Engine version",
-    "database_name": "Database name",
-    "cloud_provider": "Cloud provider",
-    "cloud_resource_id": "Cloud resource ID",
-    "data_classification": "Data classification",
-    "encrypted_at_rest": "Encrypted at rest",
-    "tls_required": "TLS required",
-    "publicly_accessible": "Publicly accessible",
-    "backup_retention_days": "Backup retention (days)",
-    "last_backup_at": "Last backup",
-    "deletion_protection": "Deletion protection",
-    "connection_string": "Connection string",
+    **asset_fields.LABELS,
     "deleted_at": "Deleted",
     "locked_fields": "Locked fields",
 }
