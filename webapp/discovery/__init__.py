@@ -5,11 +5,9 @@
     result = parse(data, format="csv")                 # or named explicitly
 
 Each format is a module that registers itself in `FORMATS` (name -> Format) when imported;
-importing this package imports them all, so adding a format is adding a module and its name
-to MODULES. No Flask, SQLAlchemy or I/O here: matching and writing are the import job's business.
+this package imports them all, below, so adding a format is adding a module and importing it
+there. No Flask, SQLAlchemy or I/O here: matching and writing are the import job's business.
 """
-
-from importlib import import_module
 
 from webapp.discovery.base import (
     FORMATS,
@@ -23,11 +21,19 @@ from webapp.discovery.base import (
     parse,
 )
 
-# One module per format; each registers itself in FORMATS when imported. This order (SPEC §6's)
-# is the order formats are listed in messages.
-MODULES = ("inventory_json", "csv_format", "nmap_xml", "aws_rds", "gcp_sql", "azure")
-for _module in MODULES:
-    import_module(f"{__name__}.{_module}")
+# The registry: one module per format, each registering itself in FORMATS when imported. This
+# import order (SPEC §6's) is the order of FORMATS, so of the formats listed in messages.
+# isort: off
+from webapp.discovery import inventory_json  # inventory-json
+from webapp.discovery import csv_format  # csv
+from webapp.discovery import nmap_xml  # nmap-xml
+from webapp.discovery import aws_rds  # aws-rds-json
+from webapp.discovery import gcp_sql  # gcp-sql-json
+from webapp.discovery import azure  # azure-json
+
+# isort: on
+
+MODULES = (inventory_json, csv_format, nmap_xml, aws_rds, gcp_sql, azure)
 
 __all__ = [
     "FORMATS",

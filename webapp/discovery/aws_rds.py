@@ -40,10 +40,12 @@ from webapp.discovery.base import (
     DiscoveryError,
     Format,
     ParseResult,
-    RecordError,
     Relation,
     Warnings,
+    build_record,
     register,
+    text_list,
+    text_or_none,
 )
 from webapp.discovery.fields import RecordBuilder, fields_from_tags
 
@@ -102,16 +104,6 @@ class Arn:
         return f"arn:{self.partition}:rds:{self.region}:{self.account}:{kind}:{identifier}"
 
 
-def _text(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
-def _strings(value: Any) -> list[str]:
-    if not isinstance(value, list):
-        return []
-    return [v.strip() for v in value if isinstance(v, str) and v.strip()]
-
-
 def _resolver(arn: str | None) -> Callable[[str, str], str]:
     """Turn an identifier named by a record into the id its relation should use: an ARN built
     from the record's own ARN when there is one, else the record key of this file."""
@@ -153,10 +145,18 @@ def _relate(relations: list[Relation], kind: str, source: str, target: str) -> N
         relations.append(relation)
 
 
+def _status(builder: RecordBuilder, metadata: dict[str, Any], status: str | None) -> None:
+    """The RDS status goes to metadata; the ones that say active or inactive to the field."""
+    if status:
+        metadata["aws_status"] = status
+        if status in _STATUS:
+            builder.fields["status"] = _STATUS[status]
+
+
 def _common(builder: RecordBuilder, item: dict[str, Any], arn: str | None) -> dict[str, Any]:
     """Fields shared by instances and clusters; returns the metadata collected."""
     metadata: dict[str, Any] = {}
-    raw_engine = _text(item.get("Engine"))
+    raw_engine = text_or_none(item.get("Engine"))
     if raw_engine:
         metadata["aws_engine"] = raw_engine
         engine = engine_of(raw_engine)
@@ -164,7 +164,7 @@ def _common(builder: RecordBuilder, item: dict[str, Any], arn: str | None) -> di
             builder.fields["engine"] = engine
         else:
             builder.warnings.append(f"engine {raw_engine!r} not recognised; left out")
-    builder.set("engine_version", _text(item.get("EngineVersion")))
+    builder.set("engine_version", text_or_none(item.get("EngineVersion")))
     builder.fields["cloud_provider"] = "aws"
     if arn:
         builder.set("cloud_resource_id", arn)
@@ -192,121 +192,122 @@ def _common(builder: RecordBuilder, item: dict[str, Any], arn: str | None) -> di
 
 
 def _instance(n: int, item: Any) -> DiscoveredRecord:
-    if not isinstance(item, dict) or not _text(item.get("DBInstanceIdentifier")):
+    if not isinstance(item, dict) or not text_or_none(item.get("DBInstanceIdentifier")):
         return DiscoveredRecord.unusable(
             f"aws_rds:#{n}", n, "DB instance without a DBInstanceIdentifier."
         )
     ident = item["DBInstanceIdentifier"].strip()
     key = f"aws_rds:{ident}"
-    builder = RecordBuilder()
-    relations: list[Relation] = []
-    try:
-        builder.set("name", ident)
-        arn = _text(item.get("DBInstanceArn"))
-        metadata = _common(builder, item, arn)
-        endpoint = item.get("Endpoint")
-        if isinstance(endpoint, dict):
-            builder.set("host", _text(endpoint.get("Address")))
-            builder.set("port", endpoint.get("Port"))
-        builder.set("database_name", _text(item.get("DBName")))
-        zone = _text(item.get("AvailabilityZone"))
-        if zone:
-            metadata["aws_availability_zone"] = zone
-            if "region" not in builder.fields:
-                builder.set("region", zone.rstrip("abcdefghijklmnopqrstuvwxyz"))
-        status = _text(item.get("DBInstanceStatus"))
-        if status:
-            metadata["aws_status"] = status
-            if status in _STATUS:
-                builder.fields["status"] = _STATUS[status]
-        for source, target in (
-            ("DBInstanceClass", "aws_instance_class"),
-            ("MultiAZ", "aws_multi_az"),
-            ("StorageType", "aws_storage_type"),
-            ("DbiResourceId", "aws_dbi_resource_id"),
-        ):
-            if item.get(source) not in (None, ""):
-                metadata[target] = item[source]
-        builder.fields["metadata"] = metadata
-        fields, warnings, ips = builder.finish()
-    except RecordError as exc:
-        return DiscoveredRecord(
-            key=key, fields=builder.fields, warnings=builder.warnings, error=str(exc), row=n
-        )
+    arn = text_or_none(item.get("DBInstanceArn"))
+    record = build_record(key, n, RecordBuilder(), _fill_instance, item, ident, arn)
+    if record.error is None:
+        record.relations = _instance_relations(item, arn or key, _resolver(arn))
+    return record
 
-    me = arn or key
-    other = _resolver(arn)
-    source = _text(item.get("ReadReplicaSourceDBInstanceIdentifier"))
+
+def _fill_instance(
+    builder: RecordBuilder, item: dict[str, Any], ident: str, arn: str | None
+) -> None:
+    builder.set("name", ident)
+    metadata = _common(builder, item, arn)
+    endpoint = item.get("Endpoint")
+    if isinstance(endpoint, dict):
+        builder.set("host", text_or_none(endpoint.get("Address")))
+        builder.set("port", endpoint.get("Port"))
+    builder.set("database_name", text_or_none(item.get("DBName")))
+    zone = text_or_none(item.get("AvailabilityZone"))
+    if zone:
+        metadata["aws_availability_zone"] = zone
+        if "region" not in builder.fields:
+            builder.set("region", zone.rstrip("abcdefghijklmnopqrstuvwxyz"))
+    _status(builder, metadata, text_or_none(item.get("DBInstanceStatus")))
+    for source, target in (
+        ("DBInstanceClass", "aws_instance_class"),
+        ("MultiAZ", "aws_multi_az"),
+        ("StorageType", "aws_storage_type"),
+        ("DbiResourceId", "aws_dbi_resource_id"),
+    ):
+        if item.get(source) not in (None, ""):
+            metadata[target] = item[source]
+    builder.fields["metadata"] = metadata
+
+
+def _instance_relations(
+    item: dict[str, Any], me: str, other: Callable[[str, str], str]
+) -> list[Relation]:
+    relations: list[Relation] = []
+    source = text_or_none(item.get("ReadReplicaSourceDBInstanceIdentifier"))
     if source:
         _relate(relations, "replicates_to", other("db", source), me)
-    for replica in _strings(item.get("ReadReplicaDBInstanceIdentifiers")):
+    for replica in text_list(item.get("ReadReplicaDBInstanceIdentifiers")):
         _relate(relations, "replicates_to", me, other("db", replica))
-    for replica in _strings(item.get("ReadReplicaDBClusterIdentifiers")):
+    for replica in text_list(item.get("ReadReplicaDBClusterIdentifiers")):
         _relate(relations, "replicates_to", me, other("cluster", replica))
-    cluster = _text(item.get("DBClusterIdentifier"))
+    cluster = text_or_none(item.get("DBClusterIdentifier"))
     if cluster:
         _relate(relations, "member_of", me, other("cluster", cluster))
-    return DiscoveredRecord(
-        key=key, fields=fields, warnings=warnings, row=n, relations=relations, ip_addresses=ips
-    )
+    return relations
 
 
 def _cluster(n: int, item: Any) -> DiscoveredRecord:
-    if not isinstance(item, dict) or not _text(item.get("DBClusterIdentifier")):
+    if not isinstance(item, dict) or not text_or_none(item.get("DBClusterIdentifier")):
         return DiscoveredRecord.unusable(
             f"aws_rds_cluster:#{n}", n, "DB cluster without a DBClusterIdentifier."
         )
     ident = item["DBClusterIdentifier"].strip()
     key = f"aws_rds_cluster:{ident}"
-    builder = RecordBuilder()
-    relations: list[Relation] = []
-    try:
-        builder.set("name", ident)
-        arn = _text(item.get("DBClusterArn"))
-        metadata = _common(builder, item, arn)
-        builder.set("host", _text(item.get("Endpoint")))
-        builder.set("port", item.get("Port"))
-        builder.set("database_name", _text(item.get("DatabaseName")))
-        zones = item.get("AvailabilityZones")
-        if "region" not in builder.fields and isinstance(zones, list) and zones and _text(zones[0]):
-            builder.set("region", zones[0].strip().rstrip("abcdefghijklmnopqrstuvwxyz"))
-        status = _text(item.get("Status"))
-        if status:
-            metadata["aws_status"] = status
-            if status in _STATUS:
-                builder.fields["status"] = _STATUS[status]
-        reader = _text(item.get("ReaderEndpoint"))
-        if reader:
-            # the reader endpoint leads to the replicas, not to this writer: not an alias
-            metadata["aws_reader_endpoint"] = reader.lower().rstrip(".")
-        for source, target in (
-            ("EngineMode", "aws_engine_mode"),
-            ("MultiAZ", "aws_multi_az"),
-            ("DbClusterResourceId", "aws_cluster_resource_id"),
-        ):
-            if item.get(source) not in (None, ""):
-                metadata[target] = item[source]
-        builder.fields["metadata"] = metadata
-        fields, warnings, ips = builder.finish()
-    except RecordError as exc:
-        return DiscoveredRecord(
-            key=key, fields=builder.fields, warnings=builder.warnings, error=str(exc), row=n
-        )
+    arn = text_or_none(item.get("DBClusterArn"))
+    record = build_record(key, n, RecordBuilder(), _fill_cluster, item, ident, arn)
+    if record.error is None:
+        record.relations = _cluster_relations(item, arn or key, _resolver(arn))
+    return record
 
-    me = arn or key
-    other = _resolver(arn)
+
+def _fill_cluster(
+    builder: RecordBuilder, item: dict[str, Any], ident: str, arn: str | None
+) -> None:
+    builder.set("name", ident)
+    metadata = _common(builder, item, arn)
+    builder.set("host", text_or_none(item.get("Endpoint")))
+    builder.set("port", item.get("Port"))
+    builder.set("database_name", text_or_none(item.get("DatabaseName")))
+    zones = item.get("AvailabilityZones")
+    if (
+        "region" not in builder.fields
+        and isinstance(zones, list)
+        and zones
+        and text_or_none(zones[0])
+    ):
+        builder.set("region", zones[0].strip().rstrip("abcdefghijklmnopqrstuvwxyz"))
+    _status(builder, metadata, text_or_none(item.get("Status")))
+    reader = text_or_none(item.get("ReaderEndpoint"))
+    if reader:
+        # the reader endpoint leads to the replicas, not to this writer: not an alias
+        metadata["aws_reader_endpoint"] = reader.lower().rstrip(".")
+    for source, target in (
+        ("EngineMode", "aws_engine_mode"),
+        ("MultiAZ", "aws_multi_az"),
+        ("DbClusterResourceId", "aws_cluster_resource_id"),
+    ):
+        if item.get(source) not in (None, ""):
+            metadata[target] = item[source]
+    builder.fields["metadata"] = metadata
+
+
+def _cluster_relations(
+    item: dict[str, Any], me: str, other: Callable[[str, str], str]
+) -> list[Relation]:
+    relations: list[Relation] = []
     members = item.get("DBClusterMembers")
     for member in members if isinstance(members, list) else []:
-        if isinstance(member, dict) and _text(member.get("DBInstanceIdentifier")):
+        if isinstance(member, dict) and text_or_none(member.get("DBInstanceIdentifier")):
             _relate(relations, "member_of", other("db", member["DBInstanceIdentifier"].strip()), me)
-    source = _text(item.get("ReplicationSourceIdentifier"))
+    source = text_or_none(item.get("ReplicationSourceIdentifier"))
     if source:
         _relate(relations, "replicates_to", other("cluster", source), me)
-    for replica in _strings(item.get("ReadReplicaIdentifiers")):
+    for replica in text_list(item.get("ReadReplicaIdentifiers")):
         _relate(relations, "replicates_to", me, other("cluster", replica))
-    return DiscoveredRecord(
-        key=key, fields=fields, warnings=warnings, row=n, relations=relations, ip_addresses=ips
-    )
+    return relations
 
 
 register(

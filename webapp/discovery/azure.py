@@ -37,10 +37,14 @@ from webapp.discovery.base import (
     DiscoveryError,
     Format,
     ParseResult,
-    RecordError,
     Relation,
     Warnings,
+    as_dict,
+    build_record,
+    detect_json_items,
+    json_items,
     register,
+    text_or_none,
 )
 from webapp.discovery.fields import RecordBuilder, fields_from_tags
 from webapp.discovery.normalise import DEFAULT_PORTS
@@ -57,12 +61,9 @@ TYPES = {
 _STATUS = {"ready": "active", "stopped": "inactive", "disabled": "inactive"}
 
 
-def _items(doc: Any) -> list[Any] | None:
-    if isinstance(doc, list):
-        return doc
-    if isinstance(doc, dict) and isinstance(doc.get("id"), str) and "type" in doc:
-        return [doc]
-    return None
+def _is_single(doc: dict[str, Any]) -> bool:
+    """`az … show` prints one resource, not a list."""
+    return isinstance(doc.get("id"), str) and "type" in doc
 
 
 def _is_azure_database(item: Any) -> bool:
@@ -76,24 +77,11 @@ def _is_azure_database(item: Any) -> bool:
 
 
 def detect(content: Content) -> int:
-    if content.kind != "json":
-        return 0
-    items = _items(content.json)
-    if items and any(_is_azure_database(item) for item in items[:5]):
-        return 90
-    return 0
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return detect_json_items(content, _is_single, _is_azure_database, 90)
 
 
 def parse(content: Content) -> ParseResult:
-    items = _items(content.json)
+    items = json_items(content.json, _is_single)
     if items is None:
         raise DiscoveryError(
             'Expected the output of "az postgres flexible-server list", "az mysql '
@@ -119,29 +107,34 @@ def parse(content: Content) -> ParseResult:
 
 
 def _record(n: int, item: Any) -> DiscoveredRecord:
-    if not isinstance(item, dict) or not _text(item.get("id")) or not _text(item.get("name")):
+    if (
+        not isinstance(item, dict)
+        or not text_or_none(item.get("id"))
+        or not text_or_none(item.get("name"))
+    ):
         return DiscoveredRecord.unusable(
             f"azure:#{n}", n, "Azure resource without an id or a name."
         )
     resource_id = item["id"].strip().lower()
     key = f"azure:{resource_id}"
-    kind = (_text(item.get("type")) or "").lower()
-    builder = RecordBuilder()
-    try:
-        _fill(builder, item, resource_id, kind)
-        fields, warnings, ips = builder.finish()
-    except RecordError as exc:
-        return DiscoveredRecord(
-            key=key, fields=builder.fields, warnings=builder.warnings, error=str(exc), row=n
-        )
+    kind = (text_or_none(item.get("type")) or "").lower()
+    record = build_record(key, n, RecordBuilder(), _fill, item, resource_id, kind)
+    if record.error is None:
+        record.relations = _relations(item, resource_id)
+    return record
+
+
+def _relations(item: dict[str, Any], resource_id: str) -> list[Relation]:
     relations: list[Relation] = []
-    source = _text(item.get("sourceServerResourceId"))
-    role = _text(item.get("replicationRole")) or _text(_dict(item.get("replica")).get("role")) or ""
+    source = text_or_none(item.get("sourceServerResourceId"))
+    role = (
+        text_or_none(item.get("replicationRole"))
+        or text_or_none(as_dict(item.get("replica")).get("role"))
+        or ""
+    )
     if source and "replica" in role.lower():
         relations.append(Relation("replicates_to", source.lower(), resource_id))
-    return DiscoveredRecord(
-        key=key, fields=fields, warnings=warnings, row=n, relations=relations, ip_addresses=ips
-    )
+    return relations
 
 
 def _fill(builder: RecordBuilder, item: dict[str, Any], resource_id: str, kind: str) -> None:
@@ -156,7 +149,7 @@ def _fill(builder: RecordBuilder, item: dict[str, Any], resource_id: str, kind: 
     else:
         builder.warnings.append("type not given; engine left out")
     metadata["azure_type"] = item.get("type")
-    version = _text(item.get("version"))
+    version = text_or_none(item.get("version"))
     if kind == "microsoft.sql/servers":
         # the logical server's API version (always "12.0"), not a SQL Server release
         if version:
@@ -166,32 +159,34 @@ def _fill(builder: RecordBuilder, item: dict[str, Any], resource_id: str, kind: 
         if version and isinstance(minor, str | int) and str(minor).strip() and "." not in version:
             version = f"{version}.{str(minor).strip()}"
         builder.set("engine_version", version)
-    builder.set("host", _text(item.get("fullyQualifiedDomainName")))
-    location = _text(item.get("location"))
+    builder.set("host", text_or_none(item.get("fullyQualifiedDomainName")))
+    location = text_or_none(item.get("location"))
     if location:
         builder.set("region", location.lower().replace(" ", ""))
 
-    network = _dict(item.get("network"))
-    public = _text(network.get("publicNetworkAccess")) or _text(item.get("publicNetworkAccess"))
+    network = as_dict(item.get("network"))
+    public = text_or_none(network.get("publicNetworkAccess")) or text_or_none(
+        item.get("publicNetworkAccess")
+    )
     if public and public.lower() in ("enabled", "disabled"):
         builder.fields["publicly_accessible"] = public.lower() == "enabled"
     if kind.endswith("/flexibleservers"):
         builder.fields["encrypted_at_rest"] = True
-        encryption = _text(_dict(item.get("dataEncryption")).get("type"))
+        encryption = text_or_none(as_dict(item.get("dataEncryption")).get("type"))
         if encryption:
             metadata["azure_data_encryption"] = encryption
-    retention = _dict(item.get("backup")).get("backupRetentionDays")
+    retention = as_dict(item.get("backup")).get("backupRetentionDays")
     if retention is None:
-        retention = _dict(item.get("storageProfile")).get("backupRetentionDays")
+        retention = as_dict(item.get("storageProfile")).get("backupRetentionDays")
     builder.set("backup_retention_days", retention)
-    ssl = _text(item.get("sslEnforcement"))
+    ssl = text_or_none(item.get("sslEnforcement"))
     if ssl and ssl.lower() in ("enabled", "disabled"):
         builder.fields["tls_required"] = ssl.lower() == "enabled"
-    tls = _text(item.get("minimalTlsVersion"))
+    tls = text_or_none(item.get("minimalTlsVersion"))
     if tls:
         metadata["azure_minimal_tls_version"] = tls
 
-    state = _text(item.get("state")) or _text(item.get("userVisibleState"))
+    state = text_or_none(item.get("state")) or text_or_none(item.get("userVisibleState"))
     if state:
         metadata["azure_state"] = state
         if state.lower() in _STATUS:
@@ -201,15 +196,15 @@ def _fill(builder: RecordBuilder, item: dict[str, Any], resource_id: str, kind: 
         metadata["azure_tags"] = tags
         builder.set("tags", {str(k): ("" if v is None else str(v)) for k, v in tags.items()})
         fields_from_tags(tags.items(), builder)
-    if _text(item.get("resourceGroup")):
+    if text_or_none(item.get("resourceGroup")):
         metadata["azure_resource_group"] = item["resourceGroup"]
-    sku = _dict(item.get("sku"))
-    if _text(sku.get("name")):
+    sku = as_dict(item.get("sku"))
+    if text_or_none(sku.get("name")):
         metadata["azure_sku"] = sku["name"]
-    role = _text(item.get("replicationRole"))
+    role = text_or_none(item.get("replicationRole"))
     if role:
         metadata["azure_replication_role"] = role
-    ha = _text(_dict(item.get("highAvailability")).get("mode"))
+    ha = text_or_none(as_dict(item.get("highAvailability")).get("mode"))
     if ha:
         metadata["azure_high_availability"] = ha
     builder.fields["metadata"] = metadata

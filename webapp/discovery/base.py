@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 # A cap on file-level warnings: a 100,000-port scan full of tcpwrapped ports must not produce
 # a 100,000-line warning list; the count of what was left out is kept.
@@ -88,6 +88,32 @@ class UnknownFormat(DiscoveryError):
 
 class RecordError(Exception):
     """Raised inside a parser for one bad record; becomes `DiscoveredRecord.error`."""
+
+
+class RecordDraft(Protocol):
+    """What `build_record` needs of a record builder (`fields.RecordBuilder`): the fields and
+    warnings collected so far, and `finish`, which gives (fields, warnings, ip_addresses) or
+    raises RecordError."""
+
+    fields: dict[str, Any]
+    warnings: list[str]
+
+    def finish(self) -> tuple[dict[str, Any], list[str], list[str]]: ...
+
+
+def build_record(
+    key: str, row: int, builder: RecordDraft, fill: Callable[..., object], *args: Any
+) -> DiscoveredRecord:
+    """One record from `fill(builder, *args)` then `builder.finish()`. A RecordError from either
+    gives a failed record (counted and listed, SPEC §6) with what was set before the error."""
+    try:
+        fill(builder, *args)
+        fields, warnings, ips = builder.finish()
+    except RecordError as exc:
+        return DiscoveredRecord(
+            key=key, fields=builder.fields, warnings=builder.warnings, error=str(exc), row=row
+        )
+    return DiscoveredRecord(key=key, fields=fields, warnings=warnings, row=row, ip_addresses=ips)
 
 
 class Warnings(list[str]):
@@ -230,6 +256,56 @@ def load_json(data: bytes) -> Any:
         raise DiscoveryError("Invalid JSON: the document is nested too deeply.") from None
     except ValueError as exc:  # e.g. an integer literal longer than Python allows
         raise DiscoveryError(f"Invalid JSON: {exc}.") from None
+
+
+# --- helpers shared by the JSON parsers (aws-rds-json, gcp-sql-json, azure-json) -------------
+# Cloud CLI output is read defensively: any value may be missing, null or of another type than
+# the API documents, and such a value means "unknown", never an error.
+
+
+def text_or_none(value: Any) -> str | None:
+    """`value` without surrounding whitespace when it is a non-blank string, else None."""
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty dict (so `.get` can follow safely)."""
+    return value if isinstance(value, dict) else {}
+
+
+def text_list(value: Any) -> list[str]:
+    """The non-blank strings of a JSON list, stripped, in order; [] when `value` is no list."""
+    if not isinstance(value, list):
+        return []
+    return [v.strip() for v in value if isinstance(v, str) and v.strip()]
+
+
+def json_items(doc: Any, is_single: Callable[[dict[str, Any]], bool]) -> list[Any] | None:
+    """The items of a cloud listing: the document itself when it is a list (`… list` output),
+    `[doc]` when it is one object that `is_single` accepts (`… show`/`describe` output), else
+    None (the document has neither shape). The items themselves are not checked."""
+    if isinstance(doc, list):
+        return doc
+    if isinstance(doc, dict) and is_single(doc):
+        return [doc]
+    return None
+
+
+def detect_json_items(
+    content: Content,
+    is_single: Callable[[dict[str, Any]], bool],
+    looks_like: Callable[[Any], bool],
+    score: int,
+) -> int:
+    """A `Format.detect` for a cloud listing: `score` when the content is JSON whose items (see
+    `json_items`) include, among the first five, one that `looks_like` a record of the format;
+    else 0. An empty list is nobody's listing: 0."""
+    if content.kind != "json":
+        return 0
+    items = json_items(content.json, is_single)
+    if items and any(looks_like(item) for item in items[:5]):
+        return score
+    return 0
 
 
 # --- the registry ---------------------------------------------------------------------------

@@ -31,8 +31,8 @@ from webapp.discovery.base import (
     DiscoveryError,
     Format,
     ParseResult,
-    RecordError,
     Warnings,
+    build_record,
     register,
 )
 from webapp.discovery.fields import FIELD_NAMES, RecordBuilder
@@ -251,16 +251,7 @@ def _warn_shared_columns(columns: list[tuple[int, str, str]], warnings: Warnings
 def _record(
     n: int, row: list[str], columns: list[tuple[int, str, str]], width: int
 ) -> DiscoveredRecord:
-    builder = RecordBuilder()
-    key = f"{NAME}:{n}"
-    try:
-        _fill(builder, row, columns, width)
-        fields, warnings, ips = builder.finish()
-    except RecordError as exc:
-        return DiscoveredRecord(
-            key=key, fields=builder.fields, warnings=builder.warnings, error=str(exc), row=n
-        )
-    return DiscoveredRecord(key=key, fields=fields, warnings=warnings, row=n, ip_addresses=ips)
+    return build_record(f"{NAME}:{n}", n, RecordBuilder(), _fill, row, columns, width)
 
 
 def _fill(

@@ -33,10 +33,14 @@ from webapp.discovery.base import (
     DiscoveryError,
     Format,
     ParseResult,
-    RecordError,
     Relation,
     Warnings,
+    as_dict,
+    build_record,
+    detect_json_items,
+    json_items,
     register,
+    text_or_none,
 )
 from webapp.discovery.fields import RecordBuilder, fields_from_tags
 from webapp.discovery.normalise import DEFAULT_PORTS
@@ -52,12 +56,9 @@ _TLS = {
 }
 
 
-def _items(doc: Any) -> list[Any] | None:
-    if isinstance(doc, list):
-        return doc
-    if isinstance(doc, dict) and ("databaseVersion" in doc or doc.get("kind") == "sql#instance"):
-        return [doc]
-    return None
+def _is_single(doc: dict[str, Any]) -> bool:
+    """`gcloud sql instances describe` prints one instance, not a list."""
+    return "databaseVersion" in doc or doc.get("kind") == "sql#instance"
 
 
 def _looks_like_instance(item: Any) -> bool:
@@ -71,20 +72,7 @@ def _looks_like_instance(item: Any) -> bool:
 
 
 def detect(content: Content) -> int:
-    if content.kind != "json":
-        return 0
-    items = _items(content.json)
-    if items and any(_looks_like_instance(item) for item in items[:5]):
-        return 90
-    return 0
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return detect_json_items(content, _is_single, _looks_like_instance, 90)
 
 
 def engine_and_version(
@@ -111,14 +99,14 @@ def engine_and_version(
 
 
 def self_link(item: dict[str, Any], project: str, name: str) -> str:
-    link = _text(item.get("selfLink"))
+    link = text_or_none(item.get("selfLink"))
     if link:
         return _OLD_HOST.sub("https://sqladmin.googleapis.com/sql/", link)
     return SELF_LINK.format(project=project, name=name)
 
 
 def parse(content: Content) -> ParseResult:
-    items = _items(content.json)
+    items = json_items(content.json, _is_single)
     if items is None:
         raise DiscoveryError(
             'Expected the output of "gcloud sql instances list --format=json" (a list of '
@@ -132,10 +120,10 @@ def parse(content: Content) -> ParseResult:
 
 
 def _project_of(item: dict[str, Any]) -> str | None:
-    project = _text(item.get("project"))
+    project = text_or_none(item.get("project"))
     if project:
         return project
-    connection = _text(item.get("connectionName"))
+    connection = text_or_none(item.get("connectionName"))
     if connection and connection.count(":") >= 2:
         return connection.rsplit(":", 2)[0]
     match = re.search(r"/projects/([^/]+)/instances/", item.get("selfLink") or "")
@@ -143,7 +131,7 @@ def _project_of(item: dict[str, Any]) -> str | None:
 
 
 def _record(n: int, item: Any) -> DiscoveredRecord:
-    if not isinstance(item, dict) or not _text(item.get("name")):
+    if not isinstance(item, dict) or not text_or_none(item.get("name")):
         return DiscoveredRecord.unusable(f"gcp_sql:#{n}", n, "Cloud SQL instance without a name.")
     name = item["name"].strip()
     project = _project_of(item)
@@ -151,25 +139,18 @@ def _record(n: int, item: Any) -> DiscoveredRecord:
     builder = RecordBuilder()
     if project is None:
         builder.warnings.append("project not given; the record key has no project")
-    try:
-        link = self_link(item, project or "-", name)
-        _fill(builder, item, name, link)
-        fields, warnings, ips = builder.finish()
-    except RecordError as exc:
-        return DiscoveredRecord(
-            key=key, fields=builder.fields, warnings=builder.warnings, error=str(exc), row=n
-        )
-    relations = _relations(item, project or "-", link)
-    return DiscoveredRecord(
-        key=key, fields=fields, warnings=warnings, row=n, relations=relations, ip_addresses=ips
-    )
+    link = self_link(item, project or "-", name)
+    record = build_record(key, n, builder, _fill, item, name, link)
+    if record.error is None:
+        record.relations = _relations(item, project or "-", link)
+    return record
 
 
 def _addresses(item: dict[str, Any]) -> list[str]:
     """[PRIVATE…, PRIMARY…] addresses (OUTGOING excluded), private first."""
     ranked: list[tuple[int, str]] = []
     for entry in item.get("ipAddresses") or []:
-        if not isinstance(entry, dict) or not _text(entry.get("ipAddress")):
+        if not isinstance(entry, dict) or not text_or_none(entry.get("ipAddress")):
             continue
         kind = (entry.get("type") or "").upper()
         if kind == "OUTGOING":
@@ -179,20 +160,20 @@ def _addresses(item: dict[str, Any]) -> list[str]:
 
 
 def _fill(builder: RecordBuilder, item: dict[str, Any], name: str, link: str) -> None:
-    settings = _dict(item.get("settings"))
-    ip_config = _dict(settings.get("ipConfiguration"))
-    backup = _dict(settings.get("backupConfiguration"))
+    settings = as_dict(item.get("settings"))
+    ip_config = as_dict(settings.get("ipConfiguration"))
+    backup = as_dict(settings.get("backupConfiguration"))
     metadata: dict[str, Any] = {}
     builder.set("name", name)
     builder.fields["cloud_provider"] = "gcp"
     builder.set("cloud_resource_id", link)
-    builder.set("region", _text(item.get("region")))
+    builder.set("region", text_or_none(item.get("region")))
 
-    database_version = _text(item.get("databaseVersion"))
+    database_version = text_or_none(item.get("databaseVersion"))
     if database_version:
         metadata["gcp_database_version"] = database_version
         engine, version, edition = engine_and_version(
-            database_version, _text(item.get("databaseInstalledVersion"))
+            database_version, text_or_none(item.get("databaseInstalledVersion"))
         )
         if engine:
             builder.fields["engine"] = engine
@@ -206,7 +187,7 @@ def _fill(builder: RecordBuilder, item: dict[str, Any], name: str, link: str) ->
             )
 
     addresses = _addresses(item)
-    dns = _text(item.get("dnsName"))
+    dns = text_or_none(item.get("dnsName"))
     hosts = ([dns] if dns else []) + addresses
     if hosts:
         builder.set("host", hosts[0])
@@ -214,7 +195,7 @@ def _fill(builder: RecordBuilder, item: dict[str, Any], name: str, link: str) ->
             builder.add_host_candidate(other)
 
     require_ssl = ip_config.get("requireSsl")
-    ssl_mode = _text(ip_config.get("sslMode"))
+    ssl_mode = text_or_none(ip_config.get("sslMode"))
     if ssl_mode in _TLS:
         builder.fields["tls_required"] = _TLS[ssl_mode]
     elif isinstance(require_ssl, bool):
@@ -222,19 +203,19 @@ def _fill(builder: RecordBuilder, item: dict[str, Any], name: str, link: str) ->
     if isinstance(ip_config.get("ipv4Enabled"), bool):
         builder.fields["publicly_accessible"] = ip_config["ipv4Enabled"]
     builder.fields["encrypted_at_rest"] = True
-    kms = _text(_dict(item.get("diskEncryptionConfiguration")).get("kmsKeyName"))
+    kms = text_or_none(as_dict(item.get("diskEncryptionConfiguration")).get("kmsKeyName"))
     if kms:
         metadata["gcp_kms_key"] = kms
     if backup.get("enabled") is False:
         builder.fields["backup_retention_days"] = 0
     elif backup.get("enabled") is True:
-        retention = _dict(backup.get("backupRetentionSettings"))
+        retention = as_dict(backup.get("backupRetentionSettings"))
         if retention.get("retentionUnit") == "COUNT":
             builder.set("backup_retention_days", retention.get("retainedBackups"))
     if isinstance(settings.get("deletionProtectionEnabled"), bool):
         builder.fields["deletion_protection"] = settings["deletionProtectionEnabled"]
 
-    state = _text(item.get("state"))
+    state = text_or_none(item.get("state"))
     if state:
         metadata["gcp_state"] = state
         if settings.get("activationPolicy") == "NEVER" or state == "SUSPENDED":
@@ -250,10 +231,10 @@ def _fill(builder: RecordBuilder, item: dict[str, Any], name: str, link: str) ->
         ("connectionName", "gcp_connection_name"),
         ("instanceType", "gcp_instance_type"),
     ):
-        if _text(item.get(source)):
+        if text_or_none(item.get(source)):
             metadata[target] = item[source]
     for source, target in (("tier", "gcp_tier"), ("availabilityType", "gcp_availability_type")):
-        if _text(settings.get(source)):
+        if text_or_none(settings.get(source)):
             metadata[target] = settings[source]
     builder.fields["metadata"] = metadata
 
@@ -265,11 +246,11 @@ def _relations(item: dict[str, Any], project: str, link: str) -> list[Relation]:
         return f"{base}/projects/{ref_project or project}/instances/{ref_name}"
 
     relations: list[Relation] = []
-    master = _text(item.get("masterInstanceName"))
+    master = text_or_none(item.get("masterInstanceName"))
     if master:
         relations.append(Relation("replicates_to", link_of(master), link))
     for replica in item.get("replicaNames") or []:
-        if _text(replica):
+        if text_or_none(replica):
             relations.append(Relation("replicates_to", link, link_of(replica.strip())))
     return relations
 

@@ -24,8 +24,8 @@ from webapp.discovery.base import (
     DiscoveryError,
     Format,
     ParseResult,
-    RecordError,
     Warnings,
+    build_record,
     register,
 )
 from webapp.discovery.fields import BOOKKEEPING, FIELD_NAMES, RecordBuilder
@@ -100,24 +100,20 @@ def _record(n: int, item: Any, unknown: Counter[str]) -> DiscoveredRecord:
     key = f"json:{n}"
     if not isinstance(item, dict):
         return DiscoveredRecord.unusable(key, n, f"Asset {n} is not a JSON object.")
-    builder = RecordBuilder()
-    try:
-        for name, value in item.items():
-            if name in FIELD_NAMES:
-                builder.set(name, value)
-            elif name == "version":
-                if "engine_version" not in item and not (
-                    isinstance(value, int) and not isinstance(value, bool)
-                ):
-                    builder.set("engine_version", value)
-            elif name not in BOOKKEEPING and name != "source":
-                unknown[name] += 1
-        fields, warnings, ips = builder.finish()
-    except RecordError as exc:
-        return DiscoveredRecord(
-            key=key, fields=builder.fields, warnings=builder.warnings, error=str(exc), row=n
-        )
-    return DiscoveredRecord(key=key, fields=fields, warnings=warnings, row=n, ip_addresses=ips)
+    return build_record(key, n, RecordBuilder(), _fill, item, unknown)
+
+
+def _fill(builder: RecordBuilder, item: dict[str, Any], unknown: Counter[str]) -> None:
+    for name, value in item.items():
+        if name in FIELD_NAMES:
+            builder.set(name, value)
+        elif name == "version":
+            if "engine_version" not in item and not (
+                isinstance(value, int) and not isinstance(value, bool)
+            ):
+                builder.set("engine_version", value)
+        elif name not in BOOKKEEPING and name != "source":
+            unknown[name] += 1
 
 
 register(
