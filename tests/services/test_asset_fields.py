@@ -61,16 +61,16 @@ def test_the_api_accepts_the_writable_fields_with_the_catalogue_limits():
 
 
 def test_the_parsers_use_the_catalogue_limits():
-    assert discovery_fields.TEXT_LIMITS == {f.name: f.max_length for f in CATALOGUE if f.kind == "text"}
-    assert discovery_fields.MAX_TAGS == asset_fields.spec("tags").max_items
-    assert discovery_fields.MAX_TAG_LEN == asset_fields.spec("tags").max_length
-    assert discovery_fields.MAX_ALIASES == asset_fields.spec("aliases").max_items
-    assert discovery_fields.MAX_ALIAS_LEN == asset_fields.spec("aliases").max_length
+    assert {f.name: f.max_length for f in CATALOGUE if f.kind == "text"} == discovery_fields.TEXT_LIMITS
+    assert asset_fields.spec("tags").max_items == discovery_fields.MAX_TAGS
+    assert asset_fields.spec("tags").max_length == discovery_fields.MAX_TAG_LEN
+    assert asset_fields.spec("aliases").max_items == discovery_fields.MAX_ALIASES
+    assert asset_fields.spec("aliases").max_length == discovery_fields.MAX_ALIAS_LEN
     assert discovery_fields.SECRET_FIELDS == asset_fields.SECRET_FIELDS
 
 
 def test_business_fields_and_labels_come_from_the_catalogue():
-    assert matching.BUSINESS_FIELDS == {f.name for f in CATALOGUE if f.business}
+    assert {f.name for f in CATALOGUE if f.business} == matching.BUSINESS_FIELDS
     for spec in CATALOGUE:
         assert field_label(spec.name) == spec.label
 

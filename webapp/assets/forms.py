@@ -18,7 +18,6 @@ from wtforms import (
 )
 from wtforms.validators import Optional
 
-from webapp.models import asset_fields
 from webapp.models import (
     Asset,
     AssetStatus,
@@ -27,6 +26,7 @@ from webapp.models import (
     DataClassification,
     Engine,
     Environment,
+    asset_fields,
 )
 
 
