@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 
 from flask import abort, flash, redirect, request, url_for
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from webapp.admin import bp
 from webapp.admin.forms import SettingsForm, UserForm, UserRoleForm
 from webapp.extensions import db
-from webapp.models import Role, User
+from webapp.models import Role
 from webapp.models.base import utcnow
 from webapp.services import auth as auth_service
 from webapp.services import settings as settings_service
@@ -40,7 +39,7 @@ def users() -> Response:
             return redirect(url_for("admin.users"), 303)
     elif request.method == "POST":
         status = 422
-    rows = list(db.session.scalars(select(User).order_by(User.email)))
+    rows = auth_service.list_users(db.session)
     return render("admin/users.html", "content", status=status, form=form, users=rows, now=utcnow(),
                   )
 

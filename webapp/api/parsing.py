@@ -19,8 +19,8 @@ from flask_smorest import Blueprint
 from webargs import core
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 
-from webapp.services.assets import UNSTORABLE_MESSAGE as NUL_MESSAGE
 from webapp.services.errors import ValidationFailed
+from webapp.services.text import UNSTORABLE_MESSAGE as NUL_MESSAGE
 
 MAX_DEPTH = 32
 UNPAIRED_SURROGATE = re.compile(r"[\ud800-\udfff]")

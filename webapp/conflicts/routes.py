@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from flask import flash, g, redirect, request, url_for
-from sqlalchemy.exc import SQLAlchemyError
+from flask import flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from webapp.conflicts import bp
 from webapp.extensions import db
 from webapp.models import Conflict, ConflictKind, ConflictStatus, ImportRun, Role, User
-from webapp.models.base import utcnow
 from webapp.services import conflicts
 from webapp.services.errors import InvalidState, StaleVersion, ValidationFailed
+from webapp.web import navigation
 from webapp.web.htmx import is_partial, render
 from webapp.web.session import current_actor, role_required
 
@@ -29,41 +27,15 @@ KIND_LABELS = {ConflictKind.possible_duplicate: "Possible duplicate",
 DONE = {"merge": "Merged", "create": "Created a new asset for", "dismiss": "Dismissed"}
 
 
-# --- shared with every page: the open count in the main navigation ---------------------------
-
-@bp.app_context_processor
+@bp.context_processor
 def review_queue() -> dict[str, Any]:
-    def open_conflicts() -> int | None:
-        """The number of open items, read once per request and only when a page shows it."""
-        if "open_conflicts" not in g:
-            try:
-                g.open_conflicts = conflicts.open_count(db.session)
-            except SQLAlchemyError:  # an error page after a database failure still renders
-                g.open_conflicts = None
-        return g.open_conflicts
-
-    return {"open_conflicts": open_conflicts, "conflict_kind": kind_label}
+    return {"conflict_kind": kind_label}
 
 
 def kind_label(conflict: Conflict) -> str:
     if conflict.kind == ConflictKind.possible_duplicate and conflict.duplicate_id is not None:
         return "Duplicate assets"
     return KIND_LABELS[conflict.kind]
-
-
-@bp.app_template_filter("age")
-def age(value: datetime | None) -> str:
-    """How long ago, as a person says it in a queue: `5 min`, `3 h`, `2 d`."""
-    if value is None:
-        return "—"
-    seconds = max(0, int((utcnow() - value).total_seconds()))
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 86400:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} d"
 
 
 # --- the queue ------------------------------------------------------------------------------
@@ -230,7 +202,7 @@ def resolve(conflict_id: str) -> Response:
         if following is None:
             flash("No open items left in the review queue.", "info")
         return redirect(target, 303)
-    g.pop("open_conflicts", None)  # the count changed with this resolution
+    navigation.forget_open_conflicts()  # the count changed with this resolution
     if following is None:
         response = render("conflicts/show.html", "detail", review=None, conflict=None, oob=True)
     else:

@@ -21,8 +21,8 @@ from webapp.models import Asset, AssetRelationship, Environment, RelationshipKin
 from webapp.relationships import bp
 from webapp.services import asset_search, imports, relationships
 from webapp.services import assets as asset_service
-from webapp.services.assets import UNSTORABLE, UNSTORABLE_MESSAGE
 from webapp.services.errors import DomainError, InvalidState, NotFound, ValidationFailed
+from webapp.services.text import UNSTORABLE, UNSTORABLE_MESSAGE
 from webapp.web.errors import problem
 from webapp.web.htmx import is_partial, render
 from webapp.web.session import current_actor, role_required

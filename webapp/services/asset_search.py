@@ -35,8 +35,8 @@ from webapp.models import (
     asset_tags,
 )
 from webapp.services import settings
-from webapp.services.assets import UNSTORABLE
 from webapp.services.errors import ValidationFailed
+from webapp.services.text import UNSTORABLE
 
 # past this many matches a page says "more than 1,000" instead of counting them all
 COUNT_CAP = 1_000

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import math
-import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -34,24 +33,14 @@ from webapp.models.base import utcnow
 from webapp.services import audit, bulk, crypto, identifiers, relationships
 from webapp.services.actor import Actor
 from webapp.services.errors import InvalidState, NotFound, StaleVersion, ValidationFailed
+from webapp.services.text import UNSTORABLE, UNSTORABLE_MESSAGE, storable  # noqa: F401 (re-exported)
 
 ENTITY = "asset"
 
 
 # --- validation -----------------------------------------------------------------------------
 
-# NUL cannot be stored in PostgreSQL text or JSONB; an unpaired surrogate cannot be encoded as
-# UTF-8 (for the database or the audit hash). Either would otherwise fail at the database (a 500).
-UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
-UNSTORABLE_MESSAGE = "Remove the NUL character or invalid Unicode from this text."
 METADATA_MAX_DEPTH = 20
-
-
-def storable(value: str) -> str:
-    """The text, or ValueError when the database or the audit hash cannot store it."""
-    if UNSTORABLE.search(value):
-        raise ValueError(UNSTORABLE_MESSAGE)
-    return value
 
 
 def _text(max_len: int, required: bool = False) -> Callable[[Any], Any]:

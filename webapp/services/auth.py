@@ -51,6 +51,11 @@ def _validate_user(email: str, password: str, role: str) -> dict[str, str]:
     return errors
 
 
+def list_users(session: Session) -> list[User]:
+    """Every user, by email (the admin's users page)."""
+    return list(session.scalars(select(User).order_by(User.email)))
+
+
 def user_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(User)) or 0
 

@@ -46,10 +46,10 @@ from webapp.models import (
     ImportRun,
     RelationshipKind,
 )
-from webapp.services import assets as asset_rules  # assets imports this module too: no names
 from webapp.services import audit, bulk, identifiers
 from webapp.services.actor import Actor
 from webapp.services.errors import InvalidState, NotFound, ValidationFailed
+from webapp.services.text import storable
 
 # the lists page by the asset list's keyset cursor (asset_search), under this key
 CURSOR_KEY = "created_at"
@@ -115,7 +115,7 @@ def _description(value: Any) -> str | None:
     if len(value) > DESCRIPTION_MAX:
         raise ValidationFailed({"description": f"At most {DESCRIPTION_MAX} characters."})
     try:  # what the database and the audit hash cannot store (the asset fields' own check)
-        value = asset_rules.storable(value)
+        value = storable(value)
     except ValueError as exc:
         raise ValidationFailed({"description": str(exc)}) from None
     return value or None

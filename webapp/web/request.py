@@ -21,9 +21,9 @@ from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 from werkzeug.exceptions import RequestHeaderFieldsTooLarge
 from werkzeug.utils import cached_property
 
-from webapp.services.assets import UNSTORABLE
-from webapp.services.assets import UNSTORABLE_MESSAGE as NUL_MESSAGE
 from webapp.services.errors import ValidationFailed
+from webapp.services.text import UNSTORABLE
+from webapp.services.text import UNSTORABLE_MESSAGE as NUL_MESSAGE
 
 NOT_UTF8_MESSAGE = "This text is not valid UTF-8 (a broken character or a lone surrogate)."
 MAX_HEADER_BYTES = 8192
