@@ -25,7 +25,7 @@ class Conflict(UUIDPrimaryKey, Base):
     __table_args__ = (
         Index("ix_conflicts_status_created_at", "status", "created_at"),
         # one open item per question: a re-import of the same record finds it instead of
-        # asking again (see import_pipeline)
+        # asking again (see services/pipeline)
         Index("ix_conflicts_candidate_fingerprint", "candidate_id", "fingerprint"),
     )
 

@@ -1,7 +1,7 @@
 """Discovery import runs (SPEC §6): upload, store, execute, retry, cancel, reap, read.
 
     run = imports.create_run(session, actor, data=raw, filename="scan.xml", source="nmap")
-    jobs.dispatch(run)            # RQ when REDIS_URL is set, else a thread (webapp/jobs.py)
+    jobs.imports.dispatch(run)    # RQ when REDIS_URL is set, else a thread (webapp/jobs/)
     imports.execute(session, run.id)   # what the job runs; also `flask import` in-process
 
 The `ImportRun` row is the source of truth: the job claims it (`queued` → `running`), writes a
@@ -46,7 +46,7 @@ from webapp.models.base import utcnow
 from webapp.services import bulk, matching, relationships
 from webapp.services.actor import Actor
 from webapp.services.errors import InvalidState, NotFound, ValidationFailed
-from webapp.services.import_pipeline import IMPORT_LOCK, ROW_ERRORS_MAX, Pipeline, touch_seen
+from webapp.services.pipeline import IMPORT_LOCK, ROW_ERRORS_MAX, Pipeline, touch_seen
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,116 @@
+"""Identification: which asset, if any, a record describes (SPEC §6).
+
+Pure: it reads the record (`Item`), the assets its keys named (`key_hits`), the identical
+records seen before (`fp_hits`) and the candidates' states, all given; it touches no database,
+so it is unit-tested on its own. The candidates' states get a cache of their host names
+(`_names`), as `matching.score` reads them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from webapp.services import identifiers, matching
+from webapp.services.pipeline.items import Decision, Item
+
+
+class Decider:
+    """Decides with a run's thresholds (`auto_merge`, `review`) and the replication links
+    stated in its file (a replica never merges with its primary)."""
+
+    def __init__(self, auto_merge: float, review: float, links: Collection[tuple[str, str]] = ()) -> None:
+        self.auto_merge = auto_merge
+        self.review = review
+        self.links = links
+
+    def identify(
+        self,
+        it: Item,
+        key_hits: dict[str, set[uuid.UUID]],
+        fp_hits: dict[str, tuple[uuid.UUID, int | None]],
+        states: dict[uuid.UUID, dict[str, Any]],
+    ) -> Decision:
+        """Strong identifiers first (SPEC §6), then an identical record seen before, then
+        the weak evidence of the candidates the blocking keys brought. A record matched on a
+        strong identifier also brings up the other existing assets its evidence ties to the
+        match (possible duplicates of each other, for a reviewer)."""
+        near = set().union(*(key_hits.get(k, set()) for k in it.endpoint_keys))
+        decision = self.decide(it, near, key_hits, fp_hits, states)
+        if decision.asset_id is not None and decision.how in ("cloud", "endpoint"):
+            decision.duplicates = self.connected(it, decision.asset_id, near, states)
+        return decision
+
+    def decide(
+        self,
+        it: Item,
+        near: set[uuid.UUID],
+        key_hits: dict[str, set[uuid.UUID]],
+        fp_hits: dict[str, tuple[uuid.UUID, int | None]],
+        states: dict[uuid.UUID, dict[str, Any]],
+    ) -> Decision:
+        if it.cloud_key and key_hits.get(it.cloud_key):
+            return Decision(min(key_hits[it.cloud_key], key=str), "cloud")
+        strong = [(a, s) for a, s in self.scores(it, near, states) if s.strong]
+        if len(strong) > 1:  # two databases on one endpoint: the database name tells them apart
+            database = it.fields.get("database_name")
+            strong = [(a, s) for a, s in strong if states[a]["database_name"] == database] or strong
+        if len(strong) == 1:
+            asset_id, score = strong[0]
+            if score.confidence >= self.auto_merge:
+                return Decision(asset_id, "endpoint")
+            return Decision(flag=strong[0])
+        if len(strong) > 1:
+            # the record names its own host first: the asset known by it is the match
+            own = it.names[0] if it.names else None
+            strong.sort(key=lambda p: (identifiers.host_form(states[p[0]]["host"] or "") != own, str(p[0])))
+            (asset_id, score), others = strong[0], strong[1:]
+            pairs = [(o, matching.score(states[asset_id], it.all_names, states[o], linked=self.links))
+                     for o, _ in others]
+            if score.confidence >= self.auto_merge and all(p.veto is None for _, p in pairs):
+                # the record's evidence (a bridge, an alias) shows them to be one database:
+                # it updates the first, and a reviewer decides about the others
+                return Decision(asset_id, "endpoint")
+            names = ", ".join(f"“{states[a]['name']}”" for a, _ in strong[:5])
+            score.reasons.append(f"ambiguous: the endpoint matches {len(strong)} assets ({names})")
+            return Decision(flag=(asset_id, score))
+        found = fp_hits.get(it.fingerprint or "")
+        if found is not None and found[0] in states:
+            return Decision(found[0], "fingerprint")
+        weak = set().union(*(key_hits.get(k, set()) for k in it.block_keys)) - near
+        live = [(a, s) for a, s in self.scores(it, weak | near, states)
+                if states[a]["_deleted_at"] is None and s.veto is None]
+        if live:
+            asset_id, score = max(live, key=lambda pair: (pair[1].confidence, str(pair[0])))
+            if score.confidence >= self.review:
+                return Decision(flag=(asset_id, score))
+        return Decision()
+
+    def connected(
+        self, it: Item, asset_id: uuid.UUID, candidates: set[uuid.UUID], states: dict[uuid.UUID, dict[str, Any]]
+    ) -> list[tuple[uuid.UUID, matching.Score]]:
+        """Other live assets this record also describes well enough to ask about, with the
+        record's evidence for each; never one that could not be the matched asset's database."""
+        found = []
+        chosen = states[asset_id]
+        for other, score in self.scores(it, candidates - {asset_id}, states):
+            if states[other]["_deleted_at"] is not None or score.veto or score.confidence < self.review:
+                continue
+            if matching.score(chosen, identifiers.names(chosen), states[other], linked=self.links).veto:
+                continue  # e.g. another database on the same server
+            found.append((other, score))
+        return found
+
+    def scores(
+        self, it: Item, ids: Iterable[uuid.UUID], states: dict[uuid.UUID, dict[str, Any]]
+    ) -> list[tuple[uuid.UUID, matching.Score]]:
+        scored = []
+        for asset_id in sorted(ids, key=str):
+            state = states.get(asset_id)
+            if state is None:
+                continue
+            if "_names" not in state:  # kept until host or aliases change (`Reconciler.apply`)
+                state["_names"] = identifiers.names(state)
+            scored.append((asset_id, matching.score(it.fields, it.all_names, state, linked=self.links)))
+        return scored
