@@ -172,7 +172,7 @@ def decode_cursor(cursor: str, sort_key: str) -> tuple[Any, uuid.UUID]:
         elif not isinstance(value, str) or UNSTORABLE.search(value):  # NUL: PostgreSQL refuses
             raise ValueError
         return value, uuid.UUID(row_id)
-    except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error, json.JSONDecodeError):
         raise ValidationFailed({"cursor": "This page link is not valid; start from the first page."}) from None
 
 

@@ -104,8 +104,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         if when.tzinfo is None:
             raise ValueError
         return when.astimezone(UTC), uuid.UUID(row_id)
-    except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError,
-            UnicodeDecodeError):
+    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error,
+            json.JSONDecodeError, UnicodeDecodeError):
         raise ValidationFailed(
             {"cursor": "This page link is not valid; start from the first page."}
         ) from None
