@@ -26,8 +26,10 @@ run: $(VENV)/.runtime
 	$(FLASK) db upgrade
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
-## Run the whole test suite (PostgreSQL/Redis/Chromium tests need TEST_DATABASE_URL, REDIS_URL, chromium)
+## Check the architecture's import contracts, then run the whole test suite
+## (PostgreSQL/Redis/Chromium tests need TEST_DATABASE_URL, REDIS_URL, chromium)
 test: $(VENV)/.dev
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Build benchmark data on PostgreSQL and print one line per figure (BENCH_DATABASE_URL overrides)

@@ -209,7 +209,7 @@ def import_file(file: str, source: str | None, dry_run: bool) -> None:
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
-    """Run an RQ worker for import jobs (needs REDIS_URL)."""
+    """Run an RQ worker for background jobs such as imports (needs REDIS_URL)."""
     from flask import current_app
 
     from webapp import jobs

@@ -38,12 +38,11 @@ DETAIL_QUERIES = LAYOUT + 3
 # /: counts by engine, environment, criticality and status + trash count + the 10 latest
 # changes + the names of the assets they touched (one IN query) + the 5 latest imports.
 DASHBOARD_QUERIES = LAYOUT + 8
-# /imports: the stale-run reaper (one UPDATE; its commit expires the signed-in user, who is
-# read again once for the layout) + one keyset page of runs (limit+1 rows); the uploader's
-# name is kept on the run, not looked up per row.
-IMPORTS_QUERIES = LAYOUT + 3
-# /imports/<id>: the reaper and the user again + the run + one keyset page of its records.
-IMPORT_DETAIL_QUERIES = LAYOUT + 4
+# /imports: one keyset page of runs (limit+1 rows); the uploader's name is kept on the run,
+# not looked up per row. (No stale-run reaper: the worker and `flask maintenance` reap.)
+IMPORTS_QUERIES = LAYOUT + 1
+# /imports/<id>: the run + one keyset page of its records.
+IMPORT_DETAIL_QUERIES = LAYOUT + 2
 # /conflicts: one keyset page of items joined to their candidate's and duplicate's names and
 # their import's number (no lookup per row); filtering by import number adds its lookup.
 CONFLICTS_QUERIES = LAYOUT + 1

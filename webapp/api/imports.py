@@ -1,9 +1,9 @@
 """/api/v1/imports: upload discovery files, follow their runs, read each record's outcome.
 
 An upload is stored and queued by `services.imports.create_run`, then handed to a runner by
-`jobs.dispatch` (RQ when Redis answers, else a thread in this server): the answer is 202 with
-the run's Location, and the client polls `GET /api/v1/imports/{id}` until `status` is
-`succeeded`, `failed` or `cancelled`.
+`jobs.imports.dispatch` (RQ when Redis answers, else a thread in this server): the answer is
+202 with the run's Location, and the client polls `GET /api/v1/imports/{id}` until `status`
+is `succeeded`, `failed` or `cancelled`.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def upload(args: dict[str, Any]):  # type: ignore[no-untyped-def]
         db.session, api_actor(), data=file.read(), filename=file.filename,
         source=args.get("source"), dry_run=args["dry_run"],
     )
-    started = jobs.dispatch(run)
+    started = jobs.imports.dispatch(run)
     body = {"id": run.id, "number": run.number, "status": run.status.value,
             "runner": started.runner, "notice": started.notice}
     return body, 202, {"Location": url_for("api_imports.get_import", run_id=run.id)}
@@ -111,7 +111,6 @@ def upload(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 @document_errors(blp, (401, 403, 422))
 def list_imports(args: dict[str, Any]) -> dict[str, Any]:
     """Import runs, newest first."""
-    imports.reap_stale(db.session)
     limit = args["limit"]
     runs = imports.list_runs(db.session, limit=limit + 1, before_number=_cursor(args.get("cursor")))
     more = len(runs) > limit
@@ -127,7 +126,6 @@ def list_imports(args: dict[str, Any]) -> dict[str, Any]:
 @document_errors(blp, (401, 403, 404))
 def get_import(run_id: uuid.UUID) -> dict[str, Any]:
     """One run: status, progress, counts, row errors, warnings and, when it failed, why."""
-    imports.reap_stale(db.session)
     return _run(imports.get_run(db.session, run_id))
 
 

@@ -52,7 +52,6 @@ def upload() -> Response:
 
 
 def _index(form: UploadForm, status: int = 200) -> Response:
-    imports.reap_stale(db.session)
     before = _page_number("before")
     runs = imports.list_runs(db.session, limit=RUNS_PER_PAGE + 1, before_number=before)
     older = runs[RUNS_PER_PAGE - 1].number if len(runs) > RUNS_PER_PAGE else None
@@ -67,7 +66,6 @@ def _index(form: UploadForm, status: int = 200) -> Response:
 @bp.route("/imports/<run_id>")
 @role_required(Role.viewer)
 def show(run_id: str) -> Response:
-    imports.reap_stale(db.session)
     run = imports.get_run(db.session, run_id)
     outcome = _outcome()
     after = _page_number("after")
@@ -112,7 +110,7 @@ def cancel(run_id: str) -> Response:
 
 
 def _start(run: ImportRun) -> None:
-    started = jobs.dispatch(run)
+    started = jobs.imports.dispatch(run)
     what = "Dry run" if run.dry_run else run.label.capitalize()
     flash(f"{what} of “{run.filename}” queued ({run.format}).", "success")
     if started.notice:

@@ -10,15 +10,18 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.conftest import TEST_KEY
 from tests.imports.helpers import audit_count, count, fixture, records
 from webapp import jobs
 from webapp.config import PROJECT_ROOT
-from webapp.models import Asset, AuditAction, AuditEvent, ImportRecord, ImportStatus
+from webapp.jobs import imports as import_jobs
+from webapp.models import Asset, AuditAction, AuditEvent, ImportRecord, ImportRun, ImportStatus
+from webapp.models.base import utcnow
 from webapp.services import audit, imports
 from webapp.services.actor import Actor
 
@@ -26,7 +29,7 @@ from webapp.services.actor import Actor
 @pytest.fixture
 def rq_app(app, require_redis):  # type: ignore[no-untyped-def]
     app.config["REDIS_URL"] = require_redis
-    queue = jobs.queue(app)
+    queue = import_jobs.queue(app)
     queue.empty()
     yield app
     queue.empty()
@@ -34,9 +37,9 @@ def rq_app(app, require_redis):  # type: ignore[no-untyped-def]
 
 def test_upload_goes_to_rq_and_a_real_worker_runs_it(rq_app, session):
     run = imports.create_run(session, Actor.cli(), data=fixture("aws_rds_both.json"), filename="rds.json")
-    dispatch = jobs.dispatch(run)
+    dispatch = import_jobs.dispatch(run)
     assert dispatch == jobs.Dispatch("rq")
-    job = jobs.queue(rq_app).fetch_job(str(run.id))
+    job = import_jobs.queue(rq_app).fetch_job(str(run.id))
     assert job is not None and job.timeout == rq_app.config["IMPORT_JOB_TIMEOUT"]
     assert job.failure_ttl == jobs.FAILURE_TTL
     session.refresh(run)
@@ -50,11 +53,11 @@ def test_upload_goes_to_rq_and_a_real_worker_runs_it(rq_app, session):
 
 def test_a_run_enqueued_twice_is_executed_once(rq_app, session):
     run = imports.create_run(session, Actor.cli(), data=fixture("inventory.json"), filename="i.json")
-    jobs.dispatch(run)
+    import_jobs.dispatch(run)
     jobs.work(rq_app, burst=True, simple=True)
     events = audit_count(session)
     # a second delivery of the same job (e.g. requeued by hand) finds the run finished
-    jobs.queue(rq_app).enqueue(jobs.run_import_job, str(run.id), job_id=f"{run.id}-again")
+    import_jobs.queue(rq_app).enqueue(jobs.runner.RQ_JOB, "import", str(run.id), job_id=f"{run.id}-again")
     jobs.work(rq_app, burst=True, simple=True)
     assert audit_count(session) == events
     assert len(records(session, run)) == run.total
@@ -63,7 +66,7 @@ def test_a_run_enqueued_twice_is_executed_once(rq_app, session):
 def test_without_redis_the_job_runs_on_a_thread(app, session):
     app.config["REDIS_URL"] = None
     run = imports.create_run(session, Actor.cli(), data=fixture("gcp_sql_instances.json"), filename="gcp.json")
-    assert jobs.dispatch(run) == jobs.Dispatch("thread")
+    assert import_jobs.dispatch(run) == jobs.Dispatch("thread")
     jobs.wait_for_threads()
     session.expire_all()
     run = imports.get_run(session, run.id)
@@ -74,7 +77,7 @@ def test_without_redis_the_job_runs_on_a_thread(app, session):
 def test_redis_down_falls_back_to_a_thread_and_says_so(app, session):
     app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
     run = imports.create_run(session, Actor.cli(), data=fixture("inventory.json"), filename="i.json")
-    dispatch = jobs.dispatch(run)
+    dispatch = import_jobs.dispatch(run)
     assert dispatch.runner == "thread" and "Redis" in dispatch.notice
     jobs.wait_for_threads()
     session.expire_all()
@@ -118,10 +121,10 @@ def test_kill_the_worker_mid_run_then_reap_and_rerun(app, session, require_postg
     the reaper marks the run failed, and a re-run completes with no duplicate asset or audit
     event."""
     app.config["REDIS_URL"] = require_redis
-    jobs.queue(app).empty()
+    import_jobs.queue(app).empty()
     total = 20_000
     run = imports.create_run(session, Actor.cli(), data=_big_inventory(total), filename="big.json")
-    assert jobs.dispatch(run).runner == "rq"
+    assert import_jobs.dispatch(run).runner == "rq"
     env = {
         **os.environ,
         "DATABASE_URL": require_postgres,
@@ -190,7 +193,7 @@ def test_two_runs_of_one_file_at_once_create_each_asset_once(app, session, requi
     data = _big_inventory(1000)
     runs = [imports.create_run(session, Actor.cli(), data=data, filename=f"{n}.json") for n in "ab"]
     for run in runs:
-        jobs.start_thread(app, run.id)
+        import_jobs.start_thread(app, run.id)
     jobs.wait_for_threads()
     session.expire_all()
     done = [imports.get_run(session, run.id) for run in runs]
@@ -234,3 +237,43 @@ def test_a_lost_database_connection_mid_import_says_so(app, session, require_pos
     assert "probably" not in finished.error
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Asset)) == 2  # the first batch
+
+
+# --- reaping and the job as deployed workers know it --------------------------------------------
+
+def _dead_run(session) -> ImportRun:  # type: ignore[no-untyped-def]
+    """A run left `running` by a worker that stopped an hour ago."""
+    run = imports.create_run(session, Actor.cli(), data=fixture("inventory.json"), filename="dead.json")
+    session.execute(update(ImportRun).where(ImportRun.id == run.id).values(
+        status=ImportStatus.running, heartbeat_at=utcnow() - timedelta(hours=1)))
+    session.commit()
+    return run
+
+
+def test_the_thread_runner_reaps_dead_runs_before_its_job(app, session):
+    app.config["REDIS_URL"] = None
+    dead = _dead_run(session)
+    run = imports.create_run(session, Actor.cli(), data=fixture("gcp_sql_instances.json"), filename="gcp.json")
+    assert import_jobs.dispatch(run) == jobs.Dispatch("thread")
+    jobs.wait_for_threads()
+    session.expire_all()
+    assert imports.get_run(session, run.id).status == ImportStatus.succeeded
+    dead = imports.get_run(session, dead.id)
+    assert dead.status == ImportStatus.failed and "stopped responding" in dead.error
+
+
+def test_a_worker_reaps_dead_runs_when_it_starts(rq_app, session):
+    dead = _dead_run(session)
+    jobs.work(rq_app, burst=True, simple=True)
+    session.expire_all()
+    assert imports.get_run(session, dead.id).status == ImportStatus.failed
+
+
+def test_a_job_queued_by_the_single_module_jobs_py_still_runs(rq_app, session):
+    """Jobs enqueued before the upgrade name `webapp.jobs.run_import_job`."""
+    run = imports.create_run(session, Actor.cli(), data=fixture("inventory.json"), filename="i.json")
+    import_jobs.queue(rq_app).enqueue("webapp.jobs.run_import_job", str(run.id), job_id=str(run.id))
+    jobs.work(rq_app, burst=True, simple=True)
+    session.expire_all()
+    run = imports.get_run(session, run.id)
+    assert run.status == ImportStatus.succeeded and run.runner == "rq" and run.created > 0
