@@ -90,3 +90,21 @@ def test_the_500_page_renders_after_a_failed_transaction(app, client, login_as):
     assert response.status_code == 500
     assert "Something went wrong on our side" in response.get_data(as_text=True)
     assert client.get("/assets").status_code == 200  # the next request is fine
+
+
+@pytest.mark.postgres
+def test_the_503_page_is_the_apps_own_for_a_signed_in_browser_too(proxied):
+    """With a session cookie the layout would load the user; the 503 page must not."""
+    proxy, app = proxied
+    user = auth_service.create_user(_db.session, Actor.system("test"), email="ops@example.com",
+                                    password=PASSWORD, role="viewer")
+    email = user.email
+    _db.session.remove()
+    browser = app.test_client()
+    assert browser.post("/login", data={"email": email, "password": PASSWORD}).status_code == 302
+    proxy.cut()
+    for url in ("/assets", "/favicon.ico"):  # a page, and a 404 whose layout needs the user
+        page = browser.get(url)
+        html = page.get_data(as_text=True)
+        assert page.status_code == 503 and MESSAGE in html, url
+        assert 'href="/static/css/app.css"' in html and "Asset Inventory</a>" in html, url  # the app's layout

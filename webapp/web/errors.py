@@ -6,7 +6,7 @@ import json
 import logging
 import sqlite3
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, current_app, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -96,8 +96,10 @@ def fatal_page(status: int, title: str, message: str) -> Response:
         response = problem(status, title, message)
     else:
         try:
-            body = render_template("errors/fatal.html", status_code=status, title=title,
-                                   message=message)
+            # straight from the Jinja environment: no context processors, since Flask-Login's
+            # would load the signed-in user from the database that is not answering
+            body = current_app.jinja_env.get_template("errors/fatal.html").render(
+                status_code=status, title=title, message=message, request=request)
         except Exception:  # noqa: BLE001 - a template fault must not hide the real error
             log.exception("the error page itself failed")
             body = f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{message}</p>"
