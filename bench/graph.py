@@ -742,7 +742,7 @@ def run(
     verbose: bool = False,
 ) -> GraphReport:
     from bench.run import api_token, prepare  # the same build and migration as the other workloads
-    from webapp.services.relationships import MAX_DEPTH, NODE_LIMIT
+    from webapp.services.graph import MAX_DEPTH, NODE_LIMIT
 
     data.ensure_database(url)
     app, _ = prepare(url, n_assets, False)

@@ -20,13 +20,8 @@ from webapp.models import (
     Environment,
     RelationshipKind,
 )
-from webapp.services.relationships import (
-    DEFAULT_DEPTH,
-    DESCRIPTION_MAX,
-    DIRECTIONS,
-    MAX_DEPTH,
-    NODE_LIMIT,
-)
+from webapp.services.graph import DEFAULT_DEPTH, DIRECTIONS, MAX_DEPTH, NODE_LIMIT
+from webapp.services.relationships import DESCRIPTION_MAX
 
 KINDS = [k.value for k in RelationshipKind]
 ORIGINS = ["manual", "discovered"]
