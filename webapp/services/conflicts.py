@@ -1,5 +1,6 @@
 """The review queue (SPEC §3 "Conflict", §5 `/conflicts`): list, compare and resolve the items
-matching could not decide alone. One service for the web UI and the API.
+matching could not decide alone. One service for the web UI and the API; the queue's reading
+(the list and its cursor, one item, the open count, neighbours) is `review_queue`, re-exported.
 
     page = conflicts.list_conflicts(session, status=ConflictStatus.open, kind=None)
     review = conflicts.compare(session, conflict)       # Field | Current | Incoming
@@ -21,17 +22,14 @@ events: `resolve` on the conflict, `update`/`create`/`merge` on the assets.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy.orm import Session
 
 from webapp.models import (
     Asset,
@@ -47,6 +45,20 @@ from webapp.models.base import utcnow
 from webapp.services import assets, audit, crypto, relationships
 from webapp.services.actor import Actor
 from webapp.services.errors import DomainError, InvalidState, NotFound, ValidationFailed
+from webapp.services.review_queue import (  # noqa: F401 (the queue's reading, re-exported)
+    LIMIT_MAX,
+    ConflictPage,
+    Neighbours,
+    QueueRow,
+    _uuid,
+    decode_cursor,
+    encode_cursor,
+    get,
+    list_conflicts,
+    neighbours,
+    open_count,
+    run_by_number,
+)
 
 ENTITY = "conflict"
 ACTIONS = ("merge", "create", "dismiss")
@@ -58,147 +70,7 @@ COMPARED = tuple(f for f in assets.FIELDS if f not in ("source", "confidence", "
 # merging two assets keeps both assets' values of these (their union), whatever the choice
 COMBINED = ("tags", "aliases")
 BULK_MAX = 200
-LIMIT_MAX = 200
 SECRET_SHOWN = "(set, hidden)"
-
-
-# --- reading --------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class QueueRow:
-    """One line of the queue: the item, its candidate's name and its import's number, read in
-    the same query (no lookup per row)."""
-
-    conflict: Conflict
-    candidate_name: str | None
-    duplicate_name: str | None
-    run_number: int | None
-
-
-@dataclass
-class ConflictPage:
-    items: list[QueueRow]
-    next_cursor: str | None
-
-
-def _uuid(value: uuid.UUID | str, what: str = "item") -> uuid.UUID:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound(f"No such review {what}.") from None
-
-
-def encode_cursor(conflict: Conflict) -> str:
-    raw = json.dumps([conflict.created_at.isoformat(), str(conflict.id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """A page position from a URL: (created_at, id); 422 when it is not one of ours."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(created, str) or not isinstance(row_id, str):
-            raise ValueError
-        when = datetime.fromisoformat(created)
-        if when.tzinfo is None:
-            raise ValueError
-        return when.astimezone(UTC), uuid.UUID(row_id)
-    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error,
-            json.JSONDecodeError, UnicodeDecodeError):
-        raise ValidationFailed(
-            {"cursor": "This page link is not valid; start from the first page."}
-        ) from None
-
-
-def list_conflicts(
-    session: Session,
-    *,
-    status: ConflictStatus | None = ConflictStatus.open,
-    kind: ConflictKind | None = None,
-    import_run_id: uuid.UUID | None = None,
-    min_confidence: float | None = None,
-    limit: int = 50,
-    cursor: str | None = None,
-) -> ConflictPage:
-    """Review items, newest first, one keyset page (`cursor`: the previous page's
-    `next_cursor`). `status=None` lists every status."""
-    if not 1 <= limit <= LIMIT_MAX:
-        raise ValidationFailed({"limit": f"Enter a number from 1 to {LIMIT_MAX}."})
-    if min_confidence is not None and not 0 <= min_confidence <= 1:
-        raise ValidationFailed({"min_confidence": "Enter a number between 0 and 1."})
-    candidate, duplicate = aliased(Asset), aliased(Asset)
-    stmt = (
-        select(Conflict, candidate.name, duplicate.name, ImportRun.number)
-        .outerjoin(candidate, candidate.id == Conflict.candidate_id)
-        .outerjoin(duplicate, duplicate.id == Conflict.duplicate_id)
-        .outerjoin(ImportRun, ImportRun.id == Conflict.import_run_id)
-        .order_by(Conflict.created_at.desc(), Conflict.id.desc())
-        .limit(limit + 1)
-    )
-    if status is not None:
-        stmt = stmt.where(Conflict.status == status)
-    if kind is not None:
-        stmt = stmt.where(Conflict.kind == kind)
-    if import_run_id is not None:
-        stmt = stmt.where(Conflict.import_run_id == import_run_id)
-    if min_confidence is not None:
-        stmt = stmt.where(Conflict.confidence >= min_confidence)
-    if cursor:
-        created, row_id = decode_cursor(cursor)
-        stmt = stmt.where(or_(Conflict.created_at < created,
-                              and_(Conflict.created_at == created, Conflict.id < row_id)))
-    rows = [QueueRow(c, cand, dup, number) for c, cand, dup, number in session.execute(stmt)]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return ConflictPage(rows, encode_cursor(rows[-1].conflict) if more and rows else None)
-
-
-def get(session: Session, conflict_id: uuid.UUID | str) -> Conflict:
-    conflict = session.get(Conflict, _uuid(conflict_id))
-    if conflict is None:
-        raise NotFound("No such review item.")
-    return conflict
-
-
-def open_count(session: Session) -> int:
-    """How many items wait for a reviewer."""
-    return session.scalar(
-        select(func.count()).select_from(Conflict).where(Conflict.status == ConflictStatus.open)
-    ) or 0
-
-
-def run_by_number(session: Session, number: int) -> ImportRun | None:
-    return session.scalar(select(ImportRun).where(ImportRun.number == number))
-
-
-@dataclass(frozen=True)
-class Neighbours:
-    """The open items around one in queue order (newest first): `previous` is newer, `next`
-    older."""
-
-    previous: uuid.UUID | None
-    next: uuid.UUID | None
-
-    @property
-    def after_resolving(self) -> uuid.UUID | None:
-        """Where a reviewer goes once this item is resolved: on down the queue, else back up."""
-        return self.next or self.previous
-
-
-def neighbours(session: Session, conflict: Conflict) -> Neighbours:
-    """The previous and next open items around `conflict` (one query)."""
-    newer = or_(Conflict.created_at > conflict.created_at,
-                and_(Conflict.created_at == conflict.created_at, Conflict.id > conflict.id))
-    older = or_(Conflict.created_at < conflict.created_at,
-                and_(Conflict.created_at == conflict.created_at, Conflict.id < conflict.id))
-    is_open = Conflict.status == ConflictStatus.open
-    previous = (select(Conflict.id).where(is_open, newer)
-                .order_by(Conflict.created_at.asc(), Conflict.id.asc()).limit(1))
-    following = (select(Conflict.id).where(is_open, older)
-                 .order_by(Conflict.created_at.desc(), Conflict.id.desc()).limit(1))
-    row = session.execute(select(previous.scalar_subquery(), following.scalar_subquery())).one()
-    return Neighbours(row[0], row[1])
 
 
 # --- comparing ------------------------------------------------------------------------------
