@@ -22,7 +22,6 @@ from webapp.relationships import bp
 from webapp.services import asset_search, imports, relationships
 from webapp.services import assets as asset_service
 from webapp.services.errors import DomainError, InvalidState, NotFound, ValidationFailed
-from webapp.services.text import UNSTORABLE, UNSTORABLE_MESSAGE
 from webapp.web.errors import problem
 from webapp.web.htmx import is_partial, render
 from webapp.web.session import current_actor, role_required
@@ -106,11 +105,9 @@ def _link_errors(form: LinkForm, exc: ValidationFailed) -> dict[str, str]:
     return errors
 
 
-def _checked_text(value: str, field: str) -> str:
-    value = value.strip()[:200]
-    if UNSTORABLE.search(value):
-        raise ValidationFailed({field: UNSTORABLE_MESSAGE})
-    return value
+def _typed(value: str) -> str:
+    """Search text as typed (NUL and invalid Unicode were refused where the request parsed it)."""
+    return value.strip()[:200]
 
 
 # --- the asset's Relationships tab ------------------------------------------------------------
@@ -211,9 +208,8 @@ def find(asset_id: str) -> Response:
     matches: list[Asset] = []
     more, error = False, None
     try:
-        text = _checked_text(request.args.get("find", ""), "find")
-    except ValidationFailed as exc:
-        # the text typed, or another parameter refused where the request parsed it
+        text = _typed(request.args.get("find", ""))
+    except ValidationFailed as exc:  # the text typed, or another parameter, refused by the request
         text, error = "", exc.errors.get("find") or next(iter(exc.errors.values()))
     if text:
         query = asset_search.AssetQuery(q=text, sort="name", limit=FIND_LIMIT + 1)
@@ -266,10 +262,7 @@ def _list_filter() -> ListFilter:
             f.kind = RelationshipKind(kind)
         except ValueError:
             errors["kind"] = f"Choose one of: {', '.join(k.value for k in RelationshipKind)}."
-    try:
-        f.q = _checked_text(request.args.get("q", ""), "q")
-    except ValidationFailed as exc:
-        errors.update(exc.errors)
+    f.q = _typed(request.args.get("q", ""))
     f.origin = request.args.get("origin", "")
     if f.origin and f.origin not in ORIGINS:
         errors["origin"] = "Choose manual or discovered."

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 
 class DomainError(Exception):
@@ -56,3 +60,14 @@ class Unavailable(DomainError):
 
     status = 503
     title = "Service unavailable"
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """The database cannot be reached (down, restarting, the network, a full pool, SQLite busy):
+    a 503 for a request, "the connection was lost" for an import."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError) and isinstance(exc.orig, sqlite3.OperationalError):
+        # SQLite's OperationalError also means "no such table": only a busy or missing file
+        return any(w in str(exc.orig) for w in ("locked", "unable to open", "disk I/O"))
+    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout)

@@ -27,7 +27,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import case, func, literal, select, union_all, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased
 
 from webapp.discovery import DiscoveryError, detect_format, parse
@@ -45,7 +45,7 @@ from webapp.models import (
 from webapp.models.base import utcnow
 from webapp.services import bulk, matching, relationships
 from webapp.services.actor import Actor
-from webapp.services.errors import InvalidState, NotFound, ValidationFailed
+from webapp.services.errors import InvalidState, NotFound, ValidationFailed, is_connection_error
 from webapp.services.pipeline import IMPORT_LOCK, ROW_ERRORS_MAX, Pipeline, touch_seen
 
 log = logging.getLogger(__name__)
@@ -234,18 +234,13 @@ def execute(
             return _finish(session, run, ImportStatus.succeeded)
     except Exception as exc:  # the run must not stay "running" forever; the cause is logged
         log.exception("import %s failed", run_id)
-        if _lost_connection(exc):
+        if is_connection_error(exc):
             error = ("The database connection was lost during the import (the server restarted, or "
                      "the network dropped); batches committed before it are kept. Run it again to finish.")
         else:
             error = (f"The import stopped on an internal error ({type(exc).__name__}); "
                      "batches committed before it are kept. Run it again to finish.")
         return _record_failure(session, run_id, error)
-
-
-def _lost_connection(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError | InterfaceError) or (
-        isinstance(exc, DBAPIError) and bool(exc.connection_invalidated))
 
 
 def _record_failure(session: Session, run_id: uuid.UUID, error: str, attempts: int = 6) -> ImportRun:

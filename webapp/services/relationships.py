@@ -5,10 +5,8 @@ Writing: `create`, `delete`, `move` (a merge) and `link_discovered` (an import).
 both histories. Relationships are not asset fields: they do not bump an asset's version.
 
 Reading: `listing` and `of_asset` for the pages and the API. The graph (`graph`, `impact`,
-`cycle_members`, `graph_json`) is read in `webapp.services.graph`, re-exported here.
-
-Directions follow dependency, not arrows (see `webapp.models.relationship`): **down** is what
-depends on an asset (what breaks when it goes down), **up** is what it depends on.
+`cycle_members`, `graph_json`) is read in `webapp.services.graph`, re-exported here; its
+docstring says what the directions mean.
 """
 
 from __future__ import annotations

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 
 from flask import Flask, Response, current_app, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from webapp.extensions import db
-from webapp.services.errors import DomainError, ValidationFailed
+from webapp.services.errors import DomainError, ValidationFailed, is_connection_error
 from webapp.web.htmx import render
 from webapp.web.session import is_api_request
 
@@ -107,17 +104,6 @@ def fatal_page(status: int, title: str, message: str) -> Response:
     if status == 503:
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
-
-
-def is_connection_error(exc: BaseException) -> bool:
-    """The database cannot be reached (down, restarting, the network, a full pool)."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, OperationalError) and isinstance(exc.orig, sqlite3.OperationalError):
-        # SQLite's OperationalError also means "no such table": only a busy or missing file
-        # is the database not answering
-        return any(w in str(exc.orig) for w in ("locked", "unable to open", "disk I/O"))
-    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout)
 
 
 def init_app(app: Flask) -> None:
