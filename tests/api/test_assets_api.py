@@ -725,3 +725,13 @@ def test_a_body_over_the_size_limit_is_413(app_config, admin, session):
     assert "413" in document["paths"]["/api/v1/assets/{asset_id}"]["patch"]["responses"]
     with small.app_context():
         _db.engine.dispose()
+
+
+def test_list_filters_by_several_engines(client, admin, session):
+    from tests.factories import make_asset
+
+    for name, engine in (("a-db", "mysql"), ("b-db", "postgresql"), ("c-db", "redis")):
+        make_asset(session, name=name, engine=engine)
+    response = client.get("/api/v1/assets?engine=mysql&engine=postgresql", headers=admin.headers)
+    assert response.status_code == 200
+    assert [a["name"] for a in response.get_json()["items"]] == ["a-db", "b-db"]

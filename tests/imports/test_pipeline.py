@@ -316,13 +316,12 @@ def test_csv_encodings_and_delimiters(session, name, expected):
     assert run.created == expected
 
 
-def test_batches_commit_progress_and_heartbeat(app, session):
-    app.config["IMPORT_BATCH_SIZE"] = 3
+def test_batches_commit_progress_and_heartbeat(session):
     data = inventory(*[{"name": f"db{i}", "engine": "redis", "host": f"r{i}.example.com", "port": 6379}
                        for i in range(10)])
     run = imports.create_run(session, Actor.cli(), data=data.encode(), filename="r.json")
     seen: list[int] = []
-    imports.execute(session, run.id, progress=lambda r: seen.append(r.processed))
+    imports.execute(session, run.id, progress=lambda r: seen.append(r.processed), batch_size=3)
     assert seen == [0, 3, 6, 9, 10]
     assert run.heartbeat_at is not None and run.finished_at is not None
 
@@ -452,10 +451,9 @@ def test_an_identical_reimport_replays_the_last_decisions_only_while_nothing_cha
     assert outcomes(session, third) == second_out
 
 
-def test_a_run_declared_dead_by_the_reaper_stops_and_stays_failed(app, session):
+def test_a_run_declared_dead_by_the_reaper_stops_and_stays_failed(session):
     """The reaper may give up on a slow worker that is still alive: that worker must stop at
     its next batch and not turn the run back into a success."""
-    app.config["IMPORT_BATCH_SIZE"] = 2
     data = inventory(*[{"name": f"db{i}", "engine": "redis", "host": f"r{i}.example.com", "port": 6379}
                        for i in range(6)])
     run = imports.create_run(session, Actor.cli(), data=data.encode(), filename="r.json")
@@ -464,7 +462,7 @@ def test_a_run_declared_dead_by_the_reaper_stops_and_stays_failed(app, session):
         if current.processed == 2:
             assert imports.reap_stale(session, stale_seconds=-1) == 1
 
-    done = imports.execute(session, run.id, progress=reap_after_first_batch)
+    done = imports.execute(session, run.id, progress=reap_after_first_batch, batch_size=2)
     assert done.status == ImportStatus.failed and "heartbeat" in done.error
     assert done.processed == 2 and count(session, Asset) == 2
 

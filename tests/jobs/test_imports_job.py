@@ -212,7 +212,6 @@ def test_a_lost_database_connection_mid_import_says_so(app, session, require_pos
     from webapp.services import imports as import_service
     from webapp.services.actor import Actor
 
-    app.config["IMPORT_BATCH_SIZE"] = 2
     data = json.dumps({"source": "t", "assets": [
         {"name": f"lost-{i}", "engine": "mysql", "host": f"h{i}.example.com", "port": 3306}
         for i in range(6)]}).encode()
@@ -228,7 +227,8 @@ def test_a_lost_database_connection_mid_import_says_so(app, session, require_pos
                 conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
 
     try:
-        finished = import_service.execute(session, run.id, progress=cut_after_first_batch)
+        finished = import_service.execute(session, run.id, progress=cut_after_first_batch,
+                                          batch_size=2)
     finally:
         killer.dispose()
     assert batches == [2]

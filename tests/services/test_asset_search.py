@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from tests.factories import ACTOR
-from webapp.models import Asset
+from tests.factories import ACTOR, make_asset
+from webapp.models import Asset, Engine
 from webapp.services import asset_search as search
 from webapp.services import assets
 from webapp.services.asset_search import AssetQuery, decode_cursor, encode_cursor, parse_query
@@ -51,7 +51,8 @@ def test_every_filter_is_read():
     })
     assert query.q == "orders db"
     assert (query.engine, query.environment, query.status, query.criticality,
-            query.data_classification) == ("mysql", "staging", "inactive", "high", "restricted")
+            query.data_classification) == (["mysql"], ["staging"], ["inactive"], ["high"],
+                                           ["restricted"])
     assert query.owner == "dba@example.com"
     assert query.tag == "pci"
     assert query.stale is True and query.include_deleted is True
@@ -401,3 +402,49 @@ def test_the_total_is_capped(session, inventory, monkeypatch):
     exact = search.list_assets(session, parse_query({"limit": "2", "owner": "dba"}))
     assert exact.total == 3 and exact.total_is_capped is False
     assert search.list_assets(session, parse_query({}), with_total=False).total == 0
+
+
+# --- several values of one filter, owner by prefix, the estimate past the cap ----------------
+
+def test_an_enum_filter_takes_several_values():
+    from werkzeug.datastructures import MultiDict
+
+    query = parse_query(MultiDict([("engine", "mysql"), ("engine", "postgresql"), ("engine", "mysql")]))
+    assert query.engine == ["mysql", "postgresql"]  # repeats read once
+    with pytest.raises(ValidationFailed) as caught:
+        parse_query(MultiDict([("engine", "mysql"), ("engine", "nosuchdb")]))
+    assert set(caught.value.errors) == {"engine"}
+
+
+def test_several_engines_list_the_assets_of_any_of_them(session):
+    from werkzeug.datastructures import MultiDict
+
+    for name, engine in (("a", Engine.mysql), ("b", Engine.postgresql), ("c", Engine.redis)):
+        make_asset(session, name=name, engine=engine)
+    query = parse_query(MultiDict([("engine", "mysql"), ("engine", "postgresql")]))
+    assert [a.name for a in search.list_assets(session, query).items] == ["a", "b"]
+
+
+def test_the_owner_filter_is_a_prefix_in_any_case(session):
+    make_asset(session, name="a", owner="DBA-team@example.com")
+    make_asset(session, name="b", owner="dba@example.com")
+    make_asset(session, name="c", owner="payments@example.com")
+    make_asset(session, name="d", owner="50%_off@example.com")
+    names = lambda owner: [a.name for a in search.list_assets(session, parse_query({"owner": owner})).items]  # noqa: E731
+    assert names("dba") == ["a", "b"]
+    assert names("DBA@") == ["b"]
+    assert names("50%_") == ["d"] and names("5%") == []  # LIKE wildcards are text
+
+
+def test_past_the_cap_the_page_estimates_and_counts_exactly_on_request(session, monkeypatch):
+    monkeypatch.setattr(search, "COUNT_CAP", 3)
+    for i in range(6):
+        make_asset(session, name=f"db{i}")
+    page = search.list_assets(session, parse_query({}))
+    assert page.total_is_capped and page.total == 3
+    if session.get_bind().dialect.name == "postgresql":
+        assert page.estimate is not None and page.estimate >= 4
+    else:
+        assert page.estimate is None
+    exact = search.list_assets(session, parse_query({"count": "exact"}))
+    assert (exact.total, exact.total_is_capped, exact.estimate) == (6, False, None)

@@ -8,7 +8,7 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from webapp.api import schemas
-from webapp.services.errors import ValidationFailed
+from webapp.services import listing
 
 MAX_EVENT_ID = 2**63 - 1  # audit event ids are a BIGINT
 
@@ -28,13 +28,10 @@ def document_errors(blp: Blueprint, codes: tuple[int, ...]) -> Callable[[Any], A
 
 def int_cursor(cursor: str | None, maximum: int = MAX_EVENT_ID) -> int | None:
     """A page cursor that is a plain number (an event id, a run number, a record position) as
-    an int; 422 when it is not one or exceeds the column's `maximum`."""
+    an int; 422 naming `cursor` when it is not one or exceeds the column's `maximum`."""
     if cursor is None:
         return None
-    # ASCII digits only ("²".isdigit() is true, int("²") fails) and within the column's range
-    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > maximum:
-        raise ValidationFailed({"cursor": "Use next_cursor from the previous page."})
-    return int(cursor)
+    return int(listing.decode_cursor(cursor, listing.Integer(0, maximum))[0])
 
 
 def event_cursor(cursor: str | None) -> int | None:

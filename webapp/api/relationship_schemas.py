@@ -1,7 +1,7 @@
 """Marshmallow schemas of /api/v1/relationships and /api/v1/assets/{id}/graph.
 
-The service (`webapp.services.relationships`) already returns plain JSON (`relationship_dict`,
-`graph_dict`: ids and times as strings), so the output schemas describe those shapes and dump
+`api/relationships.relationship_dict` and the service's `graph_dict` are plain JSON (ids and
+times as strings), so the output schemas describe those shapes and dump
 them unchanged; times are strings documented as `date-time`. Request schemas check types and
 the closed choices (kind, origin, direction) so the OpenAPI document lists them; the rules of a
 link (no self-link, live assets, no duplicate, description length) and the graph's bounds stay

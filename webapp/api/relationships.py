@@ -9,7 +9,6 @@ depends on the asset (what breaks if it goes down), `up` is what it depends on.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from flask import Response, url_for
@@ -20,7 +19,7 @@ from webapp.api.common import document_errors
 from webapp.api.parsing import ApiBlueprint
 from webapp.extensions import db
 from webapp.models import Asset, AssetRelationship, RelationshipKind, Role
-from webapp.services import asset_search, assets, relationships
+from webapp.services import assets, relationships
 
 # The graph lives under /assets/{id}, so the blueprint spans /api/v1 (as imports does).
 blp = ApiBlueprint(
@@ -32,17 +31,19 @@ blp = ApiBlueprint(
 LOCATION = {"Location": {"description": "The relationship's URL.", "schema": {"type": "string"}}}
 
 
-def _cursor(position: tuple[datetime, uuid.UUID] | None) -> str | None:
-    return asset_search.encode_cursor(relationships.CURSOR_KEY, *position) if position else None
-
-
-def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    """A page position from `cursor`; 422 when it is not one of ours."""
-    return asset_search.decode_cursor(cursor, relationships.CURSOR_KEY) if cursor else None
+def relationship_dict(rel: AssetRelationship) -> dict[str, Any]:
+    """A relationship as the API shows it (ids and times as strings)."""
+    return {
+        "id": str(rel.id), "source_id": str(rel.source_id), "target_id": str(rel.target_id),
+        "kind": RelationshipKind(rel.kind).value, "description": rel.description,
+        "created_at": rel.created_at.isoformat(),
+        "created_by": str(rel.created_by) if rel.created_by else None,
+        "import_run_id": str(rel.import_run_id) if rel.import_run_id else None,
+    }
 
 
 def _item(rel: AssetRelationship, source: Asset, target: Asset) -> dict[str, Any]:
-    return {**relationships.relationship_dict(rel),
+    return {**relationship_dict(rel),
             "source": {"id": str(source.id), "name": source.name},
             "target": {"id": str(target.id), "name": target.name}}
 
@@ -65,9 +66,9 @@ def list_relationships(args: dict[str, Any]) -> dict[str, Any]:
         kind=RelationshipKind(args["kind"]) if args.get("kind") else None,
         asset_id=args.get("asset_id"), source_id=args.get("source_id"),
         target_id=args.get("target_id"), q=args.get("q"), origin=args.get("origin"),
-        limit=args["limit"], after=_after(args.get("cursor")),
+        limit=args["limit"], after=args.get("cursor"),
     )
-    return {"items": [_item(*row) for row in page.items], "next_cursor": _cursor(page.next_cursor)}
+    return {"items": [_item(*row) for row in page.items], "next_cursor": page.next_cursor}
 
 
 @blp.route("/relationships", methods=["POST"])

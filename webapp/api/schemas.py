@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 from marshmallow import RAISE, Schema, fields, validate
@@ -148,14 +149,23 @@ class AssetPage(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
+def _any_of(enum_cls: type[enum.Enum]) -> fields.List:
+    """A list filter on an enum field: repeat the argument for any of several values."""
+    values = [m.value for m in enum_cls]
+    # the check on the list, not on each item, so a bad value's error names the parameter
+    return fields.List(fields.String(metadata={"enum": values}),
+                       validate=validate.ContainsOnly(values), metadata={
+        "description": "Repeat for any of several values (`engine=mysql&engine=postgresql`)."})
+
+
 class AssetListArgs(Schema):
     q = _text(200, metadata={"description": "Words that must all appear in name, host, aliases, database name, owner or tags."})
-    engine = _choice(Engine)
-    environment = _choice(Environment)
-    status = _choice(AssetStatus)
-    criticality = _choice(Criticality)
-    data_classification = _choice(DataClassification)
-    owner = _text(200)
+    engine = _any_of(Engine)
+    environment = _any_of(Environment)
+    status = _any_of(AssetStatus)
+    criticality = _any_of(Criticality)
+    data_classification = _any_of(DataClassification)
+    owner = _text(200, metadata={"description": "Owners starting with this text, any case."})
     tag = _text(64)
     stale = fields.Boolean()
     include_deleted = fields.Boolean(load_default=False)

@@ -3,7 +3,6 @@ item side by side with per-field choices, and resolving it (the next item loads 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +12,7 @@ from werkzeug.wrappers import Response
 from webapp.conflicts import bp
 from webapp.extensions import db
 from webapp.models import Conflict, ConflictKind, ConflictStatus, ImportRun, Role, User
-from webapp.services import conflicts
+from webapp.services import conflicts, listing
 from webapp.services.errors import InvalidState, StaleVersion, ValidationFailed
 from webapp.web import navigation
 from webapp.web.htmx import is_partial, render
@@ -42,16 +41,28 @@ def kind_label(conflict: Conflict) -> str:
 
 @dataclass
 class QueueFilter:
-    """The queue's filters as the URL holds them, and what they mean to the service."""
+    """The queue's filters as the URL holds them (`services/listing`), and what they mean to
+    the service."""
 
+    run_number: int | None = listing.arg(
+        listing.Whole(1, 999_999_999, prefix="#", message="Enter an import number, e.g. 12."),
+        name="import")
+    kind: ConflictKind | None = listing.arg(
+        listing.Choice(ConflictKind, message="Choose possible_duplicate or field_conflict."))
+    min_confidence: float | None = listing.arg(listing.Percent())
+    status_text: str = listing.arg(
+        listing.Choice([*(s.value for s in ConflictStatus), STATUS_ANY],
+                       message="Choose open, merged, created, dismissed or any."),
+        name="status", default=ConflictStatus.open.value)
+    after: str | None = listing.arg(listing.Raw())  # checked by the service (`cursor`)
+    # as typed, to show again in the form
     import_text: str = ""
-    run: ImportRun | None = None
-    kind: ConflictKind | None = None
     min_percent: str = ""
-    min_confidence: float | None = None
-    status_text: str = ConflictStatus.open.value
-    status: ConflictStatus | None = ConflictStatus.open
-    after: str | None = None
+    run: ImportRun | None = None
+
+    @property
+    def status(self) -> ConflictStatus | None:
+        return None if self.status_text == STATUS_ANY else ConflictStatus(self.status_text)
 
     @property
     def narrowed(self) -> bool:
@@ -65,45 +76,19 @@ class QueueFilter:
         return {k: v for k, v in args.items() if v and not (k == "status" and v == "open")}
 
 
+def _typed() -> dict[str, str]:
+    return {"import_text": request.args.get("import", "").strip(),
+            "min_percent": request.args.get("min_confidence", "").strip().rstrip("%").strip()}
+
+
 def _filter() -> QueueFilter:
     """Read the filters from the URL; ValidationFailed (422) naming each bad one."""
-    f = QueueFilter()
-    errors: dict[str, str] = {}
-    f.import_text = request.args.get("import", "").strip()
-    if f.import_text:
-        number = f.import_text.lstrip("#").strip()
-        if not (number.isascii() and number.isdigit()) or len(number) > 9:
-            errors["import"] = "Enter an import number, e.g. 12."
-        else:
-            f.run = conflicts.run_by_number(db.session, int(number))
-            if f.run is None:
-                errors["import"] = f"There is no import #{int(number)}."
-    kind = request.args.get("kind", "")
-    if kind:
-        try:
-            f.kind = ConflictKind(kind)
-        except ValueError:
-            errors["kind"] = "Choose possible_duplicate or field_conflict."
-    f.min_percent = request.args.get("min_confidence", "").strip().rstrip("%").strip()
-    if f.min_percent:
-        try:
-            percent = float(f.min_percent)
-            if not math.isfinite(percent) or not 0 <= percent <= 100:
-                raise ValueError
-            f.min_confidence = percent / 100
-        except ValueError:
-            errors["min_confidence"] = "Enter a percentage from 0 to 100."
-    f.status_text = request.args.get("status", "") or ConflictStatus.open.value
-    if f.status_text == STATUS_ANY:
-        f.status = None
-    else:
-        try:
-            f.status = ConflictStatus(f.status_text)
-        except ValueError:
-            errors["status"] = "Choose open, merged, created, dismissed or any."
-    f.after = request.args.get("after") or None
-    if errors:
-        raise ValidationFailed(errors, "Some filters are not valid.")
+    f = listing.parse(QueueFilter, request.args, **_typed())
+    if f.run_number is not None:
+        f.run = conflicts.run_by_number(db.session, f.run_number)
+        if f.run is None:
+            raise ValidationFailed({"import": f"There is no import #{f.run_number}."},
+                                   "Some filters are not valid.")
     return f
 
 
@@ -123,8 +108,7 @@ def _queue(errors: dict[str, str] | None = None) -> Response:
             import_run_id=f.run.id if f.run else None, limit=PER_PAGE, cursor=f.after,
         )
     except ValidationFailed as exc:
-        f = QueueFilter(import_text=request.args.get("import", ""),
-                        min_percent=request.args.get("min_confidence", ""))
+        f = QueueFilter(**_typed())
         page, errors, status = None, {**exc.errors, **(errors or {})}, 422
     return render(
         "conflicts/index.html", "queue", status=status,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
@@ -10,7 +12,7 @@ from webapp.extensions import db
 from webapp.imports import bp
 from webapp.imports.forms import UploadForm
 from webapp.models import ImportRun, RecordOutcome, Role
-from webapp.services import imports
+from webapp.services import imports, listing
 from webapp.services.errors import ValidationFailed
 from webapp.web.forms import apply_errors
 from webapp.web.htmx import is_partial, render
@@ -21,6 +23,7 @@ RECORDS_PER_PAGE = 100
 ROW_ERRORS_SHOWN = 50
 # the blocks of imports/show.html an htmx request may ask for, by the id of its target
 SHOW_BLOCKS = {"progress": "progress", "records": "records"}
+RUN_NUMBER = RECORD_SEQ = listing.Integer(0, 999_999_999)
 
 
 @bp.route("/imports")
@@ -52,7 +55,7 @@ def upload() -> Response:
 
 
 def _index(form: UploadForm, status: int = 200) -> Response:
-    before = _page_number("before")
+    before = listing.parse(RunsPage, request.args).before
     runs = imports.list_runs(db.session, limit=RUNS_PER_PAGE + 1, before_number=before)
     older = runs[RUNS_PER_PAGE - 1].number if len(runs) > RUNS_PER_PAGE else None
     # a failed upload answers with its form; a list request (paging, polling) with the list
@@ -67,8 +70,8 @@ def _index(form: UploadForm, status: int = 200) -> Response:
 @role_required(Role.viewer)
 def show(run_id: str) -> Response:
     run = imports.get_run(db.session, run_id)
-    outcome = _outcome()
-    after = _page_number("after")
+    f = listing.parse(RecordsFilter, request.args)
+    outcome, after = f.outcome, f.after
     block = SHOW_BLOCKS.get(request.headers.get("HX-Target", ""), "run")
     records: list = []
     if not (block == "progress" and is_partial()):  # a poll shows no records
@@ -117,21 +120,16 @@ def _start(run: ImportRun) -> None:
         flash(started.notice, "warning")
 
 
-def _page_number(name: str) -> int | None:
-    value = request.args.get(name, "")
-    if not value:
-        return None
-    if not value.isdigit() or len(value) > 9:
-        raise ValidationFailed({name: "The page link is not valid; go back to the first page."})
-    return int(value)
+@dataclass
+class RunsPage:
+    """`/imports`' page position (`services/listing`)."""
+
+    before: int | None = listing.arg(listing.Position(RUN_NUMBER))
 
 
-def _outcome() -> RecordOutcome | None:
-    value = request.args.get("outcome", "")
-    if not value:
-        return None
-    try:
-        return RecordOutcome(value)
-    except ValueError:
-        names = ", ".join(o.value for o in RecordOutcome)
-        raise ValidationFailed({"outcome": f"Choose one of: {names}."}) from None
+@dataclass
+class RecordsFilter:
+    """A run page's record list: which outcome, from which record on."""
+
+    outcome: RecordOutcome | None = listing.arg(listing.Choice(RecordOutcome))
+    after: int | None = listing.arg(listing.Position(RECORD_SEQ))

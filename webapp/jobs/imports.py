@@ -10,8 +10,9 @@ row (status, progress, heartbeat).
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app
 from rq import Queue
+from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 from webapp.jobs import runner
@@ -26,13 +27,24 @@ REDIS_UNAVAILABLE = (
 )
 
 
+def reap(session: Session) -> int:
+    """Mark failed the runs whose worker died (no heartbeat for `IMPORT_STALE_SECONDS`)."""
+    return import_service.reap_stale(session, stale_seconds=stale_seconds())
+
+
+def stale_seconds() -> int:
+    return int(current_app.config["IMPORT_STALE_SECONDS"])
+
+
 @runner.register(
     KIND, queue=QUEUE, timeout_config="IMPORT_JOB_TIMEOUT", fallback_notice=REDIS_UNAVAILABLE,
-    reap=import_service.reap_stale,
+    reap=reap,
 )
 def run(run_id: str, *, runner: str) -> str:
     """Execute the run in the current app; its final status."""
-    return import_service.execute(db.session, run_id, runner=runner).status.value
+    batch_size = int(current_app.config["IMPORT_BATCH_SIZE"])
+    return import_service.execute(db.session, run_id, runner=runner,
+                                  batch_size=batch_size).status.value
 
 
 def dispatch(run: ImportRun) -> runner.Dispatch:

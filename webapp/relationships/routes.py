@@ -8,9 +8,7 @@ tokens only. It is the same answer as the API's (`relationships.graph_json`).
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 from flask import flash, make_response, redirect, request, url_for
 from jinja2_fragments.flask import render_block
@@ -19,7 +17,7 @@ from werkzeug.wrappers import Response
 from webapp.extensions import db
 from webapp.models import Asset, AssetRelationship, Environment, RelationshipKind, Role
 from webapp.relationships import bp
-from webapp.services import asset_search, imports, relationships
+from webapp.services import asset_search, imports, listing, relationships
 from webapp.services import assets as asset_service
 from webapp.services.errors import DomainError, InvalidState, NotFound, ValidationFailed
 from webapp.web.errors import problem
@@ -244,54 +242,36 @@ def graph_json(asset_id: str) -> Response:
 
 @dataclass
 class ListFilter:
-    kind: RelationshipKind | None = None
-    q: str = ""
-    origin: str = ""
-    after: tuple[datetime, uuid.UUID] | None = None
+    """`/relationships`' filters as the URL holds them (`services/listing`)."""
+
+    kind: RelationshipKind | None = listing.arg(listing.Choice(RelationshipKind))
+    q: str = listing.arg(listing.Search(), default="")
+    origin: str | None = listing.arg(listing.Choice(ORIGINS, message="Choose manual or discovered."))
+    after: str | None = listing.arg(listing.Raw())  # checked by the service (`cursor`)
 
     @property
     def narrowed(self) -> bool:
         return bool(self.kind or self.q or self.origin)
 
 
-def _list_filter() -> ListFilter:
-    f, errors = ListFilter(), {}
-    kind = request.args.get("kind", "")
-    if kind:
-        try:
-            f.kind = RelationshipKind(kind)
-        except ValueError:
-            errors["kind"] = f"Choose one of: {', '.join(k.value for k in RelationshipKind)}."
-    f.q = _typed(request.args.get("q", ""))
-    f.origin = request.args.get("origin", "")
-    if f.origin and f.origin not in ORIGINS:
-        errors["origin"] = "Choose manual or discovered."
-    if cursor := request.args.get("after"):
-        try:
-            f.after = asset_search.decode_cursor(cursor, relationships.CURSOR_KEY)
-        except ValidationFailed as exc:
-            errors["after"] = exc.errors["cursor"]
-    if errors:
-        raise ValidationFailed(errors, "Some filters are not valid.")
-    return f
-
-
 @bp.route("/relationships")
 @role_required(Role.viewer)
 def index() -> Response:
     try:
-        f = _list_filter()
-        page = relationships.listing(db.session, kind=f.kind, q=f.q or None,
-                                     origin=f.origin or None, after=f.after, limit=PER_PAGE)  # type: ignore[arg-type]
+        f = listing.parse(ListFilter, request.args)
+        page = relationships.listing(db.session, kind=f.kind, q=f.q or None, origin=f.origin,  # type: ignore[arg-type]
+                                     after=f.after, limit=PER_PAGE)
         errors: dict[str, str] = {}
     except ValidationFailed as exc:
-        f, page, errors = ListFilter(q=request.args.get("q", "")[:200]), None, exc.errors
+        f, page, errors = ListFilter(q=_typed(request.args.get("q", ""))), None, exc.errors
+        if "cursor" in errors:  # the page link is the `after` argument
+            errors["after"] = errors.pop("cursor")
     return render(
         "relationships/index.html", "results", status=422 if errors else 200,
         f=f, page=page, errors=errors, kinds=list(RelationshipKind), origins=ORIGINS,
         phrases=relationships.PHRASE,
         runs=imports.run_numbers(db.session, (rel.import_run_id for rel, _s, _t in page.items)) if page else {},
-        next_cursor=asset_search.encode_cursor(relationships.CURSOR_KEY, *page.next_cursor) if page and page.next_cursor else None,
+        next_cursor=page.next_cursor if page else None,
         list_args=_list_args(),
     )
 

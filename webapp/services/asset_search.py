@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -34,9 +32,7 @@ from webapp.models import (
     Tag,
     asset_tags,
 )
-from webapp.services import settings
-from webapp.services.errors import ValidationFailed
-from webapp.services.text import UNSTORABLE
+from webapp.services import listing, settings
 
 # past this many matches a page says "more than 1,000" instead of counting them all
 COUNT_CAP = 1_000
@@ -67,27 +63,48 @@ ENUM_FILTERS = {
 }
 
 
+class Sort(listing.Param):
+    """A key of SORTS, prefixed with `-` for descending."""
+
+    message = f"Sort by one of: {', '.join(SORTS)} (prefix - for descending)."
+
+    def convert(self, raw: str) -> str:
+        if raw.removeprefix("-") not in SORTS:
+            raise ValueError(self.message)
+        return raw
+
+
+def _choice(enum_cls: type[Any]) -> Any:
+    """A filter on an enum column; the argument may repeat (`engine=mysql&engine=postgresql`)."""
+    return listing.arg(listing.Choice([m.value for m in enum_cls], many=True,
+                                      message=f"Choose one of: {', '.join(enum_cls.__members__)}."))
+
+
 @dataclass
 class AssetQuery:
-    q: str = ""
-    engine: str | None = None
-    environment: str | None = None
-    status: str | None = None
-    criticality: str | None = None
-    data_classification: str | None = None
-    owner: str | None = None
-    tag: str | None = None
-    stale: bool | None = None
+    q: str = listing.arg(listing.Search(), default="")
+    engine: list[str] | None = _choice(Engine)
+    environment: list[str] | None = _choice(Environment)
+    status: list[str] | None = _choice(AssetStatus)
+    criticality: list[str] | None = _choice(Criticality)
+    data_classification: list[str] | None = _choice(DataClassification)
+    owner: str | None = listing.arg(listing.Search())  # a prefix, any case
+    tag: str | None = listing.arg(listing.Search(lower=True))
+    stale: bool | None = listing.arg(listing.Flag())
     deleted: bool = False  # True: only the trash
-    include_deleted: bool = False
-    sort: str = "name"
-    limit: int = 50
-    after: str | None = None
-    before: str | None = None
+    include_deleted: bool = listing.arg(listing.Flag(), default=False)
+    sort: str = listing.arg(Sort(), default="name")
+    limit: int = listing.arg(listing.Whole(1, 500), default=50)
+    # a cursor is checked against its sort when the page is read (decode_cursor)
+    after: str | None = listing.arg(listing.Raw())
+    before: str | None = listing.arg(listing.Raw())
+    cursor: str | None = listing.arg(listing.Raw())  # the API's name for `after`
+    # `count=exact`: count every match, however many (past COUNT_CAP the page estimates)
+    count: str | None = listing.arg(listing.Choice(["exact"]))
 
     @property
     def sort_key(self) -> str:
-        return self.sort.lstrip("-")
+        return self.sort.removeprefix("-")
 
     @property
     def descending(self) -> bool:
@@ -102,78 +119,36 @@ class AssetPage:
     next_cursor: str | None
     prev_cursor: str | None
     query: AssetQuery = field(repr=False)
+    # past COUNT_CAP: the planner's estimate of the matches (PostgreSQL), shown as "about N"
+    estimate: int | None = None
 
 
-def parse_query(args: dict[str, Any], *, max_limit: int = 500) -> AssetQuery:
+def parse_query(args: Mapping[str, Any], *, max_limit: int = 500) -> AssetQuery:
     """Build an AssetQuery from request arguments; raise ValidationFailed naming bad ones."""
-    errors: dict[str, str] = {}
-    query = AssetQuery(q=(args.get("q") or "").strip()[:200])
-    for name, enum_cls in ENUM_FILTERS.items():
-        value = args.get(name) or None
-        if value is not None and value not in enum_cls.__members__:
-            errors[name] = f"Choose one of: {', '.join(enum_cls.__members__)}."
-        setattr(query, name, value)
-    query.owner = (args.get("owner") or "").strip() or None
-    query.tag = (args.get("tag") or "").strip().lower() or None
-    stale = args.get("stale")
-    if stale in ("true", "1", "yes", True):
-        query.stale = True
-    elif stale in ("false", "0", "no", False):
-        query.stale = False
-    elif stale not in (None, ""):
-        errors["stale"] = "Use true or false."
-    include_deleted = args.get("include_deleted")
-    query.include_deleted = include_deleted in ("true", "1", "yes", True)
-    sort = args.get("sort") or "name"
-    if sort.lstrip("-") not in SORTS:
-        errors["sort"] = f"Sort by one of: {', '.join(SORTS)} (prefix - for descending)."
-    else:
-        query.sort = sort
-    limit = args.get("limit")
-    if limit not in (None, ""):
-        try:
-            query.limit = int(limit)
-            if not 1 <= query.limit <= max_limit:
-                raise ValueError
-        except (TypeError, ValueError):
-            errors["limit"] = f"Enter a number from 1 to {max_limit}."
-    query.after = args.get("after") or args.get("cursor") or None
-    query.before = args.get("before") or None
-    if errors:
-        raise ValidationFailed(errors, "Some filters are not valid.")
+    limit = listing.Whole(1, max_limit, message=f"Enter a number from 1 to {max_limit}.")
+    query = listing.parse(AssetQuery, args, params={"limit": limit})
+    query.after = query.after or query.cursor
     return query
 
 
 def encode_cursor(sort_key: str, value: Any, row_id: uuid.UUID) -> str:
-    if isinstance(value, datetime):
-        value = value.isoformat()
-    raw = json.dumps([sort_key, value, str(row_id)], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return listing.encode_cursor(sort_key, value, row_id)
+
+
+def _sort_part(sort_key: str) -> listing.Part:
+    """What a cursor's sort value must be: the sort expression's type, or the database refuses
+    the comparison (a 500) or compares across types (a wrong page)."""
+    if sort_key in DATETIME_SORTS:
+        return listing.MOMENT
+    if sort_key == "criticality":
+        return listing.Integer(0, len(CRITICALITY_ORDER))
+    return listing.TEXT
 
 
 def decode_cursor(cursor: str, sort_key: str) -> tuple[Any, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        key, value, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if key != sort_key or not isinstance(row_id, str):
-            raise ValueError
-        # a cursor comes from the URL: its value must have the sort expression's type, or the
-        # database refuses the comparison (a 500) or compares across types (a wrong page)
-        if sort_key in DATETIME_SORTS:
-            value = datetime.fromisoformat(value)
-            if value.tzinfo is None:
-                raise ValueError
-            value = value.astimezone(UTC)  # OverflowError near year 1 or 9999
-        elif sort_key == "criticality":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError
-            if not 0 <= value <= len(CRITICALITY_ORDER):  # a huge int overflows the driver
-                raise ValueError
-        elif not isinstance(value, str) or UNSTORABLE.search(value):  # NUL: PostgreSQL refuses
-            raise ValueError
-        return value, uuid.UUID(row_id)
-    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error, json.JSONDecodeError):
-        raise ValidationFailed({"cursor": "This page link is not valid; start from the first page."}) from None
+    _, value, row_id = listing.decode_cursor(cursor, listing.Exact(sort_key), _sort_part(sort_key),
+                                             listing.ID)
+    return value, row_id
 
 
 def filtered(session: Session, query: AssetQuery) -> Select[tuple[Asset]]:
@@ -211,11 +186,14 @@ def _conditions(
     for term in query.q.lower().split():
         match.append(entity.search_text.contains(term, autoescape=True))
     for name in ENUM_FILTERS:
-        value = getattr(query, name)
-        if value is not None:
-            match.append(getattr(entity, name) == value)
+        values = getattr(query, name)
+        if isinstance(values, str):  # a caller in Python may give one value
+            values = [values]
+        if values:
+            column = getattr(entity, name)
+            match.append(column == values[0] if len(values) == 1 else column.in_(values))
     if query.owner:
-        match.append(entity.owner == query.owner)
+        match.append(func.lower(entity.owner).startswith(query.owner.lower(), autoescape=True))
     if query.tag:
         match.append(
             exists()
@@ -280,26 +258,21 @@ def list_assets(session: Session, query: AssetQuery, *, with_total: bool = True)
     if query.q.split() and query.sort_key in PROBED_SORTS:
         stmt = _probed_page(query, scope, match, stale_cutoff, position, descending)
     else:
-        stmt = base
-        if position is not None:
-            stmt = stmt.where(_past(sort_expr, Asset.id, position, descending))
-        stmt = stmt.order_by(*_order(sort_expr, Asset.id, descending)).limit(query.limit + 1)
+        stmt = listing.keyset(base, (sort_expr, Asset.id), descending=descending,
+                              limit=query.limit, position=position)
     # search_text is only for filtering: do not carry it into every row
     rows = list(session.scalars(stmt.options(defer(Asset.search_text))))
-    more = len(rows) > query.limit
-    rows = rows[: query.limit]
-    if backwards:
-        rows.reverse()
-
-    def cursor_of(asset: Asset) -> str:
-        return encode_cursor(query.sort_key, sort_value(asset, query.sort_key), asset.id)
-
-    has_next = more if not backwards else True
-    has_prev = more if backwards else cursor is not None
-    next_cursor = cursor_of(rows[-1]) if rows and has_next else None
-    prev_cursor = cursor_of(rows[0]) if rows and has_prev else None
-    total, capped = count(session, base) if with_total else (0, False)
-    return AssetPage(rows, total, capped, next_cursor, prev_cursor, query)
+    page = listing.page(rows, limit=query.limit, backwards=backwards, from_cursor=bool(cursor),
+                        key=lambda asset: (query.sort_key, sort_value(asset, query.sort_key),
+                                           asset.id))
+    total, capped, estimated = 0, False, None
+    if with_total and query.count == "exact":
+        total = session.scalar(select(func.count()).select_from(base.order_by(None).subquery())) or 0
+    elif with_total:
+        total, capped = count(session, base)
+        estimated = estimate(session, base) if capped else None
+    return AssetPage(page.items, total, capped, page.next_cursor, page.prev_cursor, query,
+                     estimated)
 
 
 def _probed_page(
@@ -378,6 +351,19 @@ def count(session: Session, stmt: Select[tuple[Asset]]) -> tuple[int, bool]:
     """Exact count up to COUNT_CAP; past that the page says "more than COUNT_CAP"."""
     n = session.scalar(select(_capped_count(stmt))) or 0
     return min(n, COUNT_CAP), n > COUNT_CAP
+
+
+def estimate(session: Session, stmt: Select[tuple[Asset]]) -> int | None:
+    """The planner's estimate of how many rows `stmt` has (PostgreSQL; None elsewhere): one
+    EXPLAIN, no rows read. Never below COUNT_CAP + 1, since the caller counted that many."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    rows = stmt.with_only_columns(literal_column("1"), maintain_column_froms=True).order_by(None)
+    compiled = rows.compile(dialect=session.get_bind().dialect)
+    plan = session.connection().exec_driver_sql(
+        f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar()
+    planned = int(plan[0]["Plan"]["Plan Rows"]) if plan else 0
+    return max(planned, COUNT_CAP + 1)
 
 
 def _capped_count(stmt: Select[tuple[Asset]]) -> Any:

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import case, func, literal, select, union_all, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased
@@ -53,6 +52,9 @@ log = logging.getLogger(__name__)
 CHUNK_BYTES = 1024 * 1024
 SOURCE_MAX = 100
 FILENAME_MAX = 255
+# the defaults of the app's IMPORT_BATCH_SIZE and IMPORT_STALE_SECONDS (webapp/config.py)
+BATCH_SIZE = 5000  # records per transaction
+STALE_SECONDS = 300  # a running import without a heartbeat this long has lost its worker
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f]")
 
 Progress = Callable[[ImportRun], None]
@@ -180,9 +182,11 @@ def execute(
     *,
     runner: str = "inline",
     progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> ImportRun:
-    """Run a queued import to its end in this process. A run that is not queued (already
-    taken by another worker, finished, cancelled) is left alone and returned as it is."""
+    """Run a queued import to its end in this process, `batch_size` records per transaction
+    (the app's `IMPORT_BATCH_SIZE`). A run that is not queued (already taken by another
+    worker, finished, cancelled) is left alone and returned as it is."""
     run_id = _uuid(run_id)
     if not _claim(session, run_id, runner):
         return get_run(session, run_id)
@@ -213,7 +217,7 @@ def execute(
                 progress(run)
             links = matching.link_pairs(r for record in result.records for r in record.relations)
             pipeline = Pipeline(session, run, links)
-            size = max(1, int(current_app.config["IMPORT_BATCH_SIZE"]))
+            size = max(1, int(batch_size))
             records = result.records
             for start in range(0, len(records), size):
                 status, cancel = _status(session, run)
@@ -381,19 +385,20 @@ def cancel(session: Session, actor: Actor, run_id: uuid.UUID | str) -> ImportRun
     return run
 
 
-def reap_stale(session: Session, *, now: datetime | None = None, stale_seconds: int | None = None) -> int:
+def reap_stale(session: Session, *, now: datetime | None = None,
+               stale_seconds: int = STALE_SECONDS) -> int:
     """Mark failed every running run whose worker has not written a heartbeat for
-    `IMPORT_STALE_SECONDS`: its worker died. Committed batches stay; `retry` finishes it."""
+    `stale_seconds` (the app's `IMPORT_STALE_SECONDS`): its worker died. Committed batches
+    stay; `retry` finishes it."""
     now = now or utcnow()
-    seconds = stale_seconds if stale_seconds is not None else int(current_app.config["IMPORT_STALE_SECONDS"])
-    cutoff = now - timedelta(seconds=seconds)
+    cutoff = now - timedelta(seconds=stale_seconds)
     reaped = session.execute(
         update(ImportRun)
         .where(ImportRun.status == ImportStatus.running, ImportRun.heartbeat_at < cutoff)
         .values(
             status=ImportStatus.failed,
             finished_at=now,
-            error=f"The worker stopped responding (no heartbeat for {seconds} s): it was stopped or "
+            error=f"The worker stopped responding (no heartbeat for {stale_seconds} s): it was stopped or "
                   "killed, or lost its database connection. Batches it committed are kept; run the "
                   "import again to finish it.",
         )

@@ -14,7 +14,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import and_, or_, select, tuple_
@@ -47,10 +46,10 @@ from webapp.services.graph import (  # noqa: F401
     graph_json,
     impact,
 )
+from webapp.services.listing import ID, MOMENT, Page, decode_cursor, keyset
+from webapp.services.listing import page as keyset_page
 from webapp.services.text import storable
 
-# the lists page by the asset list's keyset cursor (asset_search), under this key
-CURSOR_KEY = "created_at"
 ENTITY = "asset"  # link/unlink events live in the histories of the assets they join
 DESCRIPTION_MAX = 500
 
@@ -349,12 +348,6 @@ def of_asset(session: Session, asset_id: uuid.UUID) -> list[Link]:
     return links
 
 
-@dataclass
-class Page:
-    items: list[tuple[AssetRelationship, Asset, Asset]]
-    next_cursor: tuple[datetime, uuid.UUID] | None
-
-
 def listing(
     session: Session,
     *,
@@ -365,8 +358,8 @@ def listing(
     q: str | None = None,
     origin: Literal["manual", "discovered"] | None = None,
     limit: int = 50,
-    after: tuple[datetime, uuid.UUID] | None = None,
-) -> Page:
+    after: str | None = None,
+) -> Page[tuple[AssetRelationship, Asset, Asset]]:
     """Relationships between live assets, newest first, keyset-paged on (created_at, id).
     `q` looks in either end's name; `asset_id` matches either end."""
     source, target = aliased(Asset), aliased(Asset)
@@ -394,24 +387,8 @@ def listing(
         stmt = stmt.where(AssetRelationship.import_run_id.is_(None))
     elif origin == "discovered":
         stmt = stmt.where(AssetRelationship.import_run_id.is_not(None))
-    if after is not None:
-        stmt = stmt.where(tuple_(AssetRelationship.created_at, AssetRelationship.id) < tuple_(*after))
-    rows = session.execute(
-        stmt.order_by(AssetRelationship.created_at.desc(), AssetRelationship.id.desc()).limit(limit + 1)
-    ).tuples().all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = (rows[-1][0].created_at, rows[-1][0].id) if more and rows else None
-    return Page(list(rows), cursor)
-
-
-# --- plain data (the API reads this shape of a relationship) ----------------------------------
-
-def relationship_dict(rel: AssetRelationship) -> dict[str, Any]:
-    return {
-        "id": str(rel.id), "source_id": str(rel.source_id), "target_id": str(rel.target_id),
-        "kind": RelationshipKind(rel.kind).value, "description": rel.description,
-        "created_at": rel.created_at.isoformat(),
-        "created_by": str(rel.created_by) if rel.created_by else None,
-        "import_run_id": str(rel.import_run_id) if rel.import_run_id else None,
-    }
+    position = decode_cursor(after, MOMENT, ID) if after else None
+    stmt = keyset(stmt, (AssetRelationship.created_at, AssetRelationship.id), descending=True,
+                  limit=limit, position=position)
+    rows = list(session.execute(stmt).tuples().all())
+    return keyset_page(rows, limit=limit, key=lambda row: (row[0].created_at, row[0].id))

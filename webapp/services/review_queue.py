@@ -7,17 +7,15 @@ Resolving the items is `webapp/services/conflicts.py`, which re-exports these na
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from webapp.models import Asset, Conflict, ConflictKind, ConflictStatus, ImportRun
+from webapp.services import listing
 from webapp.services.errors import NotFound, ValidationFailed
 
 LIMIT_MAX = 200
@@ -48,26 +46,13 @@ def _uuid(value: uuid.UUID | str, what: str = "item") -> uuid.UUID:
 
 
 def encode_cursor(conflict: Conflict) -> str:
-    raw = json.dumps([conflict.created_at.isoformat(), str(conflict.id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return listing.encode_cursor(conflict.created_at, conflict.id)
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     """A page position from a URL: (created_at, id); 422 when it is not one of ours."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(created, str) or not isinstance(row_id, str):
-            raise ValueError
-        when = datetime.fromisoformat(created)
-        if when.tzinfo is None:
-            raise ValueError
-        return when.astimezone(UTC), uuid.UUID(row_id)
-    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error,
-            json.JSONDecodeError, UnicodeDecodeError):
-        raise ValidationFailed(
-            {"cursor": "This page link is not valid; start from the first page."}
-        ) from None
+    created, row_id = listing.decode_cursor(cursor, listing.MOMENT, listing.ID)
+    return created, row_id
 
 
 def list_conflicts(
@@ -92,8 +77,6 @@ def list_conflicts(
         .outerjoin(candidate, candidate.id == Conflict.candidate_id)
         .outerjoin(duplicate, duplicate.id == Conflict.duplicate_id)
         .outerjoin(ImportRun, ImportRun.id == Conflict.import_run_id)
-        .order_by(Conflict.created_at.desc(), Conflict.id.desc())
-        .limit(limit + 1)
     )
     if status is not None:
         stmt = stmt.where(Conflict.status == status)
@@ -103,14 +86,11 @@ def list_conflicts(
         stmt = stmt.where(Conflict.import_run_id == import_run_id)
     if min_confidence is not None:
         stmt = stmt.where(Conflict.confidence >= min_confidence)
-    if cursor:
-        created, row_id = decode_cursor(cursor)
-        stmt = stmt.where(or_(Conflict.created_at < created,
-                              and_(Conflict.created_at == created, Conflict.id < row_id)))
+    stmt = listing.keyset(stmt, (Conflict.created_at, Conflict.id), descending=True, limit=limit,
+                          position=decode_cursor(cursor) if cursor else None)
     rows = [QueueRow(c, cand, dup, number) for c, cand, dup, number in session.execute(stmt)]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return ConflictPage(rows, encode_cursor(rows[-1].conflict) if more and rows else None)
+    page = listing.page(rows, limit=limit, key=lambda row: (row.conflict.created_at, row.conflict.id))
+    return ConflictPage(page.items, page.next_cursor)
 
 
 def get(session: Session, conflict_id: uuid.UUID | str) -> Conflict:
