@@ -260,3 +260,22 @@ def test_query_counts_do_not_depend_on_role(session, login_as, count_statements)
                  "/conflicts": CONFLICTS_QUERIES}
     for url, expected in baselines.items():
         assert count_statements(url) == expected, url
+
+
+# /search (the header search's page): a page of matching assets (with their tags), the import
+# runs and the review items that match; for an admin also the users. The count does not grow
+# with the number of matches.
+SEARCH_QUERIES = LAYOUT + 4
+SEARCH_ADMIN_QUERIES = SEARCH_QUERIES + 1
+
+
+@pytest.mark.parametrize("n", [2, 12])
+@pytest.mark.parametrize(("role", "expected"), [("viewer", SEARCH_QUERIES),
+                                                ("admin", SEARCH_ADMIN_QUERIES)])
+def test_header_search_query_count(session, login_as, count_statements, n, role, expected):
+    _assets(session, n)
+    run = make_run(session)
+    possible_duplicate(session, make_asset(session, name="q-dup"), {"name": "q-x"}, run=run,
+                       record_key="q-key")
+    login_as(role)
+    assert count_statements("/search?q=q-") == expected
