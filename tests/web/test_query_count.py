@@ -29,8 +29,9 @@ LAYOUT = 2
 ASSET_LIST_QUERIES = LAYOUT + 3
 # /trash: the same three queries as /assets, on deleted assets.
 TRASH_QUERIES = LAYOUT + 3
-# /audit: one keyset page of events (limit+1 rows); entity names are not looked up per row.
-AUDIT_QUERIES = LAYOUT + 1
+# /audit: one keyset page of events (limit+1 rows) + the names of the assets and users they
+# are about (one query, never one per row).
+AUDIT_QUERIES = LAYOUT + 2
 # /assets/<id>/history: the asset + its tags + its events (one query, newest first).
 HISTORY_QUERIES = LAYOUT + 3
 # /assets/<id>: the asset + its tags + its sightings (one join of records and runs).

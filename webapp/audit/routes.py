@@ -26,6 +26,7 @@ def index() -> Response:
     events, before = audit_log.events(db.session, query)
     return render(
         "audit/index.html", "results", status=422 if errors else 200, events=events,
+        names=audit_log.entity_names(db.session, events),
         before=before, query=query, errors=errors, actions=[a.value for a in AuditAction],
     )
 
