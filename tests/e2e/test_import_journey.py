@@ -133,7 +133,7 @@ def test_analyst_uploads_watches_progress_and_opens_a_created_asset(  # type: ig
         page.goto(run_url)
         first = page.locator("#records").get_by_role("row").filter(
             has=page.get_by_role("cell", name="json:1", exact=True))
-        first.get_by_role("link", name="Open asset").click()
+        first.get_by_role("link", name="scan-db-0001").click()  # the asset, by its name
         expect(page.get_by_role("heading", name="scan-db-0001")).to_be_visible()
         sightings = page.locator("#sightings")
         expect(sightings.get_by_role("heading", name="Sightings")).to_be_visible()

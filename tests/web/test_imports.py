@@ -631,3 +631,58 @@ def test_the_run_page_counts_and_lists_row_warnings(client, session, login_as):
     assert "bogus" in rows[0][2] and "not recognised; left out" in rows[0][2]
     api = client.get(f"/imports/{run.id}?outcome=created").get_data(as_text=True)
     assert "not recognised; left out" in api  # each record's message in the list
+
+
+# --- the run page reads as people do ------------------------------------------------------------
+
+def _inventory(*assets: dict) -> bytes:  # type: ignore[type-arg]
+    return json.dumps({"source": "cmdb", "assets": list(assets)}).encode()
+
+
+def test_records_name_their_asset_and_changes_read_plainly(client, session, login_as):
+    first = imports.create_run(session, Actor.cli(), filename="a.json", data=_inventory(
+        {"name": "orders-primary", "engine": "postgresql", "host": "orders.corp.example", "port": 5432}))
+    imports.execute(session, first.id)
+    second = imports.create_run(session, Actor.cli(), filename="b.json", data=_inventory(
+        {"name": "orders-primary", "engine": "postgresql", "host": "orders.corp.example", "port": 5432,
+         "encrypted_at_rest": True, "metadata": {"nmap_cpe": ["cpe:/a:postgresql:postgresql:15"]}}))
+    imports.execute(session, second.id)
+    login_as("viewer")
+    html = client.get(f"/imports/{second.id}").get_data(as_text=True)
+    page = parse(html)
+    asset = session.scalar(select(Asset).where(Asset.name == "orders-primary"))
+    link = page.find("a", href=f"/assets/{asset.id}")
+    assert link is not None and link.text == "orders-primary"
+    assert "Open asset" not in html
+    changes = page.find("ul", class_="changes").text
+    assert "Encrypted at rest : — → yes" in changes
+    assert "nmap_cpe: cpe:/a:postgresql:postgresql:15" in changes and "['" not in changes
+
+
+def test_a_dry_run_offers_to_apply_its_file(client, session, login_as):
+    data = _inventory({"name": "new-db", "engine": "mysql", "host": "new.corp.example", "port": 3306})
+    dry = imports.create_run(session, Actor.cli(), filename="d.json", data=data, dry_run=True)
+    imports.execute(session, dry.id)
+    login_as("analyst")
+    html = client.get(f"/imports/{dry.id}").get_data(as_text=True)
+    button = parse(html).find("button", id="apply-file")
+    assert button is not None and button.text == "Apply this file"
+    token = parse(html).find("form", action=f"/imports/{dry.id}/apply").find("input", name="csrf_token").get("value")
+    response = client.post(f"/imports/{dry.id}/apply", data={"csrf_token": token})
+    assert response.status_code == 303
+    jobs.wait_for_threads()
+    session.expire_all()
+    applied = session.scalar(select(ImportRun).where(ImportRun.retry_of == dry.id))
+    assert applied is not None and applied.dry_run is False and applied.file_id == dry.file_id
+    assert session.scalar(select(func.count()).select_from(Asset).where(Asset.name == "new-db")) == 1
+
+
+def test_a_real_run_has_no_apply_button_and_applying_it_is_refused(client, session, login_as):
+    run = imports.create_run(session, Actor.cli(), filename="r.json", data=_inventory(
+        {"name": "x-db", "engine": "mysql"}))
+    imports.execute(session, run.id)
+    login_as("analyst")
+    html = client.get(f"/imports/{run.id}").get_data(as_text=True)
+    assert parse(html).find("button", id="apply-file") is None
+    token = parse(html).find("input", name="csrf_token").get("value")
+    assert client.post(f"/imports/{run.id}/apply", data={"csrf_token": token}).status_code == 409

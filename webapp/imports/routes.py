@@ -82,6 +82,7 @@ def show(run_id: str) -> Response:
     response = render(
         "imports/show.html", block,
         run=run, records=records[:RECORDS_PER_PAGE], outcome=outcome, after=after,
+        asset_names=imports.asset_names(db.session, (r.asset_id for r in records[:RECORDS_PER_PAGE])),
         next_after=next_after, outcomes=list(RecordOutcome), row_errors_shown=ROW_ERRORS_SHOWN,
     )
     if block == "progress" and is_partial() and run.status.finished:
@@ -94,6 +95,15 @@ def show(run_id: str) -> Response:
 @role_required(Role.analyst)
 def retry(run_id: str) -> Response:
     run = imports.retry(db.session, current_actor(), run_id)
+    _start(run)
+    return redirect(url_for("imports.show", run_id=run.id), 303)
+
+
+@bp.route("/imports/<run_id>/apply", methods=["POST"])
+@role_required(Role.analyst)
+def apply(run_id: str) -> Response:
+    """`Apply this file`: a real run of a dry run's stored file."""
+    run = imports.retry(db.session, current_actor(), run_id, apply=True)
     _start(run)
     return redirect(url_for("imports.show", run_id=run.id), 303)
 

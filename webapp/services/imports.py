@@ -113,15 +113,19 @@ def create_run(
     return _add_numbered(session, run)
 
 
-def retry(session: Session, actor: Actor, run_id: uuid.UUID | str) -> ImportRun:
-    """Queue a new run of a finished run's file (same format, source and dry-run choice)."""
+def retry(session: Session, actor: Actor, run_id: uuid.UUID | str, *,
+          apply: bool = False) -> ImportRun:
+    """Queue a new run of a finished run's file (same format, source and dry-run choice).
+    `apply`: a real run of a dry run's file (`Apply this file`)."""
     old = get_run(session, run_id)
     if not old.status.finished:
         raise InvalidState("This import is still running; wait for it to finish or cancel it.")
+    if apply and not old.dry_run:
+        raise InvalidState("This import was not a dry run: its file is already applied.")
     run = ImportRun(
         file_id=old.file_id, filename=old.filename, sha256=old.sha256, size=old.size,
         format=old.format, source=old.source, uploaded_by=actor.user_id,
-        uploaded_by_label=actor.label[:300], dry_run=old.dry_run, retry_of=old.id,
+        uploaded_by_label=actor.label[:300], dry_run=old.dry_run and not apply, retry_of=old.id,
     )
     return _add_numbered(session, run)
 
@@ -430,6 +434,15 @@ def list_runs(session: Session, *, limit: int = 50, before_number: int | None = 
     if before_number is not None:
         stmt = stmt.where(ImportRun.number < before_number)
     return list(session.scalars(stmt))
+
+
+def asset_names(session: Session, asset_ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
+    """{asset id: name} of the assets a page of records names (one query; purged ones are
+    missing)."""
+    ids = {i for i in asset_ids if i is not None}
+    if not ids:
+        return {}
+    return dict(session.execute(select(Asset.id, Asset.name).where(Asset.id.in_(ids))).tuples().all())
 
 
 def list_records(

@@ -40,8 +40,8 @@ def show(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items()) or "—"
+    if isinstance(value, dict):  # metadata: `nmap_cpe: cpe:/a:…`, each value read as above
+        return "; ".join(f"{k}: {show(v)}" for k, v in value.items()) or "—"
     if isinstance(value, datetime):
         return when(value)
     if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
