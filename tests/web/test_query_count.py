@@ -42,8 +42,10 @@ DASHBOARD_QUERIES = LAYOUT + 8
 # /imports: one keyset page of runs (limit+1 rows); the uploader's name is kept on the run,
 # not looked up per row. (No stale-run reaper: the worker and `flask maintenance` reap.)
 IMPORTS_QUERIES = LAYOUT + 1
-# /imports/<id>: the run + one keyset page of its records.
-IMPORT_DETAIL_QUERIES = LAYOUT + 2
+# /imports/<id>: the run + one keyset page of its records + the names of the assets they name
+# (one query; none when no record on the page names an asset, e.g. only failed records).
+IMPORT_DETAIL_QUERIES = LAYOUT + 3
+IMPORT_DETAIL_WITHOUT_ASSETS_QUERIES = LAYOUT + 2
 # /conflicts: one keyset page of items joined to their candidate's and duplicate's names and
 # their import's number (no lookup per row); filtering by import number adds its lookup.
 CONFLICTS_QUERIES = LAYOUT + 1
@@ -176,7 +178,7 @@ def test_imports_query_count(session, login_as, count_statements, n):
     assert count_statements("/imports") == IMPORTS_QUERIES
     assert count_statements(f"/imports?before={runs[-1].number}") == IMPORTS_QUERIES
     assert count_statements(f"/imports/{runs[1].id}") == IMPORT_DETAIL_QUERIES
-    assert count_statements(f"/imports/{runs[1].id}?outcome=failed") == IMPORT_DETAIL_QUERIES
+    assert count_statements(f"/imports/{runs[1].id}?outcome=failed") == IMPORT_DETAIL_WITHOUT_ASSETS_QUERIES
 
 
 @pytest.mark.parametrize("n", [3, 60])
