@@ -475,3 +475,32 @@ def test_bulk_redirect_keeps_only_the_queue_filters(client, login_as, world):
                            data={"ids": [str(world["fields"].id)], "action": "dismiss"})
     assert response.status_code == 303
     assert response.headers["Location"] == "/conflicts?kind=field_conflict"
+
+
+# --- why an item was not merged automatically ---------------------------------------------------
+
+@pytest.mark.parametrize(("confidence", "reasons", "expected"), [
+    (0.93, ["name similarity 0.97 (+0.50)", "same engine family (+0.20)"],
+     "It scored 93%, above the auto-merge threshold (90%), but without a strong identifier"),
+    (0.72, ["name similarity 0.82 (+0.40)"], "It scored 72%, below the auto-merge threshold (90%)."),
+    (0.95, ["same host:port db1:5432 (+0.90)", "ambiguous: the endpoint matches 2 assets (“a”, “b”)"],
+     "The record's endpoint matches more than one asset"),
+])
+def test_the_item_says_which_evidence_was_missing(client, login_as, session, confidence, reasons,
+                                                  expected):
+    run = make_run(session)
+    candidate = make_asset(session, name="orders-db")
+    item = possible_duplicate(session, candidate, INCOMING, run=run, confidence=confidence,
+                              reasons=reasons)
+    login_as("viewer")
+    page = parse(client.get(f"/conflicts/{item.id}").data)
+    why = page.find("p", class_="line why-not-merged")
+    assert why is not None and expected in why.text
+
+
+def test_a_field_conflict_has_no_why_not_merged(client, login_as, session):
+    candidate = make_asset(session, name="orders-db")
+    item = field_conflict(session, candidate, {"owner": ["a@example.com", "b@example.com"]},
+                          run=make_run(session))
+    login_as("viewer")
+    assert parse(client.get(f"/conflicts/{item.id}").data).find("p", class_="line why-not-merged") is None

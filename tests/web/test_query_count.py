@@ -51,8 +51,9 @@ IMPORT_DETAIL_WITHOUT_ASSETS_QUERIES = LAYOUT + 2
 CONFLICTS_QUERIES = LAYOUT + 1
 CONFLICTS_BY_IMPORT_QUERIES = LAYOUT + 2
 # /conflicts/<id> of an incoming record: the item + the candidate + its tags + the import run +
-# the previous and next open items (one query of two subqueries).
-CONFLICT_DETAIL_QUERIES = LAYOUT + 5
+# the previous and next open items (one query of two subqueries) + the auto-merge threshold (the
+# page says why the item was not merged).
+CONFLICT_DETAIL_QUERIES = LAYOUT + 6
 # two existing assets: the duplicate and its tags as well, but no import run.
 CONFLICT_PAIR_QUERIES = CONFLICT_DETAIL_QUERIES + 1
 # a resolved item: its resolver's name as well.

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from webapp.conflicts import bp
 from webapp.extensions import db
 from webapp.models import Conflict, ConflictKind, ConflictStatus, ImportRun, Role, User
-from webapp.services import conflicts, listing
+from webapp.services import conflicts, listing, settings
 from webapp.services.errors import InvalidState, StaleVersion, ValidationFailed
 from webapp.web import navigation
 from webapp.web.htmx import is_partial, render
@@ -157,8 +157,9 @@ def _detail(conflict: Conflict, *, status: int = 200, error: str | None = None,
     chosen = review.defaults()
     if choices:
         chosen.update({k: v for k, v in choices.items() if k in chosen and v in conflicts.CHOICES})
+    why = conflicts.why_not_merged(conflict, float(settings.get(db.session, "auto_merge_threshold")))
     return render(
-        "conflicts/show.html", "detail", status=status,
+        "conflicts/show.html", "detail", status=status, why_not_merged=why,
         review=review, conflict=conflict, around=conflicts.neighbours(db.session, conflict),
         resolver=resolver, chosen=chosen, error=error, errors=errors or {}, oob=oob,
     )

@@ -58,6 +58,7 @@ from webapp.services.review_queue import (  # noqa: F401 (the queue's reading, r
     neighbours,
     open_count,
     run_by_number,
+    why_not_merged,
 )
 
 ENTITY = "conflict"

@@ -138,3 +138,27 @@ def neighbours(session: Session, conflict: Conflict) -> Neighbours:
                  .order_by(Conflict.created_at.desc(), Conflict.id.desc()).limit(1))
     row = session.execute(select(previous.scalar_subquery(), following.scalar_subquery())).one()
     return Neighbours(row[0], row[1])
+
+
+def why_not_merged(conflict: Conflict, auto_merge: float) -> str | None:
+    """Why an import sent this incoming record to a reviewer instead of merging it (SPEC §6):
+    which evidence was missing. None for items that are not an incoming possible duplicate."""
+    if conflict.kind != ConflictKind.possible_duplicate or conflict.duplicate_id is not None:
+        return None
+    if conflict.incoming is None or not conflict.import_run_id:
+        return None
+    reasons = [r.lower() for r in conflict.reasons or []]
+    if any(r.startswith("ambiguous") for r in reasons):
+        return ("The record's endpoint matches more than one asset, and nothing in it says "
+                "which one it is: a reviewer picks.")
+    strong = any(r.startswith(("same cloud_resource_id", "same host:port", "same host and database"))
+                 for r in reasons)
+    if conflict.confidence >= auto_merge and not strong:
+        return (f"It scored {conflict.confidence:.0%}, above the auto-merge threshold "
+                f"({auto_merge:.0%}), but without a strong identifier: neither the same cloud "
+                "resource id nor the same host and port (or host and database). Similar names "
+                "and fields alone never merge.")
+    if conflict.confidence < auto_merge:
+        return (f"It scored {conflict.confidence:.0%}, below the auto-merge threshold "
+                f"({auto_merge:.0%}).")
+    return None
