@@ -15,7 +15,14 @@ from sqlalchemy import func, select
 from tests.factories import ACTOR, make_asset
 from tests.review_factories import make_run
 from tests.web.browser import HTMX, field_value, form_values
-from tests.web.pages import alert_text, field_messages, in_app_layout, labelled_control, parse
+from tests.web.pages import (
+    alert_text,
+    field_messages,
+    form_csrf_token,
+    in_app_layout,
+    labelled_control,
+    parse,
+)
 from webapp.models import AssetRelationship, AuditEvent, RelationshipKind
 from webapp.services import assets as asset_service
 from webapp.services import relationships
@@ -677,3 +684,61 @@ def test_remove_from_the_list_keeps_the_filters(client, session, login_as, many)
     response = client.post(form.get("action"), headers=HTMX)
     assert response.status_code == 204 and urlsplit(response.headers["HX-Redirect"]).path == "/relationships"
     assert counts(session)[0] == 58
+
+
+# --- adding a link from /relationships ----------------------------------------------------------
+
+def _add_form(client):  # type: ignore[no-untyped-def]
+    html = client.get("/relationships").get_data(as_text=True)
+    return parse(html), form_csrf_token(html)
+
+
+def test_an_analyst_adds_a_link_by_names_from_the_list(client, session, login_as):
+    make_asset(session, name="orders-app-db")
+    make_asset(session, name="orders-primary")
+    login_as("analyst")
+    page, token = _add_form(client)
+    labels = {lab.text for lab in page.by_id("add-link").find_all("label")}
+    assert {"From asset", "Kind", "To asset", "Description"} <= labels
+    response = client.post("/relationships", data={
+        "csrf_token": token, "source": "orders-app-db", "kind": "depends_on",
+        "target": "orders-primary", "description": "reads orders"})
+    assert response.status_code == 303
+    html = client.get("/relationships").get_data(as_text=True)
+    assert "Added: orders-app-db depends on orders-primary." in html
+
+
+@pytest.mark.parametrize(("source", "target", "field", "message"), [
+    ("no-such-db", "orders-primary", "source", "No asset is named “no-such-db”."),
+    ("orders-primary", "", "target", "Choose an asset."),
+    ("twin", "orders-primary", "source", "Several assets are named “twin”"),
+    ("orders-primary", "orders-primary", "target", ""),  # a self-link: the service's message
+])
+def test_adding_a_link_explains_what_is_wrong(client, session, login_as, source, target, field,
+                                             message):
+    make_asset(session, name="orders-primary")
+    make_asset(session, name="twin")
+    make_asset(session, name="twin", host="other.example.com")
+    login_as("analyst")
+    _, token = _add_form(client)
+    response = client.post("/relationships", data={"csrf_token": token, "source": source,
+                                                    "kind": "depends_on", "target": target})
+    assert response.status_code == 422
+    error = parse(response.data).by_id(f"new-{field}-error")
+    assert error is not None and message in error.text
+
+
+def test_a_viewer_has_no_add_form_and_cannot_post(client, session, login_as):
+    login_as("viewer")
+    page, token = _add_form(client)
+    assert page.by_id("add-link") is None
+    assert client.post("/relationships", data={"csrf_token": token}).status_code == 403
+
+
+def test_asset_name_suggestions(client, session, login_as):
+    make_asset(session, name="orders-primary", host="orders.example.com")
+    login_as("analyst")
+    html = client.get("/relationships/asset-names?source=orders").get_data(as_text=True)
+    options = parse(html).find_all("option")
+    assert [o.get("value") for o in options] == ["orders-primary"]
+    assert parse(html).find("datalist").get("id") == "new-source-names"

@@ -257,6 +257,11 @@ class ListFilter:
 @bp.route("/relationships")
 @role_required(Role.viewer)
 def index() -> Response:
+    return _list()
+
+
+def _list(new: NewLink | None = None, new_errors: dict[str, str] | None = None,
+          status: int = 200) -> Response:
     try:
         f = listing.parse(ListFilter, request.args)
         page = relationships.listing(db.session, kind=f.kind, q=f.q or None, origin=f.origin,  # type: ignore[arg-type]
@@ -267,13 +272,71 @@ def index() -> Response:
         if "cursor" in errors:  # the page link is the `after` argument
             errors["after"] = errors.pop("cursor")
     return render(
-        "relationships/index.html", "results", status=422 if errors else 200,
+        "relationships/index.html", "add" if new is not None else "results",
+        status=422 if errors else status,
+        new=new or NewLink(), new_errors=new_errors or {},
         f=f, page=page, errors=errors, kinds=list(RelationshipKind), origins=ORIGINS,
         phrases=relationships.PHRASE,
         runs=imports.run_numbers(db.session, (rel.import_run_id for rel, _s, _t in page.items)) if page else {},
         next_cursor=page.next_cursor if page else None,
         list_args=_list_args(),
     )
+
+
+@dataclass
+class NewLink:
+    """The Add relationship form of `/relationships`: both ends typed (a name or an id)."""
+
+    source: str = ""
+    kind: str = RelationshipKind.depends_on.value
+    target: str = ""
+    description: str = ""
+
+
+@bp.route("/relationships", methods=["POST"])
+@role_required(Role.analyst)
+def create() -> Response:
+    """Add a link between two assets named (or given by id) in the form."""
+    form = NewLink(**{k: request.form.get(k, "") for k in ("source", "kind", "target", "description")})
+    errors: dict[str, str] = {}
+    ends: dict[str, object] = {}
+    for end in ("source", "target"):
+        try:
+            ends[end] = relationships.asset_named(db.session, getattr(form, end), end)
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
+    if not errors:
+        try:
+            rel = relationships.create(db.session, current_actor(), source_id=ends["source"],
+                                       target_id=ends["target"], kind=form.kind or None,
+                                       description=form.description)
+        except ValidationFailed as exc:
+            errors = {("source" if k == "source_id" else "target" if k == "target_id" else k): v
+                      for k, v in exc.errors.items()}
+        except InvalidState as exc:
+            errors = {"form": exc.message}
+        else:
+            source, target = _ends(rel)
+            flash(f"Added: {relationships.describe(RelationshipKind(rel.kind), source.name, target.name)}.",
+                  "success")
+            if is_partial():  # the whole list changed: the browser loads it again
+                response = Response(status=204)
+                response.headers["HX-Redirect"] = url_for("relationships.index")
+                return response
+            return redirect(url_for("relationships.index"), 303)
+    return _list(new=form, new_errors=errors, status=409 if "form" in errors else 422)
+
+
+@bp.route("/relationships/asset-names")
+@role_required(Role.viewer)
+def asset_names() -> Response:
+    """Suggestions for the Add relationship form's asset fields (`<option>`s of a datalist)."""
+    text = _typed(request.args.get("source") or request.args.get("target") or "")
+    names: list[Asset] = []
+    if len(text) >= 2:
+        query = asset_search.AssetQuery(q=text, sort="name", limit=FIND_LIMIT)
+        names = asset_search.list_assets(db.session, query, with_total=False).items
+    return make_response(render_block("relationships/index.html", "asset_options", assets=names))
 
 
 def _list_args() -> dict[str, str]:

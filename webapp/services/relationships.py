@@ -48,7 +48,7 @@ from webapp.services.graph import (  # noqa: F401
 )
 from webapp.services.listing import ID, MOMENT, Page, decode_cursor, keyset
 from webapp.services.listing import page as keyset_page
-from webapp.services.text import storable
+from webapp.services.text import UNSTORABLE, UNSTORABLE_MESSAGE, storable
 
 ENTITY = "asset"  # link/unlink events live in the histories of the assets they join
 DESCRIPTION_MAX = 500
@@ -79,6 +79,28 @@ def _uuid(value: Any, field_name: str) -> uuid.UUID:
         return uuid.UUID(str(value))
     except (TypeError, ValueError):
         raise ValidationFailed({field_name: "Choose an asset."}) from None
+
+
+def asset_named(session: Session, text: str, field_name: str) -> uuid.UUID:
+    """The live asset a person means by `text`: its id, or its exact name when exactly one live
+    asset has it. ValidationFailed on `field_name` otherwise, saying what to do."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed({field_name: "Choose an asset."})
+    if UNSTORABLE.search(text):
+        raise ValidationFailed({field_name: UNSTORABLE_MESSAGE})
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        pass
+    ids = list(session.scalars(
+        select(Asset.id).where(Asset.name == text, Asset.deleted_at.is_(None)).limit(2)))
+    if not ids:
+        raise ValidationFailed({field_name: f"No asset is named “{text}”."})
+    if len(ids) > 1:
+        raise ValidationFailed({field_name: f"Several assets are named “{text}”: choose one "
+                                            "from the suggestions or enter its id."})
+    return ids[0]
 
 
 def _live_asset(session: Session, asset_id: uuid.UUID, field_name: str) -> Asset:
