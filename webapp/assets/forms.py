@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from flask import has_request_context, request
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -28,6 +30,7 @@ from webapp.models import (
     Environment,
     asset_fields,
 )
+from webapp.services.errors import ValidationFailed
 
 
 # SelectChoice, not tuples: WTForms 3.3 deprecates tuple choices (removed in 3.4)
@@ -114,7 +117,48 @@ class AssetForm(FlaskForm):
             data["connection_string"] = None
         elif self.connection_string.data:
             data["connection_string"] = self.connection_string.data
+        if has_request_context() and request.form.get("metadata-rows"):  # the page's rows
+            data["metadata"] = self.metadata_rows()
         return data
+
+    def metadata_rows(self) -> dict[str, Any]:
+        """Metadata as posted: one key and one value per row, in order; a row whose key is
+        blank is dropped. A value that came as JSON (a list or number a scanner reported) is
+        read back as JSON, so editing other rows keeps its type."""
+        keys = request.form.getlist("metadata-key")
+        values = request.form.getlist("metadata-value")
+        kinds = request.form.getlist("metadata-kind")
+        out: dict[str, Any] = {}
+        errors: list[str] = []
+        for i, key in enumerate(keys):
+            key = key.strip()
+            if not key:
+                continue
+            value = values[i] if i < len(values) else ""
+            if (kinds[i] if i < len(kinds) else "text") == "json":
+                try:
+                    out[key] = json.loads(value)
+                except ValueError:
+                    errors.append(f"The value of “{key}” is not valid JSON.")
+                    continue
+            else:
+                out[key] = value
+        if errors:
+            raise ValidationFailed({"metadata": " ".join(errors)})
+        return out
+
+    def metadata_view(self, asset: Asset | None) -> list[tuple[str, str, str]]:
+        """The rows to show: (key, value as text, "text" or "json"); posted rows win, so a
+        refused form shows what was typed."""
+        if request.form.get("metadata-rows"):
+            keys = request.form.getlist("metadata-key")
+            values = request.form.getlist("metadata-value")
+            kinds = request.form.getlist("metadata-kind")
+            return [(k, values[i] if i < len(values) else "", kinds[i] if i < len(kinds) else "text")
+                    for i, k in enumerate(keys) if k.strip()]
+        current = (asset.metadata_ if asset is not None else None) or {}
+        return [(k, v, "text") if isinstance(v, str) else (k, json.dumps(v, ensure_ascii=False), "json")
+                for k, v in current.items()]
 
 
 class TagForm(FlaskForm):
