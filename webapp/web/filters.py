@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, request, url_for
 
 from webapp.models import asset_fields
+from webapp.services import tags
 
 FIELD_LABELS = {
     **asset_fields.LABELS,
@@ -48,6 +49,11 @@ def show(value: Any) -> str:
         # timestamps in audit diffs are ISO strings
         return when(value)
     return str(getattr(value, "value", value))
+
+
+def tag_class(tag: Any) -> str:
+    """The CSS classes of a tag chip: its palette colour (`tag-c-<name>` in app.css)."""
+    return f"tag tag-c-{tags.colour_name(tag)}"
 
 
 def url_with(**changes: Any) -> str:
@@ -91,4 +97,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(field_label)
     app.add_template_filter(when)
     app.add_template_filter(show)
+    app.add_template_filter(tag_class)
     app.add_template_global(url_with)
