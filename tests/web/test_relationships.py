@@ -526,7 +526,7 @@ def test_graph_json_of_a_lone_asset_is_just_the_asset(client, session, login_as,
 
 @pytest.mark.parametrize("query,field", [
     ("depth=0", "depth"), ("depth=6", "depth"), ("depth=two", "depth"), ("depth=99999999999", "depth"),
-    ("direction=sideways", "direction"),
+    ("direction=sideways", "direction"), ("colour=rainbow", "colour"),
 ])
 def test_bad_graph_settings_are_422(client, login_as, pair, query, field):
     login_as("viewer")
@@ -541,6 +541,29 @@ def test_the_tab_keeps_the_graph_settings_from_the_url(client, login_as, pair):
     login_as("viewer")
     html = client.get(f"{tab_url(pair[0])}?depth=4&direction=up").get_data(as_text=True)
     assert field_value(html, "graph-depth") == "4" and field_value(html, "graph-direction") == "up"
+
+
+def test_the_graph_is_laid_out_in_layers_and_coloured_by_choice(client, login_as, pair):
+    """The layered layout is vendored (dagre, loaded after Cytoscape); `Colour by` offers
+    environment, engine and criticality, each option carrying its values in the legend's order,
+    and the URL keeps the choice."""
+    login_as("viewer")
+    html = client.get(tab_url(pair[0])).get_data(as_text=True)
+    page = parse(html)
+    scripts = [s.get("src") for s in page.find_all("script") if s.get("src")]
+    cytoscape = scripts.index("/static/vendor/cytoscape-3.34.4/cytoscape.min.js")
+    dagre = scripts.index("/static/vendor/cytoscape-dagre-4.0.1/cytoscape-dagre.min.js")
+    assert cytoscape < dagre < scripts.index("/static/js/graph.js")
+    colour = labelled_control(page, "Colour by")
+    assert [o.text for o in colour.find_all("option")] == ["Environment", "Engine", "Criticality"]
+    assert field_value(html, "graph-colour") == "environment"
+    assert colour.find("option", value="criticality").get("data-values").split() == [
+        "critical", "high", "medium", "low", "none"]
+    assert "postgresql" in colour.find("option", value="engine").get("data-values").split()
+    # the graph comes before the links and the impact list
+    assert html.index('id="graph"') < html.index('id="links-title"') < html.index('id="impact-title"')
+    html = client.get(f"{tab_url(pair[0])}?colour=engine").get_data(as_text=True)
+    assert field_value(html, "graph-colour") == "engine"
 
 
 # --- /relationships -------------------------------------------------------------------------------

@@ -15,7 +15,15 @@ from jinja2_fragments.flask import render_block
 from werkzeug.wrappers import Response
 
 from webapp.extensions import db
-from webapp.models import Asset, AssetRelationship, Environment, RelationshipKind, Role
+from webapp.models import (
+    Asset,
+    AssetRelationship,
+    Criticality,
+    Engine,
+    Environment,
+    RelationshipKind,
+    Role,
+)
 from webapp.relationships import bp
 from webapp.services import asset_search, imports, listing, relationships
 from webapp.services import assets as asset_service
@@ -29,6 +37,14 @@ FIND_LIMIT = 10  # matches shown under `Find asset`
 # the page's Depth select; deeper neighbourhoods are unreadable drawn (the API goes to MAX_DEPTH)
 GRAPH_DEPTHS = tuple(range(1, 6))
 DIRECTIONS = {"up": "Upstream", "down": "Downstream", "both": "Both"}
+# the graph's `Colour by` choices: the label, and the values in the legend's order (graph.js
+# reads them from the option; the colours are --env-*, --engine-*, --crit-* in app.css)
+COLOURS = {
+    "environment": ("Environment", [e.value for e in Environment]),
+    "engine": ("Engine", [e.value for e in Engine]),
+    # most critical first, as the impact list (the enum goes from low to critical)
+    "criticality": ("Criticality", [c.value for c in reversed(Criticality)] + ["none"]),
+}
 ORIGINS = ("manual", "discovered")
 LIST_ARGS = ("q", "kind", "origin", "after")
 OUTGOING, INCOMING = "outgoing", "incoming"
@@ -39,10 +55,11 @@ CHANGED_EVENT = "relationships-changed"  # HX-Trigger: the graph reloads its dat
 
 @dataclass
 class GraphView:
-    """The graph's controls as the URL holds them (`?depth=&direction=`)."""
+    """The graph's controls as the URL holds them (`?depth=&direction=&colour=`)."""
 
     depth: int = relationships.DEFAULT_DEPTH
     direction: str = "both"
+    colour: str = "environment"
 
 
 def _graph_view() -> GraphView:
@@ -59,6 +76,12 @@ def _graph_view() -> GraphView:
             errors["direction"] = "Choose up, down or both."
         else:
             view.direction = direction
+    colour = request.args.get("colour", "").strip()
+    if colour:
+        if colour not in COLOURS:
+            errors["colour"] = "Choose environment, engine or criticality."
+        else:
+            view.colour = colour
     if errors:
         raise ValidationFailed(errors, "The graph's settings are not valid.")
     return view
@@ -124,7 +147,7 @@ def _tab(asset: Asset, *, form: LinkForm | None = None, errors: dict[str, str] |
         impact=relationships.impact(db.session, asset.id),
         form=form or LinkForm(), errors=errors or {}, oob=oob,
         kinds=list(RelationshipKind), phrases=relationships.PHRASE,
-        view=view or GraphView(), depths=GRAPH_DEPTHS, directions=DIRECTIONS,
+        view=view or GraphView(), depths=GRAPH_DEPTHS, directions=DIRECTIONS, colours=COLOURS,
         environments=list(Environment),
     )
     if changed:
