@@ -1,7 +1,8 @@
 """`make bench` (BENCH_ARGS="--quick" for a smoke run): build data, run workloads, print figures.
 
     .venv/bin/python -m bench.run [--assets N] [--requests N] [--quick] [--rebuild] [--explain]
-        [--skip-pages] [--skip-imports] [--skip-matching] [--skip-graph]
+        [--skip-pages] [--skip-exports] [--skip-bulk] [--skip-imports] [--skip-matching]
+        [--skip-graph]
 
 The database is BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/
 inventory_bench); it is created if missing and migrated to head. Data is rebuilt only when the
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench import data, graph, imports, matching, pages, verify
+from bench import bulk, data, exports, graph, imports, matching, pages, verify
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -54,6 +55,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="skip checking the list's fast paths against the plain queries",
     )
     parser.add_argument("--skip-pages", action="store_true", help="skip the page and API workloads")
+    parser.add_argument("--skip-exports", action="store_true",
+                        help="skip the export workload (CSV and JSON of every asset vs COPY)")
+    parser.add_argument("--skip-bulk", action="store_true",
+                        help="skip the bulk action workload (set owner on every asset, then undo)")
     parser.add_argument("--skip-imports", action="store_true", help="skip the import workloads")
     parser.add_argument("--skip-matching", action="store_true", help="skip the matching workload")
     parser.add_argument("--skip-graph", action="store_true", help="skip the graph workload")
@@ -263,6 +268,15 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         results, counts = outcome
 
+    export_results = [] if args.skip_exports else exports.run(url)
+
+    bulk_result = None
+    if not args.skip_bulk:
+        print(f"\nbulk action: one change set over the {rows:,} assets, against the write floor",
+              flush=True)
+        bulk_result = bulk.run(app)
+        print(bulk_result.line(), flush=True)
+
     import_results = []
     if not args.skip_imports:
         print("\nimports: each format meets a freshly rebuilt inventory of "
@@ -294,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     total_s = time.perf_counter() - started
     load = os.getloadavg()
     misses = [r.label for r in results if not r.ok] + [r.label for r in import_results if not r.ok]
+    misses += [r.label for r in export_results if not r.ok]
+    if bulk_result is not None and not bulk_result.ok:
+        misses.append(bulk_result.label)
     if matching_results and matching_results[-1].seconds > matching.TARGET_S:
         misses.append(f"match {matching_results[-1].records:,} records")
     if graph_report is not None:
@@ -323,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
                     "load_average": load,
                     "results": [asdict(r) for r in results],
                     "imports": [asdict(r) for r in import_results],
+                    "exports": [asdict(r) | {"net_s": r.net_s, "ratio": r.ratio}
+                                for r in export_results],
+                    "bulk": (asdict(bulk_result) | {"ratio": bulk_result.ratio}
+                             if bulk_result is not None else None),
                     "matching": [asdict(r) for r in matching_results],
                     "graph": asdict(graph_report) if graph_report is not None else None,
                     "total_s": total_s,

@@ -6,7 +6,7 @@ import sys
 from datetime import timedelta
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
@@ -125,7 +125,8 @@ def maintenance() -> None:
     """Purge the trash past its retention and report stale assets (safe to run from cron)."""
     from webapp.services import maintenance as maintenance_service
 
-    result = maintenance_service.run(db.session, Actor.system("maintenance"))
+    result = maintenance_service.run(db.session, Actor.system("maintenance"),
+                                     import_stale_seconds=int(current_app.config["IMPORT_STALE_SECONDS"]))
     click.echo(f"Purged {result.purged} asset(s) from the trash; {result.stale} active asset(s) are stale; "
                f"{result.reaped} import(s) whose worker stopped were marked failed.")
 
@@ -189,7 +190,8 @@ def import_file(file: str, source: str | None, dry_run: bool) -> None:
         done = current.processed
 
     try:
-        run = imports.execute(db.session, run.id, runner="inline", progress=progress)
+        run = imports.execute(db.session, run.id, runner="inline", progress=progress,
+                              batch_size=int(current_app.config["IMPORT_BATCH_SIZE"]))
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -220,6 +222,65 @@ def worker(burst: bool) -> None:
     jobs.work(current_app._get_current_object(), burst=burst)
 
 
+@click.command("export")
+@click.option("--format", "fmt", required=True, type=click.Choice(["csv", "json", "xlsx"]),
+              help="csv (UTF-8 with BOM, formula-safe), json (JSON Lines, inventory-json), xlsx.")
+@click.option("-o", "--output", default="-", type=click.Path(dir_okay=False, allow_dash=True),
+              help="The file to write (default: standard output).")
+@click.option("-q", "--q", "q", default=None, help="Words that must all appear (the list's search).")
+@click.option("--engine", multiple=True)
+@click.option("--environment", multiple=True)
+@click.option("--status", multiple=True)
+@click.option("--criticality", multiple=True)
+@click.option("--data-classification", "data_classification", multiple=True)
+@click.option("--owner", default=None)
+@click.option("--tag", default=None)
+@click.option("--stale/--not-stale", default=None, help="Only stale, or only not stale, assets.")
+@click.option("--include-deleted", is_flag=True, help="Assets in the trash as well.")
+@click.option("--sort", default=None, help="A list sort: name, -updated_at, … (default: name).")
+def export(fmt: str, output: str, stale: bool | None, include_deleted: bool,
+           **filters: str | tuple[str, ...] | None) -> None:
+    """Export the assets a list filter matches, in its order (the same code as the web export)."""
+    import time
+
+    from webapp.services import asset_search, exports
+
+    args: dict[str, object] = {"stale": stale, "include_deleted": include_deleted or None}
+    for name, value in filters.items():  # one value as text, several as a list (multi-value filters)
+        args[name] = (value[0] if len(value) == 1 else list(value)) if isinstance(value, tuple) else value
+    try:
+        query = asset_search.parse_query({k: v for k, v in args.items() if v not in (None, (), [])})
+        bar = None
+        shown = 0
+
+        def progress(rows: int) -> None:
+            nonlocal bar, shown
+            if bar is None:
+                bar = click.progressbar(length=max(started.count, 1), label="assets", show_pos=True,
+                                        file=sys.stderr)
+                bar.__enter__()
+            bar.update(rows - shown)
+            shown = rows
+
+        on_terminal = output != "-" and sys.stderr.isatty()
+        began = time.perf_counter()
+        started = exports.start(db.session, Actor.cli(), query, fmt,
+                                progress=progress if on_terminal else None)
+    except ValidationFailed as exc:
+        _fail(exc)
+    try:
+        with click.open_file(output, "wb") as out:
+            for chunk in started.chunks:
+                out.write(chunk)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    where = "standard output" if output == "-" else output
+    click.echo(f"Exported {started.count:,} asset{'' if started.count == 1 else 's'} as "
+               f"{started.format.label} to {where} in {time.perf_counter() - began:.2f}s.",
+               err=output == "-")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(import_file)
     app.cli.add_command(worker)
@@ -230,3 +291,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(maintenance)
     app.cli.add_command(stats)
     app.cli.add_command(demo)
+    app.cli.add_command(export)

@@ -71,6 +71,12 @@ class Config:
         self.IMPORT_BATCH_SIZE = int(env.get("IMPORT_BATCH_SIZE", "5000"))
         self.IMPORT_STALE_SECONDS = int(env.get("IMPORT_STALE_SECONDS", "300"))
         self.IMPORT_JOB_TIMEOUT = int(env.get("IMPORT_JOB_TIMEOUT", "3600"))
+        # bulk actions and their undo (change sets): at most this many assets are applied in
+        # the request, more by a job; assets per committed batch; heartbeat and RQ timeouts
+        self.BULK_INLINE_MAX = int(env.get("BULK_INLINE_MAX", "1000"))
+        self.BULK_BATCH_SIZE = int(env.get("BULK_BATCH_SIZE", "5000"))
+        self.BULK_STALE_SECONDS = int(env.get("BULK_STALE_SECONDS", "300"))
+        self.BULK_JOB_TIMEOUT = int(env.get("BULK_JOB_TIMEOUT", "3600"))
 
     def as_dict(self) -> dict[str, object]:
         return {k: v for k, v in vars(self).items() if k.isupper()}

@@ -25,6 +25,7 @@ from webapp.models import ApiToken, Asset, AssetRelationship, Conflict, ImportRu
 from webapp.models.base import utcnow
 from webapp.services import assets as asset_service
 from webapp.services import auth as auth_service
+from webapp.services import change_sets as change_set_service
 from webapp.services import imports as import_service
 from webapp.services import relationships as relationship_service
 from webapp.services.actor import Actor
@@ -45,6 +46,9 @@ class Endpoint:
     form: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # a multipart body
     audited: int = 1  # audit events a successful write adds (an upload adds a run instead)
     role: str = "analyst"  # the least role that may write
+    reader: str = "viewer"  # the least role that may read (an export: analyst, SPEC §4)
+    read_audited: int = 0  # audit events a successful read adds (an export: one)
+    mimetype: str = "application/json"  # of a successful read
 
 
 SCAN = b'[{"name": "scanned-db", "engine": "mysql", "host": "10.9.9.9", "port": 3306}]'
@@ -85,6 +89,13 @@ ENDPOINTS = [
     Endpoint("relationship", "GET", "/api/v1/relationships/{rel}", False, 200),
     Endpoint("relationship-delete", "DELETE", "/api/v1/relationships/{rel}", True, 204, audited=2),
     Endpoint("graph", "GET", "/api/v1/assets/{upstream}/graph", False, 200),
+    Endpoint("export", "GET", "/api/v1/assets/export?format=json", False, 200, reader="analyst",
+             read_audited=1, mimetype="application/x-ndjson"),
+    # a bulk action (SPEC §7): one audit event per asset changed; its undo likewise
+    Endpoint("bulk", "POST", "/api/v1/assets/bulk", True, 202,
+             body=lambda w: {"ids": [str(w["live"])], "set": {"owner": "bulk@example.com"}}),
+    Endpoint("change-set", "GET", "/api/v1/change-sets/{change_set}", False, 200),
+    Endpoint("change-set-undo", "POST", "/api/v1/change-sets/{change_set}/undo", True, 202),
 ]
 IDS = [e.label for e in ENDPOINTS]
 
@@ -101,11 +112,16 @@ def world(app, session) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-
     upstream, downstream = make_asset(session, name="vault-db"), make_asset(session, name="app-db")
     rel = relationship_service.create(session, SYSTEM, source_id=downstream.id,
                                       target_id=upstream.id, kind="backs_up_to")
+    # a change set that set the upstream asset's owner: its undo puts the owner back
+    change_set = change_set_service.create(session, SYSTEM, change_set_service.Selection.of_ids([upstream.id]),
+                                           change_set_service.BulkAction.parse({"owner": "bulk@example.com"}))
+    change_set_service.apply(session, SYSTEM, change_set.id)
+    change_set_service.execute(session, change_set.id)
     # uploads run on a thread this fixture waits for (the RQ path: test_imports_api.py)
     app.config["REDIS_URL"] = None
     yield {"live": live.id, "live_version": live.version, "trashed": trashed.id, "run": run.id,
            "conflict": conflict.id, "upstream": upstream.id, "downstream": downstream.id,
-           "rel": rel.id}
+           "rel": rel.id, "change_set": change_set.id}
     jobs.wait_for_threads()
 
 
@@ -132,8 +148,9 @@ def _state(session, world) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
     runs = session.scalar(select(func.count()).select_from(ImportRun))
     conflict = session.get(Conflict, world["conflict"]).status
     links = session.scalar(select(func.count()).select_from(AssetRelationship))
+    upstream = session.get(Asset, world["upstream"])  # what the change set's undo changes
     return (live.version, live.owner, live.deleted_at, trashed.version, trashed.deleted_at, count,
-            runs, conflict, links)
+            runs, conflict, links, upstream.version, upstream.owner)
 
 
 @pytest.mark.parametrize("read_only", [False, True], ids=["read-write", "read-only"])
@@ -144,10 +161,14 @@ def test_role_and_token_kind(endpoint, role, read_only, client, make_token, worl
     issued = make_token(role, read_only=read_only)
     events_before, state_before = audit_count(), _state(session, world)
     response = _send(client, endpoint, world, issued.headers)
-    allowed = not endpoint.write or (Role(role).at_least(Role(endpoint.role)) and not read_only)
+    allowed = Role(role).at_least(Role(endpoint.reader)) and (
+        not endpoint.write or (Role(role).at_least(Role(endpoint.role)) and not read_only))
     if not allowed:
         body = assert_problem(response, 403)
-        assert ("read-only" in body["detail"]) if read_only else (endpoint.role in body["detail"])
+        if endpoint.write:
+            assert ("read-only" in body["detail"]) if read_only else (endpoint.role in body["detail"])
+        else:
+            assert endpoint.reader in body["detail"]
         assert audit_count() == events_before
         assert _state(session, world) == state_before
         return
@@ -156,8 +177,8 @@ def test_role_and_token_kind(endpoint, role, read_only, client, make_token, worl
         assert audit_count() == events_before + endpoint.audited
         assert _state(session, world) != state_before
     else:
-        assert response.mimetype == "application/json"
-        assert audit_count() == events_before
+        assert response.mimetype == endpoint.mimetype
+        assert audit_count() == events_before + endpoint.read_audited
         assert _state(session, world) == state_before
 
 

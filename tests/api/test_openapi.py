@@ -27,14 +27,17 @@ from tests.factories import make_asset
 from tests.review_factories import duplicate_assets, field_conflict, make_run, possible_duplicate
 from webapp import create_app, jobs
 from webapp.services import assets as asset_service
+from webapp.services import change_sets, relationships
 from webapp.services import imports as import_service
-from webapp.services import relationships
 from webapp.services.actor import Actor
 
 ENDPOINTS = {
     ("/api/v1/assets", "get"), ("/api/v1/assets", "post"),
     ("/api/v1/assets/{asset_id}", "get"), ("/api/v1/assets/{asset_id}", "patch"),
     ("/api/v1/assets/{asset_id}", "delete"), ("/api/v1/assets/{asset_id}/restore", "post"),
+    ("/api/v1/assets/export", "get"),
+    ("/api/v1/assets/bulk", "post"), ("/api/v1/change-sets/{change_set_id}", "get"),
+    ("/api/v1/change-sets/{change_set_id}/undo", "post"),
     ("/api/v1/assets/{asset_id}/audit", "get"), ("/api/v1/audit", "get"),
     ("/api/v1/imports", "post"), ("/api/v1/assets/bulk-import", "post"),
     ("/api/v1/imports", "get"), ("/api/v1/imports/{run_id}", "get"),
@@ -163,8 +166,13 @@ def live_api(app, session, admin):  # type: ignore[no-untyped-def]
     items.append(field_conflict(session, assets[0], {"owner": [None, "fuzz@example.com"]}, run=flagged))
     links = [relationships.create(session, actor, source_id=a.id, target_id=b.id, kind="depends_on")
              for a, b in itertools.pairwise(assets)]
+    # a bulk change (applied) whose undo the generated calls may ask for
+    bulk = change_sets.create(session, actor, change_sets.Selection.of_ids([assets[0].id]),
+                              change_sets.BulkAction.parse({"owner": "fuzz-bulk@example.com"}))
+    change_sets.execute(session, change_sets.apply(session, actor, bulk.id).id)
     app.config["REDIS_URL"] = None
     yield {"token": admin.secret, "ids": [str(a.id) for a in [*assets, trashed]],
+           "change_set_id": str(bulk.id),
            "run_id": str(run.id), "conflict_ids": [str(c.id) for c in items],
            "relationship_ids": [str(r.id) for r in links],
            "calls": itertools.count()}
@@ -211,6 +219,12 @@ def test_api_conforms_to_its_openapi_document(case, app, client, live_api):  # t
                 current = client.get(f"/api/v1/assets/{asset_id}", headers=auth)
                 if current.status_code == 200:
                     case.headers = {**(case.headers or {}), "If-Match": current.headers["ETag"]}
+    if "change_set_id" in (case.path_parameters or {}) and next(live_api["calls"]) % 4:
+        case.path_parameters["change_set_id"] = live_api["change_set_id"]
+    # generated ids are never assets: most bulk calls by id name real ones
+    if (case.method.upper() == "POST" and case.path == "/api/v1/assets/bulk"
+            and isinstance(case.body, dict) and "ids" in case.body and next(live_api["calls"]) % 3):
+        case.body = {**case.body, "ids": ids[: 1 + next(live_api["calls"]) % len(ids)]}
     if "run_id" in (case.path_parameters or {}) and next(live_api["calls"]) % 4:
         case.path_parameters["run_id"] = live_api["run_id"]
     if "conflict_id" in (case.path_parameters or {}):

@@ -28,7 +28,7 @@ def result_names(html: str | bytes) -> list[str]:
     assert results is not None, "no #results block"
     names = []
     for row in results.find_all("tr"):
-        cells = row.find_all("td")
+        cells = [c for c in row.find_all("td") if c.get("class") != "select"]  # bulk checkboxes
         if cells:
             link = cells[0].find("a")
             assert link is not None

@@ -21,7 +21,7 @@ from werkzeug.datastructures import ImmutableMultiDict
 
 from tests.factories import make_asset
 from tests.review_factories import make_run, possible_duplicate
-from webapp.services import relationships
+from webapp.services import change_sets, relationships
 from webapp.services.actor import Actor
 from webapp.web.filters import field_label
 from webapp.web.request import CheckedRequest
@@ -36,7 +36,8 @@ KNOWN = ["q", "owner", "tag", "engine", "environment", "status", "criticality",
          "data_classification", "stale", "include_deleted", "sort", "limit", "cursor", "after",
          "before", "version", "actor", "action", "entity_type", "entity_id", "since", "until",
          "kind", "origin", "import", "min_confidence", "outcome", "direction", "depth", "find",
-         "next", "source", "source_id", "target_id", "asset_id", "import_id", "import_id"]
+         "next", "source", "source_id", "target_id", "asset_id", "import_id", "import_id",
+         "ids", "scope"]
 SKIP = {"static", "auth.setup"}
 
 
@@ -91,10 +92,13 @@ def world(app, session, client, login_as, make_token) -> dict[str, Any]:  # type
     rel = relationships.create(session, actor, source_id=a.id, target_id=b.id, kind="depends_on")
     run = make_run(session)
     conflict = possible_duplicate(session, a, {"name": "orders-db", "engine": "postgresql"}, run=run)
-    login_as("admin")
+    change_set = change_sets.create(session, actor, change_sets.Selection.of_ids([a.id, b.id]),
+                                    change_sets.BulkAction.parse({"owner": "bulk@example.com"}))
+    admin = login_as("admin")
     token = make_token("admin")
     return {"asset_id": a.id, "conflict_id": conflict.id, "run_id": run.id,
-            "relationship_id": rel.id, "headers": token.headers}
+            "relationship_id": rel.id, "change_set_id": change_set.id, "user_id": admin.id,
+            "headers": token.headers}
 
 
 def _routes(app) -> Iterator[Any]:  # type: ignore[no-untyped-def]

@@ -283,3 +283,40 @@ def test_header_search_query_count(session, login_as, count_statements, n, role,
                        record_key="q-key")
     login_as(role)
     assert count_statements("/search?q=q-") == expected
+
+
+# /assets for an analyst: the bulk bar and a checkbox per row cost nothing more than a viewer's
+# list ("all N matching this filter" reuses the page's count). The bulk form page reads nothing.
+BULK_FORM_QUERIES = LAYOUT
+# /change-sets/<id>: the change set alone (its counts, preview sample and the assets it left as
+# they were are kept on its row); /change-sets: one page of change sets (limit+1 rows).
+CHANGE_SET_QUERIES = LAYOUT + 1
+CHANGE_SETS_QUERIES = LAYOUT + 1
+
+
+@pytest.mark.parametrize("n", [5, 60])
+def test_asset_list_with_selection_query_count(session, login_as, count_statements, n):
+    assets = _assets(session, n)
+    login_as("analyst")
+    assert count_statements("/assets") == ASSET_LIST_QUERIES
+    assert count_statements("/assets?q=q-0&environment=production") == ASSET_LIST_QUERIES
+    ids = "&".join(f"ids={a.id}" for a in assets)
+    assert count_statements(f"/change-sets/new?scope=ids&{ids}") == BULK_FORM_QUERIES
+
+
+@pytest.mark.parametrize("n", [2, 40])
+def test_change_set_pages_query_count(session, login_as, count_statements, n):
+    from webapp.services import change_sets
+
+    assets = _assets(session, n)
+    selection = change_sets.Selection.of_ids([a.id for a in assets])
+    preview = change_sets.create(session, ACTOR, selection, change_sets.BulkAction.parse(add_tags=["bulk"]))
+    login_as("viewer")
+    assert count_statements(f"/change-sets/{preview.id}") == CHANGE_SET_QUERIES
+    asset_service.update(session, ACTOR, assets[0].id, {"notes": "meanwhile"}, expected_version=None)
+    applied = change_sets.execute(session, change_sets.apply(session, ACTOR, preview.id).id)
+    assert applied.refused == 1 and applied.reported
+    assert count_statements(f"/change-sets/{applied.id}") == CHANGE_SET_QUERIES
+    reverse = change_sets.execute(session, change_sets.undo(session, ACTOR, applied.id).id)
+    assert count_statements(f"/change-sets/{reverse.id}") == CHANGE_SET_QUERIES
+    assert count_statements("/change-sets") == CHANGE_SETS_QUERIES

@@ -27,16 +27,18 @@ from webapp.models import (
     AssetRelationship,
     AuditAction,
     AuditEvent,
+    ChangeSet,
     Conflict,
     ConflictStatus,
     ImportRun,
     ImportStatus,
     Role,
     Setting,
+    Tag,
     User,
 )
 from webapp.services import assets as asset_service
-from webapp.services import imports, relationships
+from webapp.services import change_sets, imports, relationships
 from webapp.services.actor import Actor
 
 ROLES = ["anonymous", "viewer", "analyst", "reviewer", "admin"]
@@ -126,6 +128,24 @@ def _linked_assets(session, make_user) -> dict[str, Any]:  # type: ignore[no-unt
     return {**ctx, "relationship": rel.id}
 
 
+BULK_OWNER = "bulk@example.com"
+
+
+def _bulk_preview(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """A bulk change of the live asset's owner, previewed (nothing changed yet)."""
+    ctx = _live_asset(session, make_user)
+    preview = change_sets.create(session, SYSTEM, change_sets.Selection.of_ids([ctx["asset"]]),
+                                 change_sets.BulkAction.parse({"owner": BULK_OWNER}))
+    return {**ctx, "change_set": preview.id}
+
+
+def _bulk_applied(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    ctx = _bulk_preview(session, make_user)
+    change_sets.apply(session, SYSTEM, ctx["change_set"])
+    change_sets.execute(session, ctx["change_set"])
+    return ctx
+
+
 # --- looking at the result ----------------------------------------------------------------------
 
 def _relationships(session) -> int:  # type: ignore[no-untyped-def]
@@ -171,6 +191,11 @@ def _run_status(session, ctx) -> ImportStatus:  # type: ignore[no-untyped-def]
 def _conflict_status(session, ctx) -> ConflictStatus:  # type: ignore[no-untyped-def]
     session.expire_all()
     return session.get(Conflict, ctx["conflict"]).status
+
+
+def _change_sets(session) -> int:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return session.scalar(select(func.count()).select_from(ChangeSet))
 
 
 def _last_event(session) -> AuditEvent:  # type: ignore[no-untyped-def]
@@ -306,6 +331,47 @@ ROUTES = [
         lambda s, ctx, r: r.status_code == 303 and _relationships(s) == 0,
         lambda s, ctx: _relationships(s) == 1,
     ),
+    # an export reads, but data leaves: analyst and up (SPEC §4), one `export` audit event
+    Route(
+        "GET /assets/export", "GET", "/assets/export?format=csv&tag=legacy", Role.analyst,
+        _live_asset, lambda ctx: {},
+        lambda s, ctx, r: (
+            r.status_code == 200 and "orders-db" in r.get_data(as_text=True)
+            and SECRET not in r.get_data(as_text=True) and _last_event(s).action == AuditAction.export
+        ),
+        _always,  # a refused export is checked by the audit count and the missing rows
+    ),
+    # bulk actions (SPEC §5): the form and its preview, applying and undoing a change set
+    Route(
+        "GET /change-sets/new", "GET", "/change-sets/new?ids={asset}", Role.analyst, _live_asset,
+        lambda ctx: {}, _page_shows("Bulk change", "Preview change"), _always,
+    ),
+    Route(
+        "POST /change-sets/new", "POST", "/change-sets/new", Role.analyst, _live_asset,
+        lambda ctx: {"scope": "ids", "ids": str(ctx["asset"]), "action": "set:owner", "owner": BULK_OWNER},
+        lambda s, ctx, r: r.status_code == 303 and _change_sets(s) == 1,
+        lambda s, ctx: _change_sets(s) == 0,
+    ),
+    Route(
+        "POST /change-sets/<id>/apply", "POST", "/change-sets/{change_set}/apply", Role.analyst,
+        _bulk_preview, lambda ctx: {},
+        lambda s, ctx, r: r.status_code == 303 and _asset(s, ctx).owner == BULK_OWNER,
+        lambda s, ctx: _asset(s, ctx).owner != BULK_OWNER,
+    ),
+    Route(
+        "POST /change-sets/<id>/undo", "POST", "/change-sets/{change_set}/undo", Role.analyst,
+        _bulk_applied, lambda ctx: {},
+        lambda s, ctx, r: r.status_code == 303 and _asset(s, ctx).owner != BULK_OWNER,
+        lambda s, ctx: _asset(s, ctx).owner == BULK_OWNER,
+    ),
+    Route(
+        "GET /change-sets/<id>", "GET", "/change-sets/{change_set}", Role.viewer, _bulk_applied,
+        lambda ctx: {}, _page_shows("Change set #1", "Set owner to"), _always,
+    ),
+    Route(
+        "GET /change-sets", "GET", "/change-sets", Role.viewer, _bulk_applied, lambda ctx: {},
+        _page_shows("Bulk changes", "Change set #1"), _always,
+    ),
     Route(
         "GET /admin/users", "GET", "/admin/users", Role.admin, _nothing, lambda ctx: {},
         _page_shows("Add a user", "Create user"), _always,
@@ -336,6 +402,78 @@ ROUTES = [
         lambda s, ctx: _setting(s, "stale_after_days") is None,
     ),
 ]
+
+
+# --- the routes of the analyst's issue (13) added by hand: tags, links by name, apply, users ----
+
+def _finished_dry_run(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    _thread_runner(session, make_user)
+    run = imports.create_run(session, SYSTEM, data=INVENTORY, filename="inventory.json", dry_run=True)
+    imports.execute(session, run.id)
+    return {"run": run.id}
+
+
+def _named_pair(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return {"a": make_asset(session, name="matrix-a").id, "b": make_asset(session, name="matrix-b").id}
+
+
+def _links(session) -> int:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return session.scalar(select(func.count()).select_from(AssetRelationship))
+
+
+def _tagged_asset(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return {"asset": make_asset(session, name="tagged", tags=["pci"]).id}
+
+
+def _tag_colour(session) -> str:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return session.scalar(select(Tag.colour).where(Tag.name == "pci"))
+
+
+def _user_email(session, ctx) -> str:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return session.get(User, ctx["user"]).email
+
+
+def _must_change(session, ctx) -> bool:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return session.get(User, ctx["user"]).must_change_password
+
+
+ISSUE_13_ROUTES = [
+    Route(
+        "POST /admin/users/<id>/edit", "POST", "/admin/users/{user}/edit", Role.admin, _target_user,
+        lambda ctx: {"name": "Renamed", "email": "renamed@example.com", "role": "viewer", "active": "y"},
+        lambda s, ctx, r: r.status_code == 303 and _user_email(s, ctx) == "renamed@example.com",
+        lambda s, ctx: _user_email(s, ctx) == "target@example.com",
+    ),
+    Route(
+        "POST /admin/users/<id>/password", "POST", "/admin/users/{user}/password", Role.admin,
+        _target_user, lambda ctx: {"password": "a temporary password"},
+        lambda s, ctx, r: r.status_code == 303 and _must_change(s, ctx),
+        lambda s, ctx: not _must_change(s, ctx),
+    ),
+    Route(
+        "POST /imports/<id>/apply", "POST", "/imports/{run}/apply", Role.analyst, _finished_dry_run,
+        lambda ctx: {},
+        lambda s, ctx, r: r.status_code == 303 and _runs(s) == 2,
+        lambda s, ctx: _runs(s) == 1,
+    ),
+    Route(
+        "POST /relationships", "POST", "/relationships", Role.analyst, _named_pair,
+        lambda ctx: {"source": "matrix-a", "kind": "depends_on", "target": "matrix-b"},
+        lambda s, ctx, r: r.status_code == 303 and _links(s) == 1,
+        lambda s, ctx: _links(s) == 0,
+    ),
+    Route(
+        "POST /tags/<name>/colour", "POST", "/tags/pci/colour", Role.analyst, _tagged_asset,
+        lambda ctx: {"colour": "red"},
+        lambda s, ctx, r: r.status_code == 303 and _tag_colour(s) == "#dc2626",
+        lambda s, ctx: _tag_colour(s) != "#dc2626",
+    ),
+]
+ROUTES += ISSUE_13_ROUTES
 
 
 def _allowed(role: str, route: Route) -> bool:
@@ -393,7 +531,8 @@ def test_matrix_covers_every_mutating_route(app):
     covered = {(r.method, r.path.replace("{asset}", "<asset_id>").replace("{user}", "<user_id>")
                 .replace("{run}", "<run_id>").replace("{conflict}", "<conflict_id>")
                 .replace("{relationship}", "<relationship_id>")
-                .replace("/legacy/", "/<tag>/")) for r in ROUTES}
+                .replace("{change_set}", "<change_set_id>")
+                .replace("/legacy/", "/<tag>/").replace("/tags/pci/", "/tags/<name>/")) for r in ROUTES}
     # mutating routes that every signed-in role may use (on their own account), tested elsewhere
     everyone = {"/logout", "/login", "/setup", "/account", "/audit/verify", "/account/tokens",
                 "/account/tokens/<token_id>/revoke"}

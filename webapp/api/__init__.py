@@ -25,7 +25,17 @@ API_CONFIG = {
 
 
 def init_api(app: Flask) -> None:
-    from webapp.api import assets, audit, conflicts, docs, health, imports, relationships
+    from webapp.api import (
+        assets,
+        audit,
+        change_sets,
+        conflicts,
+        docs,
+        exports,
+        health,
+        imports,
+        relationships,
+    )
     from webapp.api.auth import token_required
     from webapp.extensions import csrf
 
@@ -38,7 +48,8 @@ def init_api(app: Flask) -> None:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "inv_…"}
     )
-    for blp in (assets.blp, audit.blp, imports.blp, conflicts.blp, relationships.blp, health.blp):
+    for blp in (assets.blp, exports.blp, change_sets.blp, audit.blp, imports.blp, conflicts.blp,
+                relationships.blp, health.blp):
         api.register_blueprint(blp)
         csrf.exempt(blp)
     app.register_blueprint(docs.bp)

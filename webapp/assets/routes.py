@@ -9,9 +9,10 @@ from webapp.assets import bp
 from webapp.assets.forms import AssetForm, TagForm
 from webapp.extensions import db
 from webapp.models import Role
-from webapp.services import asset_history, asset_search, audit, imports
+from webapp.services import asset_history, asset_search, audit, exports, imports
 from webapp.services import assets as asset_service
 from webapp.services.errors import StaleVersion, ValidationFailed
+from webapp.web.downloads import streamed
 from webapp.web.forms import apply_errors
 from webapp.web.htmx import is_partial, render
 from webapp.web.session import current_actor, role_required
@@ -36,6 +37,15 @@ def index() -> Response:
         page=page, query=query, errors=errors, filters=asset_search.ENUM_FILTERS,
         sorts=asset_search.SORTS,
     )
+
+
+@bp.route("/assets/export")
+@role_required(Role.analyst)
+def export() -> Response:
+    """The list's current filter and sort as a streamed file (`format`: csv, json or xlsx)."""
+    query = asset_search.parse_query(_list_args(), max_limit=200)
+    started = exports.start(db.session, current_actor(), query, request.args.get("format", ""))
+    return streamed(started)
 
 
 @bp.route("/assets/new", methods=["GET", "POST"])

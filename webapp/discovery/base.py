@@ -231,8 +231,17 @@ class Content:
 
     @cached_property
     def json(self) -> Any:
-        """The parsed JSON document; DiscoveryError (with line and column) when it is invalid."""
-        return load_json(self.data)
+        """The parsed JSON document; DiscoveryError (with line and column) when it is invalid.
+
+        JSON Lines of objects (one object per line, as the inventory's JSON export writes) reads
+        as the list of those objects."""
+        try:
+            return load_json(self.data)
+        except DiscoveryError:
+            objects = load_json_lines(self.data)
+            if objects is None:
+                raise
+            return objects
 
 
 def load_json(data: bytes) -> Any:
@@ -256,6 +265,27 @@ def load_json(data: bytes) -> Any:
         raise DiscoveryError("Invalid JSON: the document is nested too deeply.") from None
     except ValueError as exc:  # e.g. an integer literal longer than Python allows
         raise DiscoveryError(f"Invalid JSON: {exc}.") from None
+
+
+def load_json_lines(data: bytes) -> list[dict[str, Any]] | None:
+    """The objects of a JSON Lines file (UTF-8, BOM tolerated, one JSON object per non-blank
+    line, at least two lines), or None when `data` is not that."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    objects = []
+    for line in text.split("\n"):  # not splitlines(): U+2028 may stand unescaped in a string
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(item, dict):
+            return None
+        objects.append(item)
+    return objects if len(objects) > 1 else None
 
 
 # --- helpers shared by the JSON parsers (aws-rds-json, gcp-sql-json, azure-json) -------------

@@ -1,7 +1,9 @@
 """`inventory-json`: the product's own exchange format (SPEC §6, format 1).
 
 `{"source": str, "generated_at": iso8601, "assets": [{asset fields…, "confidence": 0–1}]}`,
-or a bare list of asset objects. Keys are the SPEC §3 field names as the API spells them.
+or a bare list of asset objects, or JSON Lines of asset objects (the inventory's own JSON export:
+`Content.json` reads them as a list; a one-line file is a lone object with `name` and `engine`).
+Keys are the SPEC §3 field names as the API spells them.
 
 `version` is ambiguous in the spec (engine version and the optimistic-locking counter): when an
 object also has `engine_version`, or `version` is an integer, it is taken to be the counter (as
@@ -39,7 +41,9 @@ def detect(content: Content) -> int:
         return 0
     doc = content.json
     if isinstance(doc, dict):
-        return 100 if isinstance(doc.get("assets"), list) else 0
+        if isinstance(doc.get("assets"), list):
+            return 100
+        return 40 if _is_lone_asset(doc) else 0
     if isinstance(doc, list):
         if not doc:
             return 10
@@ -55,7 +59,9 @@ def parse(content: Content) -> ParseResult:
     doc = content.json
     warnings = Warnings()
     source = generated_at = None
-    if isinstance(doc, dict):
+    if isinstance(doc, dict) and _is_lone_asset(doc):
+        assets = [doc]
+    elif isinstance(doc, dict):
         assets = doc.get("assets")
         if not isinstance(assets, list):
             raise DiscoveryError(
@@ -94,6 +100,11 @@ def parse(content: Content) -> ParseResult:
         source=source,
         generated_at=generated_at,
     )
+
+
+def _is_lone_asset(doc: dict[str, Any]) -> bool:
+    """One asset object on its own (a one-line export): no "assets" list, a name and an engine."""
+    return "assets" not in doc and "name" in doc and "engine" in doc
 
 
 def _record(n: int, item: Any, unknown: Counter[str]) -> DiscoveredRecord:

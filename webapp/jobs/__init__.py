@@ -8,7 +8,7 @@ process otherwise.
 
 - `runner`: the registry of job kinds, `dispatch`, the RQ and thread runners
 - `worker`: `work` (`flask worker`, one app per process) and `perform`, the RQ job
-- one module per job kind: `imports`
+- one module per job kind: `imports`, `change_sets` (bulk actions and their undo)
 
 Runs a dead runner left behind are reaped by the worker at its start, by the thread runner
 before each job (there is no worker then), and by `flask maintenance` (cron). (The imports
@@ -18,6 +18,10 @@ pages and API still reap on GET as well, for now.)
 from __future__ import annotations
 
 from webapp.jobs import imports
+
+# isort: split
+# registered after imports, so a worker takes import jobs first (it serves queues in order)
+from webapp.jobs import change_sets
 from webapp.jobs.imports import QUEUE, REDIS_UNAVAILABLE, run_import_job
 from webapp.jobs.runner import (
     FAILURE_TTL,
@@ -38,6 +42,7 @@ __all__ = [
     "RESULT_TTL",
     "Dispatch",
     "UnknownJobKind",
+    "change_sets",
     "dispatch",
     "imports",
     "redis_connection",

@@ -3,10 +3,13 @@
 from webapp.models.asset import Asset, Tag, asset_tags
 from webapp.models.audit import AuditEvent
 from webapp.models.base import Base
+from webapp.models.change_set import ChangeSet, ChangeSetItem
 from webapp.models.conflict import Conflict
 from webapp.models.enums import (
     AssetStatus,
     AuditAction,
+    ChangeSetKind,
+    ChangeSetStatus,
     CloudProvider,
     ConflictKind,
     ConflictStatus,
@@ -41,6 +44,10 @@ __all__ = [
     "AuditAction",
     "AuditEvent",
     "Base",
+    "ChangeSet",
+    "ChangeSetItem",
+    "ChangeSetKind",
+    "ChangeSetStatus",
     "CloudProvider",
     "Conflict",
     "ConflictKind",

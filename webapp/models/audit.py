@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.models.base import Base, BigIntPK, JSONType, str_enum, utcnow
@@ -19,6 +19,10 @@ class AuditEvent(Base):
         Index("ix_audit_events_entity", "entity_type", "entity_id", "id"),
         Index("ix_audit_events_actor_id_id", "actor_id", "id"),
         Index("ix_audit_events_action_id", "action", "id"),
+        # a change set's events in order (its page, its undo); most events belong to none
+        Index("ix_audit_events_change_set_id_id", "change_set_id", "id",
+              postgresql_where=text("change_set_id IS NOT NULL"),
+              sqlite_where=text("change_set_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -33,6 +37,9 @@ class AuditEvent(Base):
     entity_id: Mapped[str | None] = mapped_column(String(64))
     changes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     message: Mapped[str | None] = mapped_column(Text)
+    # the bulk action, undo (or later import or load) that caused the event; null otherwise,
+    # and then left out of the hashed payload, so events written before it existed still verify
+    change_set_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("change_sets.id"))
     # unique: two events can never claim the same predecessor, so the chain cannot fork
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)

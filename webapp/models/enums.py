@@ -94,6 +94,8 @@ class AuditAction(enum.StrEnum):
     reveal_secret = "reveal_secret"
     settings_change = "settings_change"
     key_rotate = "key_rotate"
+    undo = "undo"  # a change set reversed (SPEC §5): one event per asset it puts back
+    export = "export"  # assets left the inventory as a file (SPEC §5): the filter and the count
 
 
 class ImportStatus(enum.StrEnum):
@@ -143,3 +145,25 @@ class RelationshipKind(enum.StrEnum):
     @property
     def label(self) -> str:
         return self.value.replace("_", " ")
+
+
+class ChangeSetKind(enum.StrEnum):
+    """What made a change set: a bulk action, the undo of another change set, and (later) an
+    import run or a `flask load` (SPEC §3, §7)."""
+
+    bulk = "bulk"
+    undo = "undo"
+    import_ = "import"
+    load = "load"
+
+
+class ChangeSetStatus(enum.StrEnum):
+    previewed = "previewed"  # selection frozen, shown to the person; nothing written yet
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (ChangeSetStatus.succeeded, ChangeSetStatus.failed)

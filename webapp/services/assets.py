@@ -44,6 +44,8 @@ ENTITY = "asset"
 SEARCHED = ("name", "host", "database_name", "owner")
 # audit events never hold the secret, so a revert cannot bring an old one back
 UNREVERTABLE = frozenset({"connection_string"})
+# fields a manual edit changes without locking them against discovery
+UNLOCKED = frozenset({"tags", "notes", "connection_string"})
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -305,10 +307,10 @@ def _change(
     if not diff:
         return asset
     if actor.is_manual:
-        locked = set(asset.locked_fields or []) | (set(diff) - {"tags", "notes", "connection_string"})
-        if locked != set(asset.locked_fields or []):
-            asset.locked_fields = sorted(locked)
-        asset.field_sources = {**(asset.field_sources or {}), **dict.fromkeys(sorted(diff), "manual")}
+        locked, sources = manual_marks(asset.locked_fields, asset.field_sources, diff)
+        if set(locked) != set(asset.locked_fields or []):
+            asset.locked_fields = locked
+        asset.field_sources = sources
     asset.updated_by = actor.user_id
     asset.updated_at = utcnow()
     _flush_versioned(session, asset)
@@ -320,6 +322,18 @@ def _change(
     if commit:
         commit_change(session)
     return asset
+
+
+def manual_marks(
+    locked_fields: Iterable[str] | None, field_sources: Mapping[str, Any] | None, changed: Iterable[str]
+) -> tuple[list[str], dict[str, Any]]:
+    """What a person's edit of the `changed` fields does to an asset's `locked_fields` and
+    `field_sources` (the rule every manual change follows: the form, the API, bulk actions and
+    their undo): each changed field but tags, notes and the secret is locked against silent
+    overwrites by discovery, and each changed field's source becomes `manual`."""
+    changed = set(changed)
+    locked = sorted(set(locked_fields or []) | (changed - UNLOCKED))
+    return locked, {**(field_sources or {}), **dict.fromkeys(sorted(changed), "manual")}
 
 
 def delete(

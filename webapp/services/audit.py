@@ -17,6 +17,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from json.encoder import encode_basestring as _encode_text  # type: ignore[attr-defined]
 from typing import Any
 
 from sqlalchemy import select
@@ -66,7 +67,7 @@ def mask_secrets(changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def compute_hash(event: AuditEvent) -> str:
-    return hash_payload({
+    payload = {
         "occurred_at": event.occurred_at.isoformat(),
         "actor_id": str(event.actor_id) if event.actor_id else None,
         "actor_label": event.actor_label,
@@ -79,13 +80,56 @@ def compute_hash(event: AuditEvent) -> str:
         "changes": event.changes,
         "message": event.message,
         "prev_hash": event.prev_hash,
-    })
+    }
+    return hash_payload(with_change_set(payload, event.change_set_id))
+
+
+def with_change_set(payload: dict[str, Any], change_set_id: Any) -> dict[str, Any]:
+    """The payload with `change_set_id` when the event belongs to a change set. Only then: an
+    event outside change sets hashes exactly as before the column existed, so every event
+    written earlier still verifies."""
+    if change_set_id is not None:
+        payload["change_set_id"] = str(change_set_id)
+    return payload
 
 
 def hash_payload(payload: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of an event's fields (those `compute_hash` lists)."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_dumps(payload).encode()).hexdigest()
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _dumps(value: Any) -> str:
+    """The canonical JSON of a value: keys sorted, no spaces, text as it is (what
+    `json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` gives)."""
+    if type(value) is str:
+        return _encode_text(value)
+    if value is None:
+        return "null"
+    return _CANONICAL.encode(value)
+
+
+class _Canonical:
+    """`_dumps(payload)` for many payloads that share most of their fields, without serialising
+    the shared ones again for each: the canonical JSON of an object is its members in sorted
+    key order, each `"key":value` with the value serialised the same way, so the shared members
+    are serialised once and each payload's own are put in their places (`record_many`)."""
+
+    def __init__(self, shared: dict[str, Any], own: tuple[str, ...]) -> None:
+        self.order = sorted([*shared, *own])
+        self.shared = {k: f"{_dumps(k)}:{_dumps(v)}" for k, v in shared.items()}
+        self.keys = {k: f"{_dumps(k)}:" for k in own}
+
+    def of(self, own: dict[str, Any], changes_json: str) -> str:
+        members = []
+        for key in self.order:
+            if key in self.shared:
+                members.append(self.shared[key])
+            else:
+                members.append(self.keys[key] + (changes_json if key == "changes" else _dumps(own[key])))
+        return "{" + ",".join(members) + "}"
 
 
 def _lock_chain(session: Session) -> None:
@@ -100,8 +144,12 @@ def record(
     entity_id: Any = None,
     changes: dict[str, Any] | None = None,
     message: str | None = None,
+    *,
+    change_set_id: uuid.UUID | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain. The caller commits it together with the change."""
+    """Append one event to the chain. The caller commits it together with the change.
+
+    `change_set_id`: the change set (bulk action, undo) the event is part of."""
     _lock_chain(session)
     session.flush()
     prev = session.execute(
@@ -120,6 +168,7 @@ def record(
         changes=mask_secrets(changes or {}),
         message=message,
         prev_hash=prev or GENESIS_HASH,
+        change_set_id=change_set_id,
     )
     event.hash = compute_hash(event)
     session.add(event)
@@ -140,11 +189,13 @@ class Entry:
     masked: bool = False  # `changes` already went through mask_secrets (JSON values, no secret)
 
 
-def record_many(session: Session, actor: Actor, entries: list[Entry]) -> int:
+def record_many(session: Session, actor: Actor, entries: list[Entry], *,
+                change_set_id: uuid.UUID | None = None) -> int:
     """Append many events by one actor at once (an import batch), in the caller's transaction.
 
     The same chain as `record`: the lock is taken once, ids are drawn in order, each event's
-    hash covers its predecessor's, and the rows go in with one bulk insert.
+    hash covers its predecessor's, and the rows go in with one bulk insert. `change_set_id`:
+    the change set (a bulk action's batch, an undo's) every one of them is part of.
     """
     if not entries:
         return 0
@@ -163,20 +214,25 @@ def record_many(session: Session, actor: Actor, entries: list[Entry]) -> int:
         "user_agent": (actor.user_agent or None) and actor.user_agent[:500],
         "request_id": actor.request_id,
     }
+    shared = with_change_set(dict(common), change_set_id)
+    canonical = _Canonical(shared, ("action", "entity_type", "entity_id", "changes", "message", "prev_hash"))
+    plain_json = not bulk.is_postgresql(session)  # SQLite's JSON column serialises values itself
     rows = []
     for event_id, entry in zip(ids, entries, strict=True):
-        payload = {
-            **common,
+        changes = entry.changes if entry.masked else mask_secrets(entry.changes)
+        own = {
             "action": AuditAction(entry.action).value,
             "entity_type": entry.entity_type,
             "entity_id": str(entry.entity_id) if entry.entity_id is not None else None,
-            "changes": entry.changes if entry.masked else mask_secrets(entry.changes),
             "message": entry.message,
             "prev_hash": prev,
         }
-        digest = hash_payload(payload)
-        rows.append({**payload, "id": event_id, "occurred_at": now, "actor_id": actor.user_id,
-                     "hash": digest})
+        changes_json = _dumps(changes)
+        digest = hashlib.sha256(canonical.of(own, changes_json).encode()).hexdigest()
+        rows.append({**common, **own, "changes": changes if plain_json else bulk.JSONText(changes_json),
+                     "id": event_id, "occurred_at": now, "actor_id": actor.user_id, "hash": digest})
+        if change_set_id is not None:
+            rows[-1]["change_set_id"] = change_set_id
         prev = digest
     bulk.insert_rows(session, AuditEvent.__table__, rows)
     _move_anchor(session, rows[-1]["id"], rows[-1]["hash"])

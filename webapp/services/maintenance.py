@@ -1,5 +1,5 @@
-"""Housekeeping for cron: purge the trash past its retention, report stale assets, and mark
-failed the imports whose worker died."""
+"""Housekeeping for cron: purge the trash past its retention, report stale assets, mark failed
+the imports and change sets whose worker died, and discard bulk previews nobody applied."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import Asset
 from webapp.models.base import utcnow
-from webapp.services import assets, imports, settings
+from webapp.services import assets, change_sets, imports, settings
 from webapp.services.actor import Actor
 from webapp.services.asset_search import is_stale
 
@@ -31,7 +31,8 @@ def stale_count(session: Session) -> int:
     ) or 0
 
 
-def run(session: Session, actor: Actor) -> MaintenanceResult:
+def run(session: Session, actor: Actor, *,
+        import_stale_seconds: int = imports.STALE_SECONDS) -> MaintenanceResult:
     """Purge assets in the trash longer than `trash_retention_days` (each purge audited).
 
     Stale is derived from `last_seen_at` whenever it is read, so nothing needs marking; the
@@ -43,5 +44,7 @@ def run(session: Session, actor: Actor) -> MaintenanceResult:
     ))
     for asset_id in expired:
         assets.purge(session, actor, asset_id)
-    reaped = imports.reap_stale(session)
+    reaped = (imports.reap_stale(session, stale_seconds=import_stale_seconds)
+              + change_sets.reap_stale(session))
+    change_sets.discard_previews(session)
     return MaintenanceResult(purged=len(expired), stale=stale_count(session), reaped=reaped)
