@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.models.base import Base, UUIDPrimaryKey, str_enum, utcnow
+from webapp.models.base import Base, JSONType, UUIDPrimaryKey, str_enum, utcnow
 from webapp.models.enums import Role
 
 
@@ -25,6 +26,10 @@ class User(UUIDPrimaryKey, Base):
     locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # an admin reset the password: every page leads to the account page until it is changed
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # the person's choices that outlive a session (the asset list's page size and columns)
+    preferences: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, server_default="{}")
 
     # Flask-Login protocol; the session id (not the user id) is what the cookie carries.
     session_id = None

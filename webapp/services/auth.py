@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,6 +17,7 @@ from webapp.models.base import utcnow
 from webapp.services import audit
 from webapp.services.actor import Actor
 from webapp.services.errors import DomainError, InvalidState, ValidationFailed
+from webapp.services.text import UNSTORABLE
 
 MIN_PASSWORD_LENGTH = 12
 # argon2id at OWASP's first recommended profile or stronger: m=19 MiB, t=2, p=1
@@ -90,14 +92,33 @@ def setup_first_admin(session: Session, actor: Actor, *, email: str, password: s
 
 
 def update_user(session: Session, actor: Actor, user_id: uuid.UUID, *, role: str | None = None,
-                active: bool | None = None) -> User:
-    """Change a user's role or active flag (admin only, checked by the caller's route)."""
+                active: bool | None = None, name: str | None = None,
+                email: str | None = None) -> User:
+    """Change a user's role, active flag, name or email (admin only, checked by the caller's
+    route); one audited `update` with what changed. The last active admin stays one."""
     user = session.get(User, user_id)
     if user is None:
         raise ValidationFailed({"user": "No such user."})
     demoted = role is not None and role in Role.__members__ and Role(role) != Role.admin
     _keep_an_admin(session, user, demoted=demoted, deactivated=active is False)
-    changes = {}
+    changes: dict[str, list[Any]] = {}
+    if email is not None:
+        email = normalise_email(email)
+        if UNSTORABLE.search(email) or "@" not in email or len(email) > 254 or " " in email:
+            raise ValidationFailed({"email": "Enter a valid email address."})
+        taken = session.scalar(select(User.id).where(User.email == email, User.id != user.id))
+        if taken:
+            raise ValidationFailed({"email": "A user with this email already exists."})
+        if email != user.email:
+            changes["email"] = [user.email, email]
+            user.email = email
+    if name is not None:
+        name = name.strip()
+        if UNSTORABLE.search(name) or len(name) > 200:
+            raise ValidationFailed({"name": "Use at most 200 characters, without control characters."})
+        if name != user.name:
+            changes["name"] = [user.name, name]
+            user.name = name
     if role is not None:
         if role not in Role.__members__:
             raise ValidationFailed({"role": f"Choose one of: {', '.join(Role.__members__)}."})
@@ -253,12 +274,41 @@ def revoke_all_sessions(session: Session, user_id: uuid.UUID) -> None:
     )
 
 
+def reset_password(session: Session, actor: Actor, user_id: uuid.UUID, new: str) -> User:
+    """An admin sets a temporary password: every session of the user is signed out, and the
+    user must choose a new password at the next sign-in. Audited without the password."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise ValidationFailed({"user": "No such user."})
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed({"password": f"Use at least {MIN_PASSWORD_LENGTH} characters."})
+    user.password_hash = HASHER.hash(new)
+    user.must_change_password = True
+    user.failed_logins, user.locked_until = 0, None
+    revoke_all_sessions(session, user.id)
+    audit.record(session, actor, AuditAction.update, ENTITY, user.id,
+                 {"password": ["***", "***"], "must_change_password": [False, True]},
+                 message="Password reset by an admin; every session was signed out.")
+    session.commit()
+    return user
+
+
+def save_preferences(session: Session, user: User, **choices: Any) -> None:
+    """Keep a person's display choices (page size, columns). Not audited: they change what one
+    person sees, not the inventory."""
+    user.preferences = {**(user.preferences or {}), **choices}
+    session.commit()
+
+
 def change_password(session: Session, actor: Actor, user: User, current: str, new: str) -> None:
     """Change a password and sign out every session of the user."""
     if not _verify(user, current):
         raise ValidationFailed({"current_password": "This is not your current password."})
     if len(new) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed({"new_password": f"Use at least {MIN_PASSWORD_LENGTH} characters."})
+    if user.must_change_password and _verify(user, new):
+        raise ValidationFailed({"new_password": "Choose a password other than the one an admin set."})
+    user.must_change_password = False
     user.password_hash = HASHER.hash(new)
     revoke_all_sessions(session, user.id)
     audit.record(session, actor, AuditAction.update, ENTITY, user.id, {"password": ["***", "***"]})

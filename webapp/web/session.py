@@ -90,6 +90,8 @@ def role_required(role: Role) -> Callable[[F], F]:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
                 return login_manager.unauthorized()
+            if current_user.must_change_password:
+                return _choose_a_password()
             if not current_user.has_role(role):
                 raise Forbidden(f"This needs the {role.value} role or higher.")
             return view(*args, **kwargs)
@@ -97,3 +99,15 @@ def role_required(role: Role) -> Callable[[F], F]:
         return wrapped  # type: ignore[return-value]
 
     return decorator
+
+
+def _choose_a_password() -> Any:
+    """After an admin reset the password, every page leads to the account page until the user
+    chose a new one (the account page itself is `login_required`, not `role_required`)."""
+    flash("An admin reset your password. Choose a new one to go on.", "warning")
+    target = url_for("auth.account")
+    if request.headers.get("HX-Request") == "true":
+        response = redirect(target)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, 303)
