@@ -3,6 +3,7 @@ matches), see the preview, apply it as one change set, watch it run, undo it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, flash, redirect, request, url_for
@@ -13,7 +14,7 @@ from webapp.change_sets import bp
 from webapp.change_sets.forms import SCOPES, BulkForm, errors_for_form
 from webapp.extensions import db
 from webapp.models import ChangeSet, Role
-from webapp.services import asset_search, change_sets
+from webapp.services import asset_search, change_sets, listing
 from webapp.services.errors import ValidationFailed
 from webapp.web.forms import apply_errors
 from webapp.web.htmx import is_partial, render
@@ -90,7 +91,7 @@ def _new_page(form: BulkForm, scope: str, ids: list[str], status: int = 200) -> 
 @bp.route("/change-sets")
 @role_required(Role.viewer)
 def index() -> Response:
-    before = _number("before")
+    before = listing.parse(ChangeSetsPage, request.args).before
     found = change_sets.recent(db.session, limit=CHANGE_SETS_PER_PAGE + 1, before_number=before)
     older = found[CHANGE_SETS_PER_PAGE - 1].number if len(found) > CHANGE_SETS_PER_PAGE else None
     return render("change_sets/index.html", "change_sets", change_sets=found[:CHANGE_SETS_PER_PAGE],
@@ -140,10 +141,8 @@ def _start(change_set: ChangeSet) -> Response:
     return redirect(url_for("change_sets.show", change_set_id=change_set.id), 303)
 
 
-def _number(name: str) -> int | None:
-    value = request.args.get(name, "")
-    if not value:
-        return None
-    if not value.isascii() or not value.isdigit() or len(value) > 9:
-        raise ValidationFailed({name: "The page link is not valid; go back to the first page."})
-    return int(value)
+@dataclass
+class ChangeSetsPage:
+    """`/change-sets`' page position (`services/listing`): the number to list before."""
+
+    before: int | None = listing.arg(listing.Position(listing.Integer(0, 999_999_999)))
