@@ -20,7 +20,7 @@ from tests.e2e.test_journey import browser_page  # noqa: F401  (the shared brows
 from tests.factories import make_asset
 from tests.review_factories import make_run, possible_duplicate
 from webapp.models import Asset
-from webapp.services import demo, imports
+from webapp.services import change_sets, demo, imports
 from webapp.services.actor import Actor
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -55,7 +55,10 @@ def _world(session, make_user) -> dict[str, object]:  # type: ignore[no-untyped-
     item = possible_duplicate(session, long, {"name": LONG_NAME + "-replica", "engine": "postgresql"},
                               run=make_run(session), record_key="nmap:10.0.0.9:5432")
     admin = make_user("admin", email="ada@example.com")
-    return {"asset": long.id, "run": run.id, "item": item.id, "admin": admin.id}
+    change_set = change_sets.create(session, Actor.cli(), change_sets.Selection.of_ids([long.id]),
+                                    change_sets.BulkAction.parse({"owner": "dba@example.com"}))
+    return {"asset": long.id, "run": run.id, "item": item.id, "admin": admin.id,
+            "change_set": change_set.id}
 
 
 def _pages(world: dict[str, object]) -> dict[str, str]:
@@ -69,7 +72,8 @@ def _pages(world: dict[str, object]) -> dict[str, str]:
         "import": f"/imports/{run}", "conflicts": "/conflicts", "conflict": f"/conflicts/{item}",
         "audit": "/audit", "search": "/search?q=ledger", "users": "/admin/users",
         "user": f"/admin/users/{admin}/edit", "settings": "/admin/settings",
-        "account": "/account", "tokens": "/account/tokens",
+        "account": "/account", "tokens": "/account/tokens", "tags": "/tags",
+        "change-sets": "/change-sets", "change-set": f"/change-sets/{world['change_set']}",
     }
 
 

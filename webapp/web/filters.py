@@ -51,14 +51,15 @@ def show(value: Any) -> str:
     return str(getattr(value, "value", value))
 
 
-def tag_class(tag: Any) -> str:
-    """The CSS classes of a tag chip: its palette colour (`tag-c-<name>` in app.css)."""
-    return f"tag tag-c-{tags.colour_name(tag)}"
+def tag_colour(tag: Any) -> str:
+    """A tag chip's palette colour, for its `data-colour` (styled in app.css)."""
+    return tags.colour_name(tag)
 
 
 def url_with(**changes: Any) -> str:
     """The current URL with some query arguments changed (None removes one)."""
-    args = request.args.to_dict()
+    # `_name` arguments would be read by url_for as its own options (`_method=POST`: a 500)
+    args = {k: v for k, v in request.args.to_dict().items() if not k.startswith("_")}
     for key, value in changes.items():
         if value is None or value == "":
             args.pop(key, None)
@@ -97,5 +98,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(field_label)
     app.add_template_filter(when)
     app.add_template_filter(show)
-    app.add_template_filter(tag_class)
+    app.add_template_filter(tag_colour)
     app.add_template_global(url_with)
