@@ -448,3 +448,11 @@ def test_past_the_cap_the_page_estimates_and_counts_exactly_on_request(session, 
         assert page.estimate is None
     exact = search.list_assets(session, parse_query({"count": "exact"}))
     assert (exact.total, exact.total_is_capped, exact.estimate) == (6, False, None)
+
+
+@pytest.mark.parametrize(("n", "said"), [(1_001, "1,000"), (1_250, "1,200"), (18_400, "18,000"),
+                                         (1_234_567, "1.2 million"), (2_000_000, "2 million")])
+def test_an_estimate_reads_as_people_say_it(n, said):
+    from webapp.web.filters import about
+
+    assert about(n) == said

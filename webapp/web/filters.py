@@ -51,6 +51,15 @@ def show(value: Any) -> str:
     return str(getattr(value, "value", value))
 
 
+def about(n: int) -> str:
+    """An estimate as a person says it: 1,234 → "1,200"; 1,234,567 → "1.2 million"."""
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}".rstrip("0").rstrip(".") + " million"
+    if n >= 10_000:
+        return f"{round(n, -3):,}"
+    return f"{round(n, -2):,}"
+
+
 def tag_colour(tag: Any) -> str:
     """A tag chip's palette colour, for its `data-colour` (styled in app.css)."""
     return tags.colour_name(tag)
@@ -99,4 +108,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(when)
     app.add_template_filter(show)
     app.add_template_filter(tag_colour)
+    app.add_template_filter(about)
     app.add_template_global(url_with)
