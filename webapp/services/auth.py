@@ -293,13 +293,6 @@ def reset_password(session: Session, actor: Actor, user_id: uuid.UUID, new: str)
     return user
 
 
-def save_preferences(session: Session, user: User, **choices: Any) -> None:
-    """Keep a person's display choices (page size, columns). Not audited: they change what one
-    person sees, not the inventory."""
-    user.preferences = {**(user.preferences or {}), **choices}
-    session.commit()
-
-
 def change_password(session: Session, actor: Actor, user: User, current: str, new: str) -> None:
     """Change a password and sign out every session of the user."""
     if not _verify(user, current):
