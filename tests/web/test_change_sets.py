@@ -257,3 +257,12 @@ def test_flask_audit_verify_is_ok_after_a_bulk_change_and_its_undo(client, sessi
                for a in session.scalars(select(Asset)))
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 0 and result.output.startswith("OK:"), result.output
+
+
+def test_arguments_named_like_url_building_options_are_not_filters(client, session, login_as):
+    make_asset(session, name="db-a")
+    login_as("analyst")
+    for query in ("_scheme=ftp", "_external=1", "_anchor=x", "_method=POST"):
+        response = client.get(f"/assets?{query}")
+        assert response.status_code == 200, query
+        assert parse(response.data).by_id("bulk-form").get("action") == "/change-sets/new"

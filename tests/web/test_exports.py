@@ -221,6 +221,16 @@ def test_xlsx_is_a_workbook_of_text_not_formulas(client, session, login_as):
 
 def test_exported_json_imports_back_as_inventory_json_changing_nothing(client, session, login_as):
     made = _inventory(session)
+    made.append(make_asset(session, name="rds-orders", engine="mysql", cloud_provider="aws",
+                           cloud_resource_id="arn:aws:rds:eu-west-1:123:db:rds-orders"))
+    # assets an import created, from another source, with the values it set
+    scan = (b'{"source": "cmdb", "assets": [{"name": "scanned-db", "engine": "PostgreSQL 15.4",'
+            b' "host": "scan.example.com", "port": 5432, "owner": "ops@example.com",'
+            b' "tags": ["found"], "confidence": 0.8}]}')
+    first = imports.execute(session, imports.create_run(session, ACTOR, data=scan,
+                                                        filename="cmdb.json").id)
+    assert first.created == 1
+    made.append(first)
     login_as("analyst")
     data = client.get("/assets/export?format=json").data
     assert len(_json_lines(data)) == len(made) - 1  # the trashed one is not in the list

@@ -34,7 +34,9 @@ def bulk_helpers() -> dict[str, Any]:
 
 def _filter_args() -> list[tuple[str, str]]:
     """The list filter of this request's query string, as pairs (a filter may repeat)."""
-    return [(k, v) for k, v in request.args.items(multi=True) if k not in NOT_FILTER and v]
+    # `_name` arguments are url_for's own (`_external`, `_scheme`, …), never a filter
+    return [(k, v) for k, v in request.args.items(multi=True)
+            if k not in NOT_FILTER and v and not k.startswith("_")]
 
 
 def _target() -> str:

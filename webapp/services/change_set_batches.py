@@ -45,6 +45,7 @@ TAGS_MAX = asset_fields.spec("tags").max_items or 50
 # what every batch reads: the bookkeeping a change writes and what the search text is made of
 BASE_COLUMNS = ("id", "version", "deleted_at", "deleted_by", "locked_fields", "field_sources",
                 "name", "host", "database_name", "owner", "aliases")
+TRASH_COLUMNS = frozenset({"deleted_at", "deleted_by"})
 # field name -> column name, where they differ (tags live in their own table)
 COLUMN = {"metadata": "metadata", "connection_string": "connection_string_encrypted"}
 # bulk actions never change a field identification keys are made of (so no re-keying here)
@@ -141,7 +142,11 @@ def apply_batch(
         planned[step.asset_id] = change
     if not planned:
         return result
-    written = set(bulk.update_rows(session, ASSETS, [p.row for p in planned.values()], versioned=True))
+    rows = [p.row for p in planned.values()]
+    if not any("deleted_at" in p.changes for p in planned.values()):
+        # nothing goes in or out of the trash: leave those columns out of the write
+        rows = [{k: v for k, v in row.items() if k not in TRASH_COLUMNS} for row in rows]
+    written = set(bulk.update_rows(session, ASSETS, rows, versioned=True))
     added: list[tuple[uuid.UUID, str]] = []
     removed: list[tuple[uuid.UUID, str]] = []
     events: list[audit.Entry] = []
