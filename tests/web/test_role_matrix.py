@@ -472,6 +472,13 @@ ISSUE_13_ROUTES = [
         lambda s, ctx, r: r.status_code == 303 and _tag_colour(s) == "#dc2626",
         lambda s, ctx: _tag_colour(s) != "#dc2626",
     ),
+    # a person's own rows per page and columns: every signed-in role (only their own)
+    Route(
+        "POST /assets/display", "POST", "/assets/display", Role.viewer, lambda s, mu: {},
+        lambda ctx: {"page_size": "25", "columns": ["owner"]},  # type: ignore[dict-item]
+        lambda s, ctx, r: r.status_code == 303 and _last_event(s).entity_type == "user",
+        _always,
+    ),
 ]
 ROUTES += ISSUE_13_ROUTES
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from flask import flash, redirect, request, url_for
+from flask_login import current_user
+from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from webapp.assets import bp
 from webapp.assets.forms import AssetForm, TagForm
 from webapp.extensions import db
 from webapp.models import Role
-from webapp.services import asset_history, asset_search, audit, exports, imports
+from webapp.services import asset_history, asset_search, audit, exports, imports, preferences
 from webapp.services import assets as asset_service
 from webapp.services.errors import StaleVersion, ValidationFailed
 from webapp.web.downloads import streamed
@@ -17,17 +21,26 @@ from webapp.web.forms import apply_errors
 from webapp.web.htmx import is_partial, render
 from webapp.web.session import current_actor, role_required
 
+# what the list's links carry back after its display is saved: the filter and sort, not the
+# position or a one-off page size
+KEPT_ARGS = frozenset(f.name for f in dataclasses.fields(asset_search.AssetQuery)) - {
+    "limit", "after", "before", "cursor", "deleted"}
 
-def _list_args() -> dict[str, str]:
-    return {k: v for k, v in request.args.items() if v}
+
+def _list_args() -> MultiDict[str, str]:
+    """The list's query arguments, empty ones left out; a repeated filter stays a list
+    (`engine=postgresql&engine=mysql`)."""
+    return MultiDict([(k, v) for k, v in request.args.items(multi=True) if v])
 
 
 @bp.route("/assets")
 @role_required(Role.viewer)
 def index() -> Response:
+    display = preferences.asset_list(current_user)
     try:
         query = asset_search.parse_query(_list_args(), max_limit=200)
-        query.limit = min(query.limit, 200) if "limit" in request.args else 50
+        if "limit" not in request.args:  # the person's own page size, unless the link says one
+            query.limit = display.page_size
         page = asset_search.list_assets(db.session, query)
         errors: dict[str, str] = {}
     except ValidationFailed as exc:
@@ -35,8 +48,32 @@ def index() -> Response:
     return render(
         "assets/index.html", "results", status=422 if errors else 200,
         page=page, query=query, errors=errors, filters=asset_search.ENUM_FILTERS,
-        sorts=asset_search.SORTS,
+        sorts=asset_search.SORTS, display=display, columns=preferences.COLUMNS,
+        page_sizes=preferences.PAGE_SIZES,
     )
+
+
+@bp.route("/assets/display", methods=["POST"])
+@role_required(Role.viewer)
+def save_display() -> Response:
+    """Keep the person's rows per page and columns, then show the list they came from."""
+    preferences.save_asset_list(
+        db.session, current_actor(), current_user, page_size=request.form.get("page_size"),
+        columns=request.form.getlist("columns"),
+    )
+    flash("List display saved.", "success")
+    # back to the same filter and sort; the saved page size replaces a one-off `limit`
+    back = MultiDict([(k, v) for k, v in request.form.items(multi=True) if k in KEPT_ARGS and v])
+    return redirect(url_for("assets.index", **back.to_dict(flat=False)), 303)
+
+
+@bp.route("/assets/owners")
+@role_required(Role.viewer)
+def owners() -> Response:
+    """The owner filter's suggestions (a datalist's options), as the person types."""
+    prefix = request.args.get("owner", "")[:200]
+    return render("assets/_owner_options.html", None,
+                  owners=asset_search.owner_suggestions(db.session, prefix))
 
 
 @bp.route("/assets/export")

@@ -372,3 +372,24 @@ def _capped_count(stmt: Select[tuple[Asset]]) -> Any:
     rows = stmt.with_only_columns(literal_column("1"), maintain_column_froms=True)
     capped = rows.order_by(None).limit(COUNT_CAP + 1).subquery()
     return select(func.count()).select_from(capped).scalar_subquery()
+
+
+OWNER_SUGGESTIONS = 15
+
+
+def owner_suggestions(session: Session, prefix: str, *, limit: int = OWNER_SUGGESTIONS) -> list[str]:
+    """Owners of live assets that start with `prefix` (any case), the most common first: what
+    the owner filter offers as a person types. Nothing before the first character (nor for a
+    prefix no owner could hold: a NUL)."""
+    prefix = prefix.strip()
+    if not prefix or "\x00" in prefix:
+        return []
+    owners = func.count().label("assets")
+    return list(session.scalars(
+        select(Asset.owner)
+        .where(Asset.deleted_at.is_(None), Asset.owner.is_not(None),
+               func.lower(Asset.owner).startswith(prefix.lower(), autoescape=True))
+        .group_by(Asset.owner)
+        .order_by(owners.desc(), Asset.owner)
+        .limit(limit)
+    ))

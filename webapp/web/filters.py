@@ -68,7 +68,9 @@ def tag_colour(tag: Any) -> str:
 def url_with(**changes: Any) -> str:
     """The current URL with some query arguments changed (None removes one)."""
     # `_name` arguments would be read by url_for as its own options (`_method=POST`: a 500)
-    args = {k: v for k, v in request.args.to_dict().items() if not k.startswith("_")}
+    # every value of a repeated argument (`engine=postgresql&engine=mysql`) is kept
+    args: dict[str, Any] = {k: v for k, v in request.args.to_dict(flat=False).items()
+                            if not k.startswith("_")}
     for key, value in changes.items():
         if value is None or value == "":
             args.pop(key, None)
