@@ -30,9 +30,13 @@ KEY = "asset_list"  # the entry of users.preferences these choices live in
 # catalogue fields that make no sense as a narrow column: shown on the asset's own page instead
 NOT_COLUMNS = {"name", "tags", "notes", "metadata", "aliases", "connection_string", "port",
                "cloud_resource_id"}
-# key -> (label, kind); `host` shows the endpoint (host:port)
+# key -> (label, kind), in the order the table shows them: the catalogue's, except that the
+# owner follows the criticality, as the list always showed it; `host` shows the endpoint
+_SPECS = {f.name: f for f in CATALOGUE if not f.secret and f.name not in NOT_COLUMNS}
+_ORDER = [name for name in _SPECS if name != "owner"]
+_ORDER.insert(_ORDER.index("criticality") + 1, "owner")
 COLUMNS: dict[str, tuple[str, str]] = {
-    **{f.name: (f.label, f.kind) for f in CATALOGUE if not f.secret and f.name not in NOT_COLUMNS},
+    **{name: (_SPECS[name].label, _SPECS[name].kind) for name in _ORDER},
     "first_seen_at": ("First seen", "timestamp"),
     "last_seen_at": ("Last seen", "timestamp"),
     "created_at": ("Created", "timestamp"),
