@@ -13,7 +13,12 @@ empty export's, whatever the number of rows.
 
 The floor is what PostgreSQL alone needs for the same answer: `COPY (SELECT <the export's
 columns, tags aggregated per asset> FROM assets WHERE deleted_at IS NULL ORDER BY name, id) TO
-STDOUT`, read to the end by a client (psycopg) and written nowhere.
+STDOUT`, read to the end by a client (psycopg) and written nowhere. The columns are as stored,
+in PostgreSQL's own text output. On PostgreSQL the product's CSV and JSON are themselves one
+COPY of the same rows (webapp/services/exports.py, `_copied`), each cell formatted as the file
+shows it (formula guard, lists joined, ISO timestamps; JSON objects built by `row_to_json`), so
+the ratio is what that formatting, the bigger JSON output, joining rows into chunks and writing
+them cost over the bare read.
 """
 
 from __future__ import annotations

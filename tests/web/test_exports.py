@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -21,8 +22,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, literal_column, select, update
 
 from tests.factories import ACTOR, make_asset
 from tests.web.pages import parse
@@ -336,23 +338,34 @@ def test_no_format_is_a_422(client, session, login_as):
 # --- queries: one per page of rows ------------------------------------------------------------
 
 @contextmanager
-def _statements(db) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+def _statements(db, monkeypatch) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    """Every statement sent: through SQLAlchemy, and the COPYs sent on psycopg's own cursor."""
     seen: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         seen.append(statement)
 
+    copy = psycopg.Cursor.copy
+
+    def record_copy(cursor, statement, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(str(statement))
+        return copy(cursor, statement, *args, **kwargs)
+
     event.listen(db.engine, "before_cursor_execute", record)
     try:
-        yield seen
+        with monkeypatch.context() as patched:
+            patched.setattr(psycopg.Cursor, "copy", record_copy)
+            yield seen
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
 
 
 def test_queries_do_not_grow_with_the_pages_of_rows(client, session, db, login_as, monkeypatch):
-    """Tags are read with their rows (one statement through a server-side cursor), so a longer
-    export costs more FETCHes of that cursor, never more queries: not one per asset, nor per page."""
+    """Tags are read with their rows (one statement: a COPY on PostgreSQL, elsewhere through a
+    server-side cursor), so a longer export costs more chunks, never more queries: not one per
+    asset, nor per page."""
     monkeypatch.setattr(exports, "PAGE_SIZE", 4)
+    monkeypatch.setattr(exports, "CHUNK_BYTES", 1)  # a chunk per row
     login_as("analyst")
     counts = {}
     made = 0
@@ -361,7 +374,7 @@ def test_queries_do_not_grow_with_the_pages_of_rows(client, session, db, login_a
             make_asset(session, name=f"q-{made:03d}", tags=["pci", "gdpr"][: 1 + made % 2])
             made += 1
         client.get("/assets/export?format=json")  # warm up
-        with _statements(db) as seen:
+        with _statements(db, monkeypatch) as seen:
             lines = _json_lines(client.get("/assets/export?format=json").data)
         assert len(lines) == total
         assert lines[-1]["tags"] == (["gdpr", "pci"] if (total - 1) % 2 else ["pci"])
@@ -440,3 +453,116 @@ def test_a_spreadsheet_past_its_row_limit_goes_on_to_another_sheet(client, sessi
         workbook = book.read("xl/workbook.xml").decode()
     assert "row-4" in last and "row-3" not in last
     assert 'name="Assets"' in workbook and 'name="Assets 3"' in workbook
+
+
+# --- PostgreSQL writes CSV and JSON itself (one COPY): the same file as Python writes -----------
+
+def _tricky(session) -> list[Asset]:  # type: ignore[no-untyped-def]
+    """Assets whose cells test each way a cell is written: formula starts, lists, JSON with
+    quotes, line breaks and unicode, empty text beside none, booleans, whole and other floats,
+    timestamps with and without microseconds, the trash."""
+    made = [
+        make_asset(session, name="=1+1", owner="+cmd@example.com", host="-h.example.com",
+                   database_name="@db", engine_version="-8.0", region="eu-west-1",
+                   notes='line one\r\nline "two", with a comma\n=not a start',
+                   tags=["=sum", "b-tag"], aliases=["-alias", "x,y", "ünï"],
+                   metadata={"q": 'he said "hi"\nthen left', "ü": "数据", "none": None,
+                             "nested": {"a": [1, 2.5, True]}, "=k": "=v"},
+                   encrypted_at_rest=True, tls_required=False, deletion_protection=None,
+                   backup_retention_days=0, last_backup_at="2026-11-01T03:00:00+00:00",
+                   connection_string="postgresql://u:p@h/d", cloud_provider="aws",
+                   cloud_resource_id="arn:aws:rds:eu-west-1:1:db:x", criticality="high",
+                   data_classification="internal"),
+        make_asset(session, name="plain-db", owner=None, port=None, host=None, tags=[],
+                   notes="café; 数据库 \\ back\\slash\t tab", metadata={},
+                   last_backup_at="2026-11-01T03:00:00.000500+00:00"),
+        make_asset(session, name="Ünïcødé-数据库", engine="mysql", tags=["pci"],
+                   aliases=["a@b"], publicly_accessible=True),
+        make_asset(session, name="trashed-db", tags=["gone"]),
+    ]
+    asset_service.delete(session, ACTOR, made[3].id)
+    # values only imports or old data set: an empty text beside none, scores, seen times, and
+    # stored JSON that is not a list or a mapping
+    for asset, values in zip(made, [
+        {"confidence": 1.0, "first_seen_at": literal_column("'2026-01-02T03:04:05.123456+00'"),
+         "last_seen_at": literal_column("date_trunc('second', now())")},
+        {"confidence": 0.0, "engine_version": "", "source": "@scanner", "database_name": ""},
+        {"confidence": 0.123456789, "metadata_": literal_column("'-5'::jsonb"),
+         "aliases": literal_column("'{}'::jsonb")},
+        {"confidence": 1e-05, "aliases": literal_column("'null'::jsonb"),
+         "metadata_": literal_column("'[]'::jsonb")},
+    ], strict=True):
+        session.execute(update(Asset).where(Asset.id == asset.id).values(**values))
+    session.commit()
+    return made
+
+
+def _both_ways(session, monkeypatch, fmt: str, args: dict[str, str]) -> tuple[bytes, bytes]:  # type: ignore[no-untyped-def]
+    """(PostgreSQL's COPY, Python's writer) of the same export."""
+    from webapp.services import asset_search
+    from webapp.services.actor import Actor
+
+    def export() -> bytes:
+        return b"".join(exports.start(session, Actor.cli(), asset_search.parse_query(args),
+                                      fmt).chunks)
+
+    copied = export()
+    with monkeypatch.context() as patched:
+        patched.setitem(exports.FORMATS, fmt, dataclasses.replace(exports.FORMATS[fmt], copy=None))
+        written = export()
+    return copied, written
+
+
+BOTH_WAYS_QUERIES = [
+    {"include_deleted": "true", "sort": "-updated_at"},
+    {"sort": "criticality"},
+    {"q": "db", "engine": ["postgresql", "mysql"], "owner": "+cmd", "tag": "=sum",
+     "stale": "false"},
+]
+
+
+@pytest.mark.parametrize("args", BOTH_WAYS_QUERIES)
+def test_postgresql_writes_the_csv_python_writes(require_postgres, session, monkeypatch, args):
+    _tricky(session)
+    copied, written = _both_ways(session, monkeypatch, "csv", args)
+    assert copied.startswith(exports.CSV_HEAD) and written.startswith(exports.CSV_HEAD)
+    copied_rows = list(csv.reader(io.StringIO(copied[3:].decode(), newline="")))
+    written_rows = list(csv.reader(io.StringIO(written[3:].decode(), newline="")))
+    assert len(written_rows) > 1
+    assert copied_rows == written_rows
+    # the same line ends: CRLF after each row, a cell's own line breaks kept as they are
+    assert copied.count(b"\r\n") == written.count(b"\r\n")
+    assert copied.endswith(b"\r\n")
+    if "include_deleted" in args:
+        cells = {row[1]: dict(zip(exports.COLUMNS, row, strict=True)) for row in copied_rows[1:]}
+        formula = cells["'=1+1"]
+        assert (formula["owner"], formula["host"], formula["tags"], formula["aliases"]) == (
+            "'+cmd@example.com", "'-h.example.com", "'=sum; b-tag", "'-alias; x,y; ünï")
+        assert formula["notes"].startswith("line one\r\nline")
+        assert formula["confidence"] == "1.0" and formula["last_backup_at"].endswith("00:00")
+        assert cells["Ünïcødé-数据库"]["metadata"] == "'-5"
+        assert cells["plain-db"]["last_backup_at"] == "2026-11-01T03:00:00.000500+00:00"
+
+
+@pytest.mark.parametrize("args", BOTH_WAYS_QUERIES)
+def test_postgresql_writes_the_json_lines_python_writes(require_postgres, session, monkeypatch,
+                                                        args):
+    _tricky(session)
+    copied, written = _both_ways(session, monkeypatch, "json", args)
+    assert copied.endswith(b"\n") and copied.count(b"\n") == written.count(b"\n") > 0
+    # the same keys in the same order, the same values of the same JSON types (1.0 is not 1)
+    copied_objects = [json.loads(line, object_pairs_hook=list) for line in copied.splitlines()]
+    written_objects = [json.loads(line, object_pairs_hook=list) for line in written.splitlines()]
+    assert json.dumps(copied_objects) == json.dumps(written_objects)
+
+
+def test_an_export_read_in_part_leaves_the_session_usable(require_postgres, session):
+    from webapp.services import asset_search
+    from webapp.services.actor import Actor
+
+    _tricky(session)
+    started = exports.start(session, Actor.cli(), asset_search.parse_query({}), "csv")
+    assert next(started.chunks) == exports.CSV_HEAD
+    assert next(started.chunks).count(b"\r\n") >= 1
+    started.chunks.close()  # the download was cut short
+    assert session.scalar(select(func.count()).select_from(Asset)) == 4
