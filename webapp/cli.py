@@ -134,15 +134,15 @@ def maintenance() -> None:
 @click.command("stats")
 def stats() -> None:
     """Counts of the inventory, by engine, environment, criticality and status."""
-    from webapp.services import maintenance as maintenance_service
     from webapp.services import reports
 
     summary = reports.dashboard(db.session)
-    click.echo(f"assets: {summary.total} (in trash: {summary.in_trash}, stale: "
-               f"{maintenance_service.stale_count(db.session)})")
+    click.echo(f"assets: {summary.total} (in trash: {summary.in_trash}, stale: {summary.stale})")
+    click.echo(f"unverified: {summary.unverified}, unowned in production: "
+               f"{summary.unowned_production}")
     for title, rows in (("engine", summary.by_engine), ("environment", summary.by_environment),
                         ("criticality", summary.by_criticality), ("status", summary.by_status)):
-        click.echo(f"by {title}: " + ", ".join(f"{label} {n}" for label, n in rows))
+        click.echo(f"by {title}: " + ", ".join(f"{label or 'not set'} {n}" for label, n in rows))
     anchor = audit.anchor(db.session)
     click.echo(f"audit anchor: {anchor or 'none (no events yet)'}  "
                "(keep a copy; `flask audit verify --anchor ID:HASH` checks the log still reaches it)")

@@ -36,9 +36,12 @@ AUDIT_QUERIES = LAYOUT + 2
 HISTORY_QUERIES = LAYOUT + 3
 # /assets/<id>: the asset + its tags + its sightings (one join of records and runs).
 DETAIL_QUERIES = LAYOUT + 3
-# /: counts by engine, environment, criticality and status + trash count + the 10 latest
-# changes + the names of the assets they touched (one IN query) + the 5 latest imports.
-DASHBOARD_QUERIES = LAYOUT + 8
+# /: (1) every count, in one pass grouped by engine, environment, criticality and status: live
+# assets, the trash, stale, unverified and unowned production ones (FILTER clauses) + (2) the
+# stale_after_days setting (the stale cutoff) + (3) the 10 latest changes + (4) the names of the
+# assets they touched (one IN query) + (5) the 5 latest imports. The open review items reuse the
+# layout's count. (Was LAYOUT + 8: one query per grouping and one for the trash.)
+DASHBOARD_QUERIES = LAYOUT + 5
 # /imports: one keyset page of runs (limit+1 rows); the uploader's name is kept on the run,
 # not looked up per row. (No stale-run reaper: the worker and `flask maintenance` reap.)
 IMPORTS_QUERIES = LAYOUT + 1

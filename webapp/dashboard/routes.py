@@ -6,7 +6,7 @@ from flask import request
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 
-from webapp.dashboard import bp
+from webapp.dashboard import bp, panels
 from webapp.extensions import db
 from webapp.models import Role
 from webapp.services import imports, quick_search, reports
@@ -22,7 +22,8 @@ QUICK_TARGET = "quick-results"  # the list under the header's search box
 def index():  # type: ignore[no-untyped-def]
     summary = reports.dashboard(db.session)
     recent_imports = imports.list_runs(db.session, limit=RECENT_IMPORTS)
-    return render("dashboard/index.html", "content", summary=summary, recent_imports=recent_imports)
+    return render("dashboard/index.html", "content", summary=summary,
+                  charts=panels.inventory_charts(summary), recent_imports=recent_imports)
 
 
 @bp.route("/search")

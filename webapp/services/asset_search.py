@@ -15,6 +15,7 @@ from sqlalchemy import (
     case,
     exists,
     func,
+    or_,
     literal_column,
     select,
     tuple_,
@@ -91,6 +92,8 @@ class AssetQuery:
     owner: str | None = listing.arg(listing.Search())  # a prefix, any case
     tag: str | None = listing.arg(listing.Search(lower=True))
     stale: bool | None = listing.arg(listing.Flag())
+    unverified: bool | None = listing.arg(listing.Flag())  # never reported by a discovery import
+    unowned: bool | None = listing.arg(listing.Flag())  # no owner set
     deleted: bool = False  # True: only the trash
     include_deleted: bool = listing.arg(listing.Flag(), default=False)
     sort: str = listing.arg(Sort(), default="name")
@@ -166,6 +169,18 @@ def is_stale(entity: Any, cutoff: datetime) -> ColumnElement[bool]:
     )
 
 
+def is_unverified(entity: Any) -> ColumnElement[bool]:
+    """No discovery import has ever reported the asset: known only from manual entry or the API
+    (SPEC §6; the policy control lifecycle.not_unverified reads the same two columns)."""
+    return and_(entity.first_seen_at.is_(None), entity.last_seen_at.is_(None))
+
+
+def is_unowned(entity: Any) -> ColumnElement[bool]:
+    """No owner set (a blank one counts as none, as the policy control ownership.owner_set
+    reads it)."""
+    return or_(entity.owner.is_(None), func.trim(entity.owner) == "")
+
+
 def _stale_cutoff(session: Session, query: AssetQuery) -> datetime | None:
     return None if query.stale is None else settings.stale_cutoff(session)
 
@@ -204,6 +219,10 @@ def _conditions(
     if query.stale is not None:
         condition = is_stale(entity, stale_cutoff)
         match.append(condition if query.stale else ~condition)
+    for flag, condition in ((query.unverified, is_unverified(entity)),
+                            (query.unowned, is_unowned(entity))):
+        if flag is not None:
+            match.append(condition if flag else ~condition)
     return scope, match
 
 
