@@ -42,6 +42,7 @@ RUN_FIELDS = {
     "id", "number", "label", "filename", "size", "sha256", "format", "source", "status",
     "dry_run", "runner", "progress", "created", "updated", "unchanged", "flagged", "failed",
     "skipped", "linked", "row_errors", "warned", "row_warnings", "warnings", "error", "uploaded_by", "uploaded_by_label", "retry_of",
+    "change_set_id",
     "created_at", "started_at", "finished_at",
 }
 RECORD_FIELDS = {"seq", "key", "outcome", "asset_id", "conflict_id", "message", "changes"}

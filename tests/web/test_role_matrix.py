@@ -441,7 +441,20 @@ def _must_change(session, ctx) -> bool:  # type: ignore[no-untyped-def]
     return session.get(User, ctx["user"]).must_change_password
 
 
+def _scanned_in_trash(session) -> bool:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    asset = _asset_named(session, "scanned-db")
+    return asset is not None and asset.deleted_at is not None
+
+
 ISSUE_13_ROUTES = [
+    Route(
+        "POST /imports/<id>/undo", "POST", "/imports/{run}/undo", Role.analyst, _finished_run,
+        lambda ctx: {},
+        lambda s, ctx, r: (r.status_code == 303 and "/change-sets/" in r.headers["Location"]
+                           and _scanned_in_trash(s)),
+        lambda s, ctx: not _scanned_in_trash(s),
+    ),
     Route(
         "POST /admin/users/<id>/edit", "POST", "/admin/users/{user}/edit", Role.admin, _target_user,
         lambda ctx: {"name": "Renamed", "email": "renamed@example.com", "role": "viewer", "active": "y"},

@@ -126,6 +126,9 @@ class ImportRun(Schema):
     uploaded_by = fields.UUID(allow_none=True)
     uploaded_by_label = fields.String()
     retry_of = fields.UUID(allow_none=True)
+    change_set_id = fields.UUID(allow_none=True, metadata={
+        "description": "The run's change set (a real run; null for a dry run): "
+                       "`POST /api/v1/change-sets/{id}/undo` undoes the import."})
     created_at = fields.DateTime()
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)

@@ -61,7 +61,7 @@ def _run(run: ImportRun) -> dict[str, Any]:
         "row_errors": run.row_errors or [], "warned": run.warned or 0,
         "row_warnings": run.row_warnings or [], "warnings": run.warnings or [], "error": run.error,
         "uploaded_by": run.uploaded_by, "uploaded_by_label": run.uploaded_by_label,
-        "retry_of": run.retry_of, "created_at": run.created_at, "started_at": run.started_at,
+        "retry_of": run.retry_of, "change_set_id": run.change_set_id, "created_at": run.created_at, "started_at": run.started_at,
         "finished_at": run.finished_at,
     }
 

@@ -1,19 +1,20 @@
-"""Discovery import pages: upload and list runs, watch one run, run it again, cancel it."""
+"""Discovery import pages: upload and list runs, watch one run, run it again, cancel it, undo
+it (its change set)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import flash, redirect, request, url_for
+from flask import current_app, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from webapp import jobs
 from webapp.extensions import db
 from webapp.imports import bp
 from webapp.imports.forms import UploadForm
-from webapp.models import ImportRun, RecordOutcome, Role
-from webapp.services import imports, listing
-from webapp.services.errors import ValidationFailed
+from webapp.models import ChangeSet, ImportRun, RecordOutcome, Role
+from webapp.services import change_sets, imports, listing
+from webapp.services.errors import InvalidState, ValidationFailed
 from webapp.web.forms import apply_errors
 from webapp.web.htmx import is_partial, render
 from webapp.web.session import current_actor, role_required
@@ -79,9 +80,12 @@ def show(run_id: str) -> Response:
             db.session, run.id, outcome=outcome, after_seq=after, limit=RECORDS_PER_PAGE + 1,
         )
     next_after = records[RECORDS_PER_PAGE - 1].seq if len(records) > RECORDS_PER_PAGE else None
+    # the run's change set, once it is over: what `Undo this import` reverses
+    change_set = change_sets.get(db.session, run.change_set_id) \
+        if run.change_set_id is not None and run.status.finished else None
     response = render(
         "imports/show.html", block,
-        run=run, records=records[:RECORDS_PER_PAGE], outcome=outcome, after=after,
+        run=run, change_set=change_set, records=records[:RECORDS_PER_PAGE], outcome=outcome, after=after,
         asset_names=imports.asset_names(db.session, (r.asset_id for r in records[:RECORDS_PER_PAGE])),
         next_after=next_after, outcomes=list(RecordOutcome), row_errors_shown=ROW_ERRORS_SHOWN,
     )
@@ -120,6 +124,41 @@ def cancel(run_id: str) -> Response:
             "info",
         )
     return redirect(url_for("imports.show", run_id=run.id), 303)
+
+
+@bp.route("/imports/<run_id>/undo", methods=["POST"])
+@role_required(Role.analyst)
+def undo(run_id: str) -> Response:
+    """`Undo this import`: undo the run's change set (created assets to the trash, changed
+    fields back, added links removed), then show the undo's change set."""
+    run = imports.get_run(db.session, run_id)
+    if run.change_set_id is None:
+        raise InvalidState("This import wrote nothing that can be undone as a whole "
+                           "(a dry run, or a run from before imports were change sets).")
+    return _start_undo(change_sets.undo(db.session, current_actor(), run.change_set_id), run)
+
+
+def _start_undo(change_set: ChangeSet, run: ImportRun) -> Response:
+    """Apply the undo here when small, else as a job (its page has a progress bar)."""
+    config = current_app.config
+    what = f"Undo of {run.label}"
+    if change_sets.runs_inline(change_set, int(config.get("BULK_INLINE_MAX") or change_sets.INLINE_MAX)):
+        change_set = change_sets.execute(db.session, change_set.id, batch_size=int(
+            config.get("BULK_BATCH_SIZE") or change_sets.BATCH_SIZE))
+        if change_set.error:
+            flash(f"{what} failed: {change_set.error}", "error")
+        else:
+            left = change_set.refused + change_set.failed
+            flash(f"{what} applied ({change_set.label}): {change_set.changed:,} change"
+                  f"{'s' if change_set.changed != 1 else ''} taken back"
+                  + (f", {left:,} left as they were (listed below)." if left else "."),
+                  "warning" if left else "success")
+    else:
+        started = jobs.change_sets.dispatch(change_set)
+        flash(f"{what} is running ({change_set.label}), in batches.", "success")
+        if started.notice:
+            flash(started.notice, "warning")
+    return redirect(url_for("change_sets.show", change_set_id=change_set.id), 303)
 
 
 def _start(run: ImportRun) -> None:

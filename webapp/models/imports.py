@@ -76,6 +76,9 @@ class ImportRun(UUIDPrimaryKey, Base):
     replay_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("import_runs.id"), index=True)
     # the inventory's state when this run finished (see imports.watermark)
     watermark: Mapped[str | None] = mapped_column(String(100))
+    # a real run is a change set (kind `import`): every audit event it writes carries this id,
+    # which is what `Undo this import` reverses. None for dry runs and runs made before it.
+    change_set_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("change_sets.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

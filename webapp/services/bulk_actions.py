@@ -188,7 +188,11 @@ def _tag_list(values: Iterable[str] | None, name: str, errors: dict[str, str]) -
 def describe(params: Mapping[str, Any]) -> str:
     """The action in words: `Set owner to “dba”; add tag “pci”`."""
     if params.get("undo") is not None:
+        if params.get("import") is not None:
+            return f"Undo of import #{params['import']} (change set #{params['undo']})"
         return f"Undo of change set #{params['undo']}"
+    if params.get("import") is not None:
+        return f"Import #{params['import']}"
     if params.get("delete"):
         return "Move to the trash"
     parts = []

@@ -14,8 +14,9 @@ and one audit event per changed asset carrying the change set's id (`audit.recor
 append to the chain). The caller commits.
 
 Bulk actions plan from their parameters; an undo plans from the audit events it reverses.
-Neither touches identifier keys: a bulk action cannot change the fields they are made of
-(checked below), so an undo of one cannot either.
+A bulk action cannot change the fields identifier keys are made of (checked below), so neither
+can its undo; an import's undo can (it puts back a host or aliases discovery changed): the
+assets whose key fields it changes get their identifier keys rewritten in the same batch.
 """
 
 from __future__ import annotations
@@ -117,6 +118,8 @@ def apply_batch(
     against ("the preview"), for the refusal's reason; `action`: the audit action of every
     event (default: `delete`, `restore` or `update` by what happened to the asset)."""
     fields = [f for f in dict.fromkeys(fields) if f != "tags"]
+    if identifiers.KEY_FIELDS & set(fields):  # the keys are rewritten from all of them
+        fields += sorted(identifiers.KEY_FIELDS - set(fields))
     current = _load(session, [s.asset_id for s in steps], fields)
     result = BatchResult()
     now = utcnow()
@@ -150,17 +153,21 @@ def apply_batch(
     added: list[tuple[uuid.UUID, str]] = []
     removed: list[tuple[uuid.UUID, str]] = []
     events: list[audit.Entry] = []
+    rekeyed: list[tuple[uuid.UUID, dict[str, Any]]] = []
     for asset_id, change in planned.items():
         if asset_id not in written:  # edited between this batch's read and its write
             state = current[asset_id]
             result.report("refused", asset_id, state["name"], _moved_on(since, state["version"], None))
             continue
+        if change.keys is not None:
+            rekeyed.append((asset_id, change.keys))
         added += [(asset_id, n) for n in sorted(set(change.tags_after) - set(change.tags_before))]
         removed += [(asset_id, n) for n in sorted(set(change.tags_before) - set(change.tags_after))]
         events.append(audit.Entry(action or _action(change.changes), ENTITY, asset_id, change.changes,
                                   message, masked=True))
     result.changed += len(events)
     _write_tags(session, added, removed)
+    identifiers.replace(session, rekeyed)
     audit.record_many(session, actor, events, change_set_id=change_set_id)
     return result
 
@@ -253,6 +260,7 @@ class _Planned:
     changes: dict[str, Any]
     tags_before: list[str]
     tags_after: list[str]
+    keys: dict[str, Any] | None = None  # the key fields' new values, when they changed
 
 
 def _change(state: dict[str, Any], wanted: Wanted, fields: list[str], marks: _Marks,
@@ -282,7 +290,8 @@ def _change(state: dict[str, Any], wanted: Wanted, fields: list[str], marks: _Ma
         "search_text": assets.search_text_of(after, after["aliases"] or [], after["tags"]),
         **{column(f): after[f] for f in fields},
     }
-    return _Planned(row, changes, state["tags"], after["tags"])
+    keys = {f: after[f] for f in identifiers.KEY_FIELDS} if identifiers.KEY_FIELDS & changes.keys() else None
+    return _Planned(row, changes, state["tags"], after["tags"], keys)
 
 
 def _write_tags(

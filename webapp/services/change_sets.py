@@ -21,13 +21,19 @@ A set of at most `INLINE_MAX` assets is applied in the request; a larger one by 
 
 An undo reads the audit events the change set wrote (one per asset: `{field: [before, after]}`
 and `version`), so it puts back exactly what was changed, and refuses, listing them, the assets
-whose version moved on since. An import run that carries a change set id on its events can be
-undone the same way.
+whose version moved on since.
+
+A real import run is a change set too (kind `import`, `begin_import` when the run starts,
+`finish_import` when it ends): every event it writes carries its id. Its undo folds each asset's
+events (an import may change one asset several times): an asset it created goes to the trash, a
+field it changed goes back, a relationship it added is removed, and its open review items are
+dismissed — all under the undo's id. Undoing that undo puts the assets back and the links too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import uuid
@@ -48,9 +54,10 @@ from webapp.models import (
     ChangeSetItem,
     ChangeSetKind,
     ChangeSetStatus,
+    ImportRun,
 )
 from webapp.models.base import utcnow
-from webapp.services import assets
+from webapp.services import assets, bulk, conflicts, relationships
 from webapp.services.actor import Actor
 from webapp.services.asset_validation import FIELDS, NOT_NULL_DEFAULTS
 from webapp.services.bulk_actions import (  # noqa: F401 (re-exported: one module per area)
@@ -79,6 +86,8 @@ INLINE_MAX = 1_000  # a change set of at most this many assets is applied in the
 BATCH_SIZE = 5_000  # assets per committed batch
 STALE_SECONDS = 300  # a running change set without a heartbeat this long is marked failed
 PREVIEW_DAYS = 7  # previews nobody applied are discarded after this long (`flask maintenance`)
+# relationship events: they live in the assets' histories but change no asset (no version)
+LINK_ACTIONS = (AuditAction.link, AuditAction.unlink)
 
 
 # --- creating, applying, undoing ----------------------------------------------------------------
@@ -176,8 +185,10 @@ def undo(session: Session, actor: Actor, change_set_id: uuid.UUID | str) -> Chan
             raise InvalidState("Only an applied change set that has finished can be undone.")
         if original.undone_by is not None:
             raise InvalidState(f"{original.label.capitalize()} was undone already; a change set is undone once.")
-        total = session.scalar(select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.change_set_id == original.id, AuditEvent.entity_type == "asset")) or 0
+        params: dict[str, Any] = {"undo": original.number}
+        if "import" in original.params:  # an import, or an undo of one: its links and review items too
+            params["import"] = original.params["import"]
+        total = _undo_steps(session, original.id, folded="import" in params)
         if not total:
             raise InvalidState(f"{original.label.capitalize()} changed no asset: there is nothing to undo.")
         reverse_id = uuid.uuid4()
@@ -185,7 +196,7 @@ def undo(session: Session, actor: Actor, change_set_id: uuid.UUID | str) -> Chan
             session.add(ChangeSet(
                 id=reverse_id, kind=ChangeSetKind.undo, status=ChangeSetStatus.queued,
                 undo_of=original.id, selection={"change_set": str(original.id)},
-                params={"undo": original.number}, preview={}, reported=[], matched=total, total=total,
+                params=params, preview={}, reported=[], matched=total, total=total,
                 **_actor_columns(actor),
             ))
             session.flush()
@@ -203,6 +214,19 @@ def undo(session: Session, actor: Actor, change_set_id: uuid.UUID | str) -> Chan
         session.rollback()
         session.refresh(original)
     raise InvalidState("Could not start the undo; try again.")
+
+
+def _undo_steps(session: Session, original_id: uuid.UUID, *, folded: bool) -> int:
+    """How many steps an undo takes: one per asset event of a bulk change set; one per asset
+    and one per relationship of an import's (its events folded per asset)."""
+    if not folded:
+        return session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.change_set_id == original_id, AuditEvent.entity_type == "asset")) or 0
+    asset_count = session.scalar(select(func.count(func.distinct(AuditEvent.entity_id))).where(
+        *_asset_events(original_id))) or 0
+    link_events = session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.change_set_id == original_id, AuditEvent.action.in_(LINK_ACTIONS))) or 0
+    return asset_count + link_events // 2  # a link's events: one on each of its two assets
 
 
 def runs_inline(change_set: ChangeSet, inline_max: int = INLINE_MAX) -> bool:
@@ -231,7 +255,9 @@ def execute(session: Session, change_set_id: uuid.UUID | str, *, runner: str = "
     actor = actor_of(change_set)
     try:
         with _few_collections():
-            if change_set.kind is ChangeSetKind.undo:
+            if change_set.kind is ChangeSetKind.undo and "import" in change_set.params:
+                _run_folded_undo(session, actor, change_set, batch_size, progress)
+            elif change_set.kind is ChangeSetKind.undo:
                 _run_undo(session, actor, change_set, batch_size, progress)
             else:
                 _run_bulk(session, actor, change_set, batch_size, progress)
@@ -355,6 +381,145 @@ def _reverse(changes: dict[str, Any]) -> Any:
     return plan
 
 
+def _asset_events(original_id: uuid.UUID) -> tuple[Any, ...]:
+    """The conditions that pick a change set's asset changes (not its relationship events)."""
+    return (AuditEvent.change_set_id == original_id, AuditEvent.entity_type == "asset",
+            AuditEvent.action.not_in(LINK_ACTIONS))
+
+
+def _run_folded_undo(session: Session, actor: Actor, change_set: ChangeSet, batch_size: int,
+                     progress: _Progress) -> None:
+    """Undo an import (or an undo of one): per asset, all its events at once (one step per
+    asset), then its relationships, then the import's open review items."""
+    original = get(session, change_set.undo_of)  # type: ignore[arg-type]
+    original_id, original_kind, change_set_id = original.id, original.kind, change_set.id
+    message = describe(change_set.params)
+    message = message[:1].lower() + message[1:]
+    since = f"import #{change_set.params['import']}" if original_kind is ChangeSetKind.import_ \
+        else "the change set"
+    # putting back what discovery wrote is not a person's edit of those fields: lock nothing
+    actor = dataclasses.replace(actor, is_manual=False)
+    asset_ids = sorted(session.scalars(select(AuditEvent.entity_id).where(*_asset_events(original_id)).distinct()))
+    for start in range(0, len(asset_ids), batch_size):
+        chunk = asset_ids[start : start + batch_size]
+        events: dict[str, list[tuple[AuditAction, dict[str, Any]]]] = {}
+        for entity_id, action, changes in session.execute(
+            select(AuditEvent.entity_id, AuditEvent.action, AuditEvent.changes)
+            .where(*_asset_events(original_id), bulk.among(session, AuditEvent.entity_id, chunk))
+            .order_by(AuditEvent.id)
+        ).tuples():
+            events.setdefault(entity_id, []).append((AuditAction(action), changes))
+        steps = [_folded_step(uuid.UUID(entity_id), found) for entity_id, found in events.items()]
+        fields = {f for found in events.values() for _action, changes in found for f in changes if f in FIELDS}
+        result = apply_batch(session, actor, change_set_id, steps, fields=fields, since=since,
+                             action=AuditAction.undo, message=message)
+        progress.add(session, result, len(steps))
+        session.commit()
+    _undo_links(session, actor, original_id, change_set_id, batch_size, progress, message)
+    if original_kind is ChangeSetKind.import_:
+        run_id = session.scalar(select(ImportRun.id).where(ImportRun.change_set_id == original_id))
+        if run_id is not None:
+            conflicts.dismiss_for_run(session, actor, run_id, change_set_id=change_set_id,
+                                      reason=f"{since} was undone ({message})")
+            session.commit()
+
+
+def _folded_step(asset_id: uuid.UUID, events: list[tuple[AuditAction, dict[str, Any]]]) -> Step:
+    """One asset's step from the events a change set wrote on it, oldest first: expected at the
+    version the last one left; created by it → to the trash; else each field back to its
+    value before the first event that changed it."""
+    version: int | None = None
+    folded: dict[str, list[Any]] = {}
+    for _action, changes in events:
+        for name, pair in changes.items():
+            folded[name] = [folded[name][0], pair[1]] if name in folded else list(pair)
+        if changes.get("version"):
+            version = changes["version"][1]
+    if any(action is AuditAction.create for action, _changes in events):
+        return Step(asset_id, version, _to_trash)
+    return Step(asset_id, version, _reverse(folded))
+
+
+def _to_trash(state: dict[str, Any]) -> Wanted:
+    return Wanted({}, trashed=True)
+
+
+def _undo_links(session: Session, actor: Actor, original_id: uuid.UUID, change_set_id: uuid.UUID,
+                batch_size: int, progress: _Progress, message: str) -> None:
+    """Each relationship the change set linked is removed, each it unlinked is made again (as
+    it was, when both its assets are still there), in batches; the events carry the undo's id."""
+    seen: set[str] = set()
+    last = 0
+    while True:
+        rows = list(session.execute(
+            select(AuditEvent.id, AuditEvent.changes)
+            .where(AuditEvent.change_set_id == original_id, AuditEvent.action.in_(LINK_ACTIONS),
+                   AuditEvent.id > last)
+            .order_by(AuditEvent.id).limit(batch_size)
+        ).tuples())
+        if not rows:
+            return
+        last = rows[-1][0]
+        wanted: list[tuple[dict[str, Any] | None, dict[str, Any] | None]] = []
+        for _id, changes in rows:
+            pair = changes.get("relationship") or [None, None]
+            value = pair[1] if pair[1] is not None else pair[0]
+            if not isinstance(value, dict) or value.get("id") in seen:
+                continue
+            seen.add(value["id"])
+            wanted.append((pair[0], value))  # (the link before the change set: None = absent, it)
+        removed = relationships.remove_many(
+            session, actor, [uuid.UUID(v["id"]) for before, v in wanted if before is None],
+            change_set_id=change_set_id, note=message)
+        restored = relationships.restore_many(
+            session, actor, [v for before, v in wanted if before is not None],
+            change_set_id=change_set_id, note=message)
+        result = BatchResult(changed=removed + restored, unchanged=len(wanted) - removed - restored)
+        progress.add(session, result, len(wanted))
+        session.commit()
+
+
+# --- imports as change sets ---------------------------------------------------------------------
+
+def begin_import(session: Session, run: ImportRun) -> ChangeSet:
+    """The change set of a real import run that is starting (`running`, numbered, acting as
+    its uploader under the run's label, `import #N`); sets `run.change_set_id` and commits."""
+    for _attempt in range(5):
+        change_set_id = uuid.uuid4()
+        now = utcnow()
+        try:
+            session.add(ChangeSet(
+                id=change_set_id, kind=ChangeSetKind.import_, status=ChangeSetStatus.running,
+                selection={"import_run": str(run.id)}, params={"import": run.number}, preview={},
+                reported=[], actor_id=run.uploaded_by, actor_label=run.label, runner="import",
+                started_at=now, heartbeat_at=now,
+            ))
+            session.flush()
+            session.execute(update(ChangeSet).where(ChangeSet.id == change_set_id).values(number=_next_number())
+                            .execution_options(synchronize_session=False))
+            run.change_set_id = change_set_id
+            session.commit()
+            return get(session, change_set_id)
+        except IntegrityError:  # another change set took the number: take the next
+            session.rollback()
+    raise InvalidState("Could not number the import's change set; try again.")
+
+
+def finish_import(session: Session, change_set_id: uuid.UUID, *, succeeded: bool, error: str | None) -> None:
+    """End an import's change set with its run (in the caller's transaction): its counts are
+    the assets the run's events changed."""
+    changed = session.scalar(select(func.count(func.distinct(AuditEvent.entity_id))).where(
+        AuditEvent.change_set_id == change_set_id, AuditEvent.entity_type == "asset")) or 0
+    now = utcnow()
+    session.execute(
+        update(ChangeSet).where(ChangeSet.id == change_set_id)
+        .values(status=ChangeSetStatus.succeeded if succeeded else ChangeSetStatus.failed,
+                finished_at=now, heartbeat_at=now, error=error, matched=changed, changed=changed,
+                total=changed, processed=changed)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _finish(session: Session, change_set_id: uuid.UUID, status: ChangeSetStatus, error: str | None = None) -> None:
     session.execute(
         update(ChangeSet).where(ChangeSet.id == change_set_id)
@@ -370,7 +535,9 @@ def reap_stale(session: Session, stale_seconds: int = STALE_SECONDS) -> int:
     cutoff = utcnow() - timedelta(seconds=stale_seconds)
     reaped = session.execute(
         update(ChangeSet)
-        .where(ChangeSet.status == ChangeSetStatus.running, ChangeSet.heartbeat_at < cutoff)
+        # an import's change set ends with its run (whose own reaper watches it)
+        .where(ChangeSet.status == ChangeSetStatus.running, ChangeSet.heartbeat_at < cutoff,
+               ChangeSet.kind != ChangeSetKind.import_)
         .values(status=ChangeSetStatus.failed, finished_at=utcnow(),
                 error="The job applying this change stopped (its worker was stopped or lost). "
                       "The batches before it were applied; undo them, or make the change again.")

@@ -395,6 +395,35 @@ def bulk_resolve(
     return outcomes
 
 
+def dismiss_for_run(session: Session, actor: Actor, run_id: uuid.UUID, *, reason: str,
+                    change_set_id: uuid.UUID | None = None) -> int:
+    """Dismiss every open item an import run raised (its undo), with `reason` in the
+    resolution; one `resolve` event each, carrying `change_set_id`, in the caller's
+    transaction. Returns how many were dismissed."""
+    found = list(session.execute(
+        select(Conflict.id, Conflict.kind, Conflict.record_key)
+        .where(Conflict.import_run_id == run_id, Conflict.status == ConflictStatus.open)
+        .with_for_update()
+    ).tuples())
+    if not found:
+        return 0
+    resolution = {"action": "dismiss", "fields": {}, "reason": reason}
+    session.execute(
+        update(Conflict).where(Conflict.import_run_id == run_id, Conflict.status == ConflictStatus.open)
+        .values(status=ConflictStatus.dismissed, resolution=resolution, resolved_by=actor.user_id,
+                resolved_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    audit.record_many(session, actor, [
+        audit.Entry(AuditAction.resolve, ENTITY, conflict_id, {
+            "status": [ConflictStatus.open.value, ConflictStatus.dismissed.value],
+            "resolution": [None, resolution], "result_asset_id": [None, None]},
+            message=f"{ConflictKind(kind).value.replace('_', ' ')} {key or ''}".strip())
+        for conflict_id, kind, key in found
+    ], change_set_id=change_set_id)
+    return len(found)
+
+
 def _label(session: Session, item: str) -> str:
     try:
         conflict = session.get(Conflict, uuid.UUID(item))

@@ -4,6 +4,10 @@
     jobs.imports.dispatch(run)    # RQ when REDIS_URL is set, else a thread (webapp/jobs/)
     imports.execute(session, run.id)   # what the job runs; also `flask import` in-process
 
+A real (not dry) run is a change set of kind `import` (`change_sets.begin_import` when it
+starts, ended with it): every audit event it writes carries its id, so `change_sets.undo` can
+take the whole import back.
+
 The `ImportRun` row is the source of truth: the job claims it (`queued` → `running`), writes a
 heartbeat and its progress after every batch, and ends it `succeeded`, `failed` or `cancelled`.
 A run whose heartbeat stops (its worker was killed) is marked failed by `reap_stale`, and
@@ -42,7 +46,7 @@ from webapp.models import (
     RecordOutcome,
 )
 from webapp.models.base import utcnow
-from webapp.services import bulk, matching, relationships
+from webapp.services import bulk, change_sets, matching, relationships
 from webapp.services.actor import Actor
 from webapp.services.errors import InvalidState, NotFound, ValidationFailed, is_connection_error
 from webapp.services.pipeline import IMPORT_LOCK, ROW_ERRORS_MAX, Pipeline, touch_seen
@@ -197,6 +201,8 @@ def execute(
     run = get_run(session, run_id)
     session.refresh(run)
     try:
+        if not run.dry_run and run.change_set_id is None:
+            change_sets.begin_import(session, run)
         if not run.dry_run and _replay(session, run):
             if progress:
                 progress(run)
@@ -302,6 +308,9 @@ def _finish(session: Session, run: ImportRun, status: ImportStatus, error: str |
     run.error = error
     run.finished_at = utcnow()
     run.heartbeat_at = run.finished_at
+    if run.change_set_id is not None:
+        change_sets.finish_import(session, run.change_set_id, succeeded=status == ImportStatus.succeeded,
+                                  error=error)
     if status == ImportStatus.succeeded and not run.dry_run:
         session.flush()
         run.watermark = watermark(session)
@@ -396,20 +405,21 @@ def reap_stale(session: Session, *, now: datetime | None = None,
     stay; `retry` finishes it."""
     now = now or utcnow()
     cutoff = now - timedelta(seconds=stale_seconds)
+    error = (f"The worker stopped responding (no heartbeat for {stale_seconds} s): it was stopped or "
+             "killed, or lost its database connection. Batches it committed are kept; run the "
+             "import again to finish it.")
     reaped = session.execute(
         update(ImportRun)
         .where(ImportRun.status == ImportStatus.running, ImportRun.heartbeat_at < cutoff)
-        .values(
-            status=ImportStatus.failed,
-            finished_at=now,
-            error=f"The worker stopped responding (no heartbeat for {stale_seconds} s): it was stopped or "
-                  "killed, or lost its database connection. Batches it committed are kept; run the "
-                  "import again to finish it.",
-        )
+        .values(status=ImportStatus.failed, finished_at=now, error=error)
+        .returning(ImportRun.change_set_id)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).scalars().all()
+    for change_set_id in reaped:  # their change sets end with them (what they wrote can be undone)
+        if change_set_id is not None:
+            change_sets.finish_import(session, change_set_id, succeeded=False, error=error)
     session.commit()
-    return reaped
+    return len(reaped)
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -270,6 +270,58 @@ def purge_links(session: Session, actor: Actor, asset_id: uuid.UUID) -> None:
     audit.record_many(session, actor, entries)
 
 
+def remove_many(session: Session, actor: Actor, relationship_ids: list[uuid.UUID], *,
+                change_set_id: uuid.UUID | None = None, note: str | None = None) -> int:
+    """Remove these relationships (those still there), each audited as `unlink` on both assets
+    carrying `change_set_id`, in the caller's transaction (an undo). Returns how many went."""
+    if not relationship_ids:
+        return 0
+    rels = list(session.scalars(select(AssetRelationship).where(
+        bulk.among(session, AssetRelationship.id, relationship_ids))))
+    if not rels:
+        return 0
+    names = _names(session, [end for r in rels for end in (r.source_id, r.target_id)])
+    entries = [e for r in rels
+               for e in _events(AuditAction.unlink, r, names[r.source_id], names[r.target_id], note)]
+    for rel in rels:
+        session.delete(rel)
+    session.flush()
+    audit.record_many(session, actor, entries, change_set_id=change_set_id)
+    return len(rels)
+
+
+def restore_many(session: Session, actor: Actor, values: list[dict[str, Any]], *,
+                 change_set_id: uuid.UUID | None = None, note: str | None = None) -> int:
+    """Make again relationships that were removed (`values` as their `unlink` events recorded
+    them), each audited as `link` on both assets carrying `change_set_id`, in the caller's
+    transaction. One whose asset is gone, or that exists again, is left out. Returns how many
+    were made."""
+    wanted = []
+    for value in values:
+        try:
+            wanted.append((uuid.UUID(value["id"]), uuid.UUID(value["source_id"]), uuid.UUID(value["target_id"]),
+                           RelationshipKind(value["kind"]), value.get("description")))
+        except (KeyError, TypeError, ValueError):
+            continue
+    if not wanted:
+        return 0
+    names = _names(session, [end for _id, s, t, _kind, _d in wanted for end in (s, t)])
+    entries: list[audit.Entry] = []
+    made = 0
+    for rel_id, source_id, target_id, kind, description in wanted:
+        if source_id not in names or target_id not in names or session.get(AssetRelationship, rel_id) \
+                or _existing(session, source_id, target_id, kind) is not None:
+            continue
+        rel = AssetRelationship(id=rel_id, source_id=source_id, target_id=target_id, kind=kind,
+                                description=description, created_by=actor.user_id)
+        session.add(rel)
+        session.flush()
+        entries += _events(AuditAction.link, rel, names[source_id], names[target_id], note)
+        made += 1
+    audit.record_many(session, actor, entries, change_set_id=change_set_id)
+    return made
+
+
 # --- from discovery ---------------------------------------------------------------------------
 
 def link_discovered(session: Session, actor: Actor, run: ImportRun,
@@ -308,7 +360,8 @@ def link_discovered(session: Session, actor: Actor, run: ImportRun,
         session.add(rel)
         entries += _events(AuditAction.link, rel, names[source_id], names[target_id])
     session.flush()
-    audit.record_many(session, actor, entries)
+    # the run's change set: `Undo this import` removes these links again
+    audit.record_many(session, actor, entries, change_set_id=run.change_set_id)
     return len(new)
 
 

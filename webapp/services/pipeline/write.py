@@ -42,6 +42,8 @@ class Writer:
         self.run_id = run.id
         self.dry = run.dry_run
         self.actor = actor
+        # the run's change set (None for a dry run): every event of the run carries it
+        self.change_set_id = run.change_set_id
 
     def write(
         self,
@@ -74,7 +76,7 @@ class Writer:
                  for a, h in sorted(new_bridges)],
             )
         events = [e for w in work.values() for e in w.events]
-        audit.record_many(session, self.actor, events)
+        audit.record_many(session, self.actor, events, change_set_id=self.change_set_id)
 
     def _rekey(self, changed: list[Work]) -> None:
         """Write only the identifier keys that appeared or went away (aliases mostly grow)."""
