@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import click
@@ -281,6 +283,62 @@ def export(fmt: str, output: str, stale: bool | None, include_deleted: bool,
                err=output == "-")
 
 
+policy_cli = AppGroup("policy", help="Policy results (SPEC §12).")
+
+
+@policy_cli.command("evaluate")
+@click.option("--all", "everything", is_flag=True,
+              help="Re-evaluate every asset (after a parameter change, or as time passes).")
+def policy_evaluate(everything: bool) -> None:
+    """Bring policy results up to date: by default the assets that have none yet and the
+    exceptions that have expired; with --all, every asset. A progress bar on a terminal."""
+    from webapp.services import policy_exceptions, policy_results, policy_runs
+
+    batch_size = int(current_app.config.get("POLICY_BATCH_SIZE") or policy_results.BATCH_SIZE)
+    if everything:
+        run = policy_runs.queue(db.session, Actor.cli(), trigger="flask policy evaluate --all")
+        with _progress_bar("assets") as progress:
+            outcome = policy_runs.execute(db.session, run.id, batch_size=batch_size, progress=progress)
+        if outcome == "skipped":
+            click.echo("A re-evaluation is already running; see /policy for its progress.", err=True)
+            sys.exit(1)
+        db.session.refresh(run)
+        click.echo(f"Re-evaluated every asset: {run.result.get('results', 0):,} policy results, "
+                   f"{run.result.get('exceptions_expired', 0):,} exceptions expired.")
+        return
+    expired = policy_exceptions.expire(db.session)
+    if expired:
+        click.echo(f"{len(expired):,} exception{'' if len(expired) == 1 else 's'} expired; "
+                   "their assets were re-evaluated.")
+    with _progress_bar("assets") as progress:
+        written = policy_results.evaluate_missing(db.session, progress=progress, batch_size=batch_size)
+    click.echo(f"Wrote {written:,} policy result{'' if written == 1 else 's'} for assets that had none.")
+
+
+@contextlib.contextmanager
+def _progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A `progress(done, total)` that draws a bar on a terminal, or None off one."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    bar = None
+    shown = 0
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar, shown
+        if bar is None:
+            bar = click.progressbar(length=max(total, 1), label=label, show_pos=True, file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - shown)
+        shown = done
+
+    try:
+        yield progress
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(import_file)
     app.cli.add_command(worker)
@@ -292,3 +350,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(stats)
     app.cli.add_command(demo)
     app.cli.add_command(export)
+    app.cli.add_command(policy_cli)

@@ -77,6 +77,9 @@ class Config:
         self.BULK_BATCH_SIZE = int(env.get("BULK_BATCH_SIZE", "5000"))
         self.BULK_STALE_SECONDS = int(env.get("BULK_STALE_SECONDS", "300"))
         self.BULK_JOB_TIMEOUT = int(env.get("BULK_JOB_TIMEOUT", "3600"))
+        # policy evaluation (SPEC §12): assets per committed batch of a full re-evaluation
+        self.POLICY_BATCH_SIZE = int(env.get("POLICY_BATCH_SIZE", "1000"))
+        self.POLICY_JOB_TIMEOUT = int(env.get("POLICY_JOB_TIMEOUT", "7200"))
 
     def as_dict(self) -> dict[str, object]:
         return {k: v for k, v in vars(self).items() if k.isupper()}

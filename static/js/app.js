@@ -71,6 +71,11 @@
     button.setAttribute("aria-expanded", open ? "true" : "false");
   });
 
+  // A report's Print button (no inline script under the CSP).
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-print]")) window.print();
+  });
+
   // "/" focuses the search box, as in most inventory tools.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;

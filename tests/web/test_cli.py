@@ -5,7 +5,17 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD
-from webapp.models import Asset, AssetRelationship, AuditAction, AuditEvent, Tag, User, asset_tags
+from webapp.models import (
+    Asset,
+    AssetRelationship,
+    AuditAction,
+    AuditEvent,
+    PolicyResult,
+    PolicyStatus,
+    Tag,
+    User,
+    asset_tags,
+)
 
 
 def test_users_create_makes_a_user_who_can_sign_in(runner, session, client):
@@ -79,9 +89,13 @@ def test_demo_loads_a_varied_audited_inventory(runner, session):
     kinds = {r.kind.value for r in session.scalars(select(AssetRelationship))}
     assert {"depends_on", "replicates_to", "feeds"} <= kinds
     links = session.scalar(select(func.count()).select_from(AssetRelationship))
+    # policy results of every kind, and two exceptions granted (each audited)
+    statuses = dict(session.execute(select(PolicyResult.status, func.count())
+                                    .group_by(PolicyResult.status)).tuples().all())
+    assert set(statuses) == set(PolicyStatus) and statuses[PolicyStatus.excepted] == 2
     verify = runner.invoke(args=["audit", "verify"])
     assert verify.exit_code == 0
-    assert verify.output.startswith("OK") and str(len(assets) + 2 * links) in verify.output
+    assert verify.output.startswith("OK") and str(len(assets) + 2 * links + 2) in verify.output
 
 
 def test_demo_assets_show_up_in_the_inventory_page(runner, client, login_as):

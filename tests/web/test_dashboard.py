@@ -236,3 +236,29 @@ def test_api_list_filters_unverified_and_unowned(client, make_token, inventory):
     assert names("unowned=true&environment=production") == ["cache", "ledger"]
     assert names("unowned=false&unverified=false") == ["legacy", "orders", "retired"]
     assert client.get("/api/v1/assets?unowned=maybe", headers=token.headers).status_code == 422
+
+
+# --- policy panels -----------------------------------------------------------------------------
+
+def test_policy_panels_show_compliance_the_most_failed_controls_and_the_trend(session, client, login_as):
+    from webapp.services import policy_reports
+
+    make_asset(session, name="plain-db", encrypted_at_rest=False, tls_required=True)
+    make_asset(session, name="locked-db", encrypted_at_rest=True, tls_required=True)
+    policy_reports.take_snapshot(session)
+    login_as("viewer")
+    page = parse(client.get("/").data)
+    compliance = page.by_id("chart-compliance")
+    assert compliance is not None and "SOC 2" in compliance.text
+    failed = page.by_id("chart-most-failed")
+    link = next(a for a in failed.find_all("a") if "policy=encryption.at_rest" in a.get("href"))
+    assert link.text == "1"
+    assert result_names(client.get(link.get("href")).data) == ["plain-db"]
+    trend = page.by_id("chart-trend-compliance")
+    assert trend is not None and trend.get("data-chart") == "line"
+
+
+def test_no_policy_panels_before_any_result(session, client, login_as):
+    login_as("viewer")
+    page = parse(client.get("/").data)
+    assert page.by_id("chart-compliance") is None

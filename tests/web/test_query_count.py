@@ -40,8 +40,9 @@ DETAIL_QUERIES = LAYOUT + 3
 # assets, the trash, stale, unverified and unowned production ones (FILTER clauses) + (2) the
 # stale_after_days setting (the stale cutoff) + (3) the 10 latest changes + (4) the names of the
 # assets they touched (one IN query) + (5) the 5 latest imports. The open review items reuse the
-# layout's count. (Was LAYOUT + 8: one query per grouping and one for the trash.)
-DASHBOARD_QUERIES = LAYOUT + 5
+# layout's count. (Was LAYOUT + 8: one query per grouping and one for the trash.) The policy
+# panels add (6) the results counted by control and status and (7) the 90 days of snapshots.
+DASHBOARD_QUERIES = LAYOUT + 7
 # /imports: one keyset page of runs (limit+1 rows); the uploader's name is kept on the run,
 # not looked up per row. (No stale-run reaper: the worker and `flask maintenance` reap.)
 IMPORTS_QUERIES = LAYOUT + 1

@@ -10,6 +10,7 @@ import io
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,11 +33,13 @@ from webapp.models import (
     ConflictStatus,
     ImportRun,
     ImportStatus,
+    PolicyException,
     Role,
     Setting,
     Tag,
     User,
 )
+from webapp.models.base import utcnow
 from webapp.services import assets as asset_service
 from webapp.services import change_sets, imports, relationships
 from webapp.services.actor import Actor
@@ -494,6 +497,39 @@ ISSUE_13_ROUTES = [
     ),
 ]
 ROUTES += ISSUE_13_ROUTES
+
+
+def _failing_asset(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    asset = make_asset(session, name="plain-db", encrypted_at_rest=False)
+    return {"asset": asset.id}
+
+
+def _exceptions(session) -> int:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return session.scalar(select(func.count()).select_from(PolicyException))
+
+
+def _policy_setting(session) -> object:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    row = session.get(Setting, "policy_parameters")
+    return row.value if row is not None else None
+
+
+ROUTES.append(Route(
+    "POST /admin/settings/policy", "POST", "/admin/settings/policy", Role.admin, lambda s, mu: {},
+    lambda ctx: {"backup.retention:min_days_low": "2"},
+    lambda s, ctx, r: r.status_code == 303 and _policy_setting(s) == {"backup.retention": {"min_days_low": 2}},
+    lambda s, ctx: _policy_setting(s) is None,
+))
+# policy (SPEC §12): exceptions are granted by reviewers and admins
+ROUTES.append(Route(
+    "POST /assets/<id>/policy/exceptions", "POST", "/assets/{asset}/policy/exceptions", Role.reviewer,
+    _failing_asset,
+    lambda ctx: {"control": "encryption.at_rest", "reason": "accepted until the migration",
+                 "expires_on": (utcnow() + timedelta(days=30)).date().isoformat()},
+    lambda s, ctx, r: r.status_code == 303 and _exceptions(s) == 1,
+    lambda s, ctx: _exceptions(s) == 0,
+))
 
 
 def _allowed(role: str, route: Route) -> bool:

@@ -7,6 +7,7 @@ import uuid
 from flask import abort, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
+from webapp import jobs
 from webapp.admin import bp
 from webapp.admin.forms import (
     ResetPasswordForm,
@@ -19,6 +20,7 @@ from webapp.extensions import db
 from webapp.models import Role, User
 from webapp.models.base import utcnow
 from webapp.services import auth as auth_service
+from webapp.services import policy_reports, policy_runs
 from webapp.services import settings as settings_service
 from webapp.services.errors import ValidationFailed
 from webapp.web.forms import apply_errors
@@ -176,5 +178,47 @@ def settings() -> Response:
     else:
         status = 422
         lists = {k: _ordered(k) for k in settings_service.PRECEDENCE_KEYS}
+    return _settings_page(form, values, lists, status=status)
+
+
+def _settings_page(form: SettingsForm, values: dict, lists: dict, *, status: int = 200,  # type: ignore[type-arg]
+                   policy_values: dict | None = None, policy_errors: dict | None = None) -> Response:  # type: ignore[type-arg]
     _explain(form, values)
-    return render("admin/settings.html", "content", status=status, form=form, lists=lists)
+    stored = values.get("policy_parameters") or {}
+    return render("admin/settings.html", "content", status=status, form=form, lists=lists,
+                  parameters=policy_reports.parameters_view(stored), policy_values=policy_values or {},
+                  policy_errors=policy_errors or {})
+
+
+@bp.route("/settings/policy", methods=["POST"])
+@role_required(Role.admin)
+def policy_parameters() -> Response:
+    """Save the policy controls' parameters (only values that differ from a control's default
+    are kept); when any changed, every asset is re-evaluated by a job."""
+    posted: dict[str, dict[str, object]] = {}
+    for row in policy_reports.parameters_view({}):
+        raw = request.form.get(f"{row['control']}:{row['name']}", "").strip()
+        value: object = raw
+        if isinstance(row["default"], bool):
+            value = raw == "true"
+        elif raw == "":
+            continue  # left empty: the default
+        if value != row["default"] and str(value) != str(row["default"]):
+            posted.setdefault(row["control"], {})[row["name"]] = value
+    try:
+        changed = settings_service.update(db.session, current_actor(), {"policy_parameters": posted})
+    except ValidationFailed as exc:
+        db.session.rollback()
+        values = settings_service.all_settings(db.session)
+        form = SettingsForm(formdata=None)
+        form.process(data={**values, **{k: "\n".join(values[k]) for k in settings_service.PRECEDENCE_KEYS}})
+        return _settings_page(form, values, {k: values[k] for k in settings_service.PRECEDENCE_KEYS},
+                              status=422, policy_values=request.form.to_dict(), policy_errors=exc.errors)
+    if not changed:
+        flash("Policy parameters unchanged.", "success")
+        return redirect(url_for("admin.settings") + "#policy-parameters", 303)
+    run = policy_runs.queue(db.session, current_actor(), trigger="policy parameters changed")
+    started = jobs.policy.dispatch(run)
+    flash("Policy parameters saved. Every asset is being re-evaluated; /policy shows the progress."
+          + (f" {started.notice}" if started.notice else ""), "success")
+    return redirect(url_for("compliance.index"), 303)

@@ -9,6 +9,7 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
+from webapp import policy as policy_controls
 from webapp.assets import bp
 from webapp.assets.forms import AssetForm, TagForm
 from webapp.extensions import db
@@ -49,6 +50,7 @@ def index() -> Response:
         "assets/index.html", "results", status=422 if errors else 200,
         page=page, query=query, errors=errors, filters=asset_search.ENUM_FILTERS,
         sorts=asset_search.SORTS, display=display, columns=preferences.COLUMNS,
+        policy_controls=list(policy_controls.CONTROLS.values()),
         page_sizes=preferences.PAGE_SIZES,
     )
 

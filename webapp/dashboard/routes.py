@@ -9,7 +9,7 @@ from jinja2_fragments.flask import render_block
 from webapp.dashboard import bp, panels
 from webapp.extensions import db
 from webapp.models import Role
-from webapp.services import imports, quick_search, reports
+from webapp.services import imports, policy_reports, quick_search, reports
 from webapp.web.htmx import is_partial, render
 from webapp.web.session import role_required
 
@@ -22,8 +22,13 @@ QUICK_TARGET = "quick-results"  # the list under the header's search box
 def index():  # type: ignore[no-untyped-def]
     summary = reports.dashboard(db.session)
     recent_imports = imports.list_runs(db.session, limit=RECENT_IMPORTS)
+    counts = policy_reports.control_counts(db.session)
+    policy = panels.policy_charts(policy_reports.frameworks(db.session, counts),
+                                  policy_reports.most_failed(counts),
+                                  policy_reports.trend(db.session))
     return render("dashboard/index.html", "content", summary=summary,
-                  charts=panels.inventory_charts(summary), recent_imports=recent_imports)
+                  charts=panels.inventory_charts(summary), policy_charts=policy,
+                  recent_imports=recent_imports)
 
 
 @bp.route("/search")

@@ -18,6 +18,7 @@ from webapp.models.enums import (
     Engine,
     Environment,
     ImportStatus,
+    PolicyStatus,
     RecordOutcome,
     RelationshipKind,
     Role,
@@ -30,8 +31,10 @@ from webapp.models.imports import (
     ImportRecord,
     ImportRun,
 )
+from webapp.models.policy import PolicyException, PolicyResult, PolicySnapshot
 from webapp.models.relationship import AssetRelationship
 from webapp.models.setting import Setting
+from webapp.models.task import TaskRun, TaskStatus
 from webapp.models.token import ApiToken
 from webapp.models.user import LoginThrottle, User, UserSession
 
@@ -63,11 +66,17 @@ __all__ = [
     "ImportRun",
     "ImportStatus",
     "LoginThrottle",
+    "PolicyException",
+    "PolicyResult",
+    "PolicySnapshot",
+    "PolicyStatus",
     "RecordOutcome",
     "RelationshipKind",
     "Role",
     "Setting",
     "Tag",
+    "TaskRun",
+    "TaskStatus",
     "User",
     "UserSession",
     "asset_tags",

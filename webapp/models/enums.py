@@ -96,6 +96,7 @@ class AuditAction(enum.StrEnum):
     key_rotate = "key_rotate"
     undo = "undo"  # a change set reversed (SPEC §5): one event per asset it puts back
     export = "export"  # assets left the inventory as a file (SPEC §5): the filter and the count
+    exception_grant = "exception_grant"  # a policy exception granted (SPEC §12)
 
 
 class ImportStatus(enum.StrEnum):
@@ -167,3 +168,13 @@ class ChangeSetStatus(enum.StrEnum):
     @property
     def finished(self) -> bool:
         return self in (ChangeSetStatus.succeeded, ChangeSetStatus.failed)
+
+
+class PolicyStatus(enum.StrEnum):
+    """A stored policy result (SPEC §12): what the check said, or `excepted` while an exception
+    covers a failure."""
+
+    pass_ = "pass"
+    fail = "fail"
+    unknown = "unknown"
+    excepted = "excepted"

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased, defer
 
+from webapp import policy as policy_controls
 from webapp.models import (
     Asset,
     AssetStatus,
@@ -30,6 +31,8 @@ from webapp.models import (
     DataClassification,
     Engine,
     Environment,
+    PolicyResult,
+    PolicyStatus,
     Tag,
     asset_tags,
 )
@@ -94,6 +97,14 @@ class AssetQuery:
     stale: bool | None = listing.arg(listing.Flag())
     unverified: bool | None = listing.arg(listing.Flag())  # never reported by a discovery import
     unowned: bool | None = listing.arg(listing.Flag())  # no owner set
+    # policy (SPEC §12): failing any control; or a control's results of given statuses (fail
+    # when none is given), read from the stored results
+    policy_failing: bool | None = listing.arg(listing.Flag())
+    policy: str | None = listing.arg(listing.Choice(list(policy_controls.CONTROLS),
+                                                    message="Choose a policy control by its id."))
+    policy_status: list[str] | None = listing.arg(listing.Choice(
+        [s.value for s in PolicyStatus], many=True,
+        message="Choose pass, fail, unknown or excepted."))
     deleted: bool = False  # True: only the trash
     include_deleted: bool = listing.arg(listing.Flag(), default=False)
     sort: str = listing.arg(Sort(), default="name")
@@ -181,6 +192,24 @@ def is_unowned(entity: Any) -> ColumnElement[bool]:
     return or_(entity.owner.is_(None), func.trim(entity.owner) == "")
 
 
+def _policy_conditions(query: AssetQuery, entity: Any) -> list[ColumnElement[bool]]:
+    """The policy filters as EXISTS probes of `policy_results` (its primary key leads with the
+    asset; `(status, asset_id)` and `(control_id, status)` serve the rest)."""
+    conditions: list[ColumnElement[bool]] = []
+    if query.policy_failing is not None:
+        failing = exists().where(PolicyResult.asset_id == entity.id,
+                                 PolicyResult.status == PolicyStatus.fail)
+        conditions.append(failing if query.policy_failing else ~failing)
+    if query.policy or query.policy_status:
+        statuses = query.policy_status or [PolicyStatus.fail.value]
+        probe = exists().where(PolicyResult.asset_id == entity.id,
+                               PolicyResult.status.in_([PolicyStatus(s) for s in statuses]))
+        if query.policy:
+            probe = probe.where(PolicyResult.control_id == query.policy)
+        conditions.append(probe)
+    return conditions
+
+
 def _stale_cutoff(session: Session, query: AssetQuery) -> datetime | None:
     return None if query.stale is None else settings.stale_cutoff(session)
 
@@ -223,6 +252,7 @@ def _conditions(
                             (query.unowned, is_unowned(entity))):
         if flag is not None:
             match.append(condition if flag else ~condition)
+    match.extend(_policy_conditions(query, entity))
     return scope, match
 
 

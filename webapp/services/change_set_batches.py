@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import Asset, AuditAction, Tag, asset_fields, asset_tags
 from webapp.models.base import utcnow
-from webapp.services import assets, audit, bulk, identifiers
+from webapp.services import assets, audit, bulk, identifiers, policy_results
 from webapp.services.actor import Actor
 
 ASSETS = Asset.__table__
@@ -166,6 +166,10 @@ def apply_batch(
         events.append(audit.Entry(action or _action(change.changes), ENTITY, asset_id, change.changes,
                                   message, masked=True))
     result.changed += len(events)
+    if fields or any("deleted_at" in p.changes for p in planned.values()):
+        # what the controls read changed (a tag alone changes no result): recomputed before
+        # this batch commits, set-wise
+        policy_results.touch(session, written)
     _write_tags(session, added, removed)
     identifiers.replace(session, rekeyed)
     audit.record_many(session, actor, events, change_set_id=change_set_id)

@@ -42,7 +42,7 @@ from webapp.models import (
     ImportRun,
 )
 from webapp.models.base import utcnow
-from webapp.services import assets, audit, crypto, relationships
+from webapp.services import assets, audit, crypto, policy_results, relationships
 from webapp.services.actor import Actor
 from webapp.services.errors import DomainError, InvalidState, NotFound, ValidationFailed
 from webapp.services.review_queue import (  # noqa: F401 (the queue's reading, re-exported)
@@ -356,6 +356,7 @@ def _link_records(session: Session, conflict: Conflict, asset_id: uuid.UUID) -> 
             updated_at=table.c.updated_at,
         )
     )
+    policy_results.touch(session, [asset_id])  # seen by discovery: staleness and verification
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import random
+from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webapp.models import Asset
-from webapp.services import assets, relationships
+from webapp.models import Asset, PolicyResult, PolicyStatus
+from webapp.models.base import utcnow
+from webapp.services import assets, policy_exceptions, relationships
 from webapp.services.actor import Actor
 
 TEAMS = ["payments", "identity", "search", "data-platform", "billing", "growth", "logistics",
@@ -40,6 +44,9 @@ TAGS = ["pci", "gdpr", "sox", "tier-1", "legacy", "migrating", "read-heavy", "an
 
 def load(session: Session, count: int = 240, seed: int = 7) -> int:
     rng = random.Random(seed)
+    # posture nobody knows, backups and owners: drawn apart, so the rest stays as it was
+    posture = random.Random(seed + 1)
+    now = utcnow()
     actor = Actor.system("demo")
     made: dict[str, list[Asset]] = {}
     for i in range(count):
@@ -80,9 +87,41 @@ def load(session: Session, count: int = 240, seed: int = 7) -> int:
             "tags": rng.sample(TAGS, rng.randint(0, 3)),
             "notes": f"Primary store for the {system} service of team {team}.",
         }
+        _vary_posture(posture, data, now)
         made.setdefault(system, []).append(assets.create(session, actor, data))
     _relate(session, actor, made)
+    _grant_exceptions(session, actor, now)
     return count
+
+
+def _vary_posture(rng: random.Random, data: dict[str, Any], now: datetime) -> None:
+    """What a real inventory looks like to the policy controls: some posture not known yet
+    (unknown, never pass), recent and old backups, a few production databases nobody owns."""
+    for name in ("encrypted_at_rest", "tls_required", "backup_retention_days"):
+        if rng.random() < 0.1:
+            data[name] = None
+    if data["backup_retention_days"] and rng.random() < 0.8:
+        data["last_backup_at"] = now - timedelta(hours=rng.choice([2, 6, 20, 30, 80]))
+    if data["environment"] == "production" and rng.random() < 0.05:
+        data["owner"] = None
+
+
+EXCEPTIONS = (
+    ("encryption.at_rest", "Legacy storage engine without encryption; replaced by the Q3 migration.", 120),
+    ("backup.retention", "Rebuilt nightly from the event stream; longer retention adds nothing.", 300),
+)
+
+
+def _grant_exceptions(session: Session, actor: Actor, now: datetime) -> None:
+    """Two exceptions, as a reviewer would grant them, on the first assets failing each control."""
+    for control_id, reason, days in EXCEPTIONS:
+        failing = session.scalar(
+            select(PolicyResult.asset_id)
+            .where(PolicyResult.control_id == control_id, PolicyResult.status == PolicyStatus.fail)
+            .order_by(PolicyResult.asset_id).limit(1))
+        if failing is not None:
+            policy_exceptions.grant(session, actor, failing, control_id, reason=reason,
+                                    expires_at=now + timedelta(days=days), now=now)
 
 
 def _relate(session: Session, actor: Actor, made: dict[str, list[Asset]]) -> None:

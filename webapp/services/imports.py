@@ -46,7 +46,7 @@ from webapp.models import (
     RecordOutcome,
 )
 from webapp.models.base import utcnow
-from webapp.services import bulk, change_sets, matching, relationships
+from webapp.services import bulk, change_sets, matching, policy_results, relationships
 from webapp.services.actor import Actor
 from webapp.services.errors import InvalidState, NotFound, ValidationFailed, is_connection_error
 from webapp.services.pipeline import IMPORT_LOCK, ROW_ERRORS_MAX, Pipeline, touch_seen
@@ -361,7 +361,8 @@ def _replay(session: Session, run: ImportRun) -> bool:
     seen = select(ImportRecord.asset_id).where(ImportRecord.run_id == origin,
                                                 ImportRecord.outcome.in_(APPLIED),
                                                 ImportRecord.asset_id.is_not(None))
-    touch_seen(session, Asset.__table__.c.id.in_(seen), now)
+    # seen again: staleness changes, so their policy results are recomputed before the commit
+    policy_results.touch(session, touch_seen(session, Asset.__table__.c.id.in_(seen), now))
     run.total = run.processed = previous.total
     for outcome in RecordOutcome:
         setattr(run, outcome.value, counts.get(outcome, 0))

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from webapp import policy
 from webapp.models import AuditAction, Setting
 from webapp.models.base import utcnow
 from webapp.services import audit
@@ -24,6 +25,9 @@ DEFAULTS: dict[str, Any] = {
     # business fields (name, owner, criticality, classification, environment, status, notes):
     # people and CMDB files know them better than cloud tags
     "business_source_precedence": ["manual", "csv", "inventory", "aws", "gcp", "azure", "nmap"],
+    # each policy control's parameters that differ from its defaults ({control: {name: value}},
+    # SPEC §12); the defaults and ranges are the controls' own (webapp/policy/)
+    "policy_parameters": {},
 }
 PRECEDENCE_KEYS = ("source_precedence", "business_source_precedence")
 
@@ -58,9 +62,22 @@ def _validate(key: str, value: Any) -> Any:
             raise ValidationFailed({key: "Enter a list of source labels."})
         # manual is always highest
         value = ["manual", *[v for v in value if v != "manual"]]
+    elif key == "policy_parameters":
+        value = _policy_parameters(value)
     else:
         raise ValidationFailed({key: "Unknown setting."})
     return value
+
+
+def _policy_parameters(value: Any) -> dict[str, dict[str, Any]]:
+    """Policy parameters checked against the controls: a 422 naming `<control>.<parameter>`
+    for an unknown name or a value out of range (retention of -1 days)."""
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ValidationFailed({"policy_parameters": "Give each control's parameters as an object."})
+    try:
+        return policy.validate_parameters(value)
+    except policy.ParameterError as exc:
+        raise ValidationFailed({exc.field: str(exc)}, "A policy parameter is out of range.") from None
 
 
 def update(session: Session, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from webapp.models import (
     RecordOutcome,
     asset_tags,
 )
-from webapp.services import assets, audit, bulk, identifiers
+from webapp.services import assets, audit, bulk, identifiers, policy_results
 from webapp.services.actor import Actor
 from webapp.services.pipeline.items import (
     ASSETS,
@@ -67,8 +67,13 @@ class Writer:
                 [r for w in new for r in identifiers.rows(w.state["_id"], w.state)],
             )
         self._rekey([w for w in changed if identifiers.KEY_FIELDS & w.changed])
+        refreshed: list[uuid.UUID] = []
         for start in range(0, len(seen), IN_CHUNK):
-            touch_seen(self.session, bulk.among(self.session, ASSETS.c.id, seen[start : start + IN_CHUNK]), now)
+            refreshed += touch_seen(self.session, bulk.among(self.session, ASSETS.c.id, seen[start : start + IN_CHUNK]), now)
+        # policy results of what this batch created, changed or saw again (staleness reads
+        # last_seen_at): recomputed set-wise before the batch commits
+        policy_results.touch(session, [*(w.state["_id"] for w in new), *(w.state["_id"] for w in changed),
+                                       *refreshed])
         if new_bridges:
             bulk.insert_rows(
                 session, HostBridge.__table__,
@@ -227,11 +232,13 @@ class Writer:
         run.heartbeat_at = now
 
 
-def touch_seen(session: Session, which: Any, now: datetime) -> None:
+def touch_seen(session: Session, which: Any, now: datetime) -> list[uuid.UUID]:
     """Record that imports saw these assets (`which`: a condition on `assets`). Bookkeeping,
-    not a change: no version, no audit event, and at most once per SEEN_REFRESH per asset."""
-    session.execute(
+    not a change: no version, no audit event, and at most once per SEEN_REFRESH per asset.
+    Returns the ids it wrote (an identical re-import within SEEN_REFRESH writes none)."""
+    return list(session.scalars(
         update(ASSETS)
         .where(which, or_(ASSETS.c.last_seen_at.is_(None), ASSETS.c.last_seen_at < now - SEEN_REFRESH))
         .values(last_seen_at=now, updated_at=ASSETS.c.updated_at)
-    )
+        .returning(ASSETS.c.id)
+    ))

@@ -1,0 +1,225 @@
+"""Policy results kept current (SPEC §12): every change to an asset or a relationship
+re-evaluates the controls of the assets it touches, in the same transaction.
+
+    policy_results.touch(session, ids)        # Core writes (imports, bulk actions) say which
+    session.commit()                          # ...and the results are written before it commits
+    policy_results.evaluate_ids(session, ids) # what the commit runs; also callable directly
+    policy_results.evaluate_all(session, progress=...)   # a parameter changed, or time passed
+
+How it stays current
+--------------------
+A session collects the ids of the assets that changed: ORM writes are seen by an `after_flush`
+listener (an `Asset` added, changed or deleted; an `AssetRelationship` added, changed or
+deleted: both its ends), and services that write with Core statements call `touch`. Just before
+the transaction commits, a `before_commit` listener evaluates those assets and their direct
+neighbours in the dependency graph (a neighbour's environment, criticality or presence is what
+the graph controls read), replacing their rows in `policy_results`. A commit that changed no
+asset costs nothing.
+
+An evaluation is set-wise: one query for the assets' facts, one for their neighbours, one for
+the live exceptions, one delete and one multi-row insert per batch, never a query per asset.
+A failure that a live exception covers is stored as `excepted`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, event, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from webapp import policy
+from webapp.models import Asset, AssetRelationship, PolicyException, PolicyResult, PolicyStatus
+from webapp.models.base import utcnow
+from webapp.services import bulk, settings
+
+PENDING = "policy_pending"  # session.info: ids of assets whose results must be recomputed
+BATCH_SIZE = 1_000  # assets per evaluation statement group (ids bound in IN lists)
+RESULTS = PolicyResult.__table__
+FACT_COLUMNS = [getattr(Asset, name) for name in policy.COLUMNS]
+STORED = {policy.Status.pass_: PolicyStatus.pass_, policy.Status.fail: PolicyStatus.fail,
+          policy.Status.unknown: PolicyStatus.unknown}
+
+
+# --- what changed ---------------------------------------------------------------------------
+
+def touch(session: Session, asset_ids: Iterable[uuid.UUID | str]) -> None:
+    """Mark assets whose results must be recomputed before this transaction commits (for
+    writes the ORM does not see: Core updates and inserts)."""
+    pending: set[uuid.UUID] = session.info.setdefault(PENDING, set())
+    pending.update(a if isinstance(a, uuid.UUID) else uuid.UUID(str(a)) for a in asset_ids)
+
+
+@event.listens_for(Session, "after_flush")
+def _collect(session: Session, _flush_context: Any) -> None:
+    changed: set[uuid.UUID] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Asset):
+            if obj.id is not None:
+                changed.add(obj.id)
+        elif isinstance(obj, AssetRelationship):
+            changed.update(i for i in (obj.source_id, obj.target_id) if i is not None)
+    if changed:
+        touch(session, changed)
+
+
+@event.listens_for(Session, "before_commit")
+def _evaluate_pending(session: Session) -> None:
+    # an evaluation flushes and may itself collect nothing new; loop until nothing is pending
+    for _round in range(3):
+        session.flush()
+        pending = session.info.pop(PENDING, None)
+        if not pending:
+            return
+        evaluate_ids(session, pending, with_neighbours=True)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(PENDING, None)
+
+
+# --- evaluating -----------------------------------------------------------------------------
+
+def parameters(session: Session) -> dict[str, Any]:
+    """The admin's parameter values ({control id: {name: value}}), as stored."""
+    return settings.get(session, "policy_parameters") or {}
+
+
+def context(session: Session, *, now: datetime | None = None,
+            neighbours: dict[uuid.UUID, list[policy.Neighbour]] | None = None) -> policy.Context:
+    values = settings.all_settings(session)
+    return policy.Context.build(
+        now=now or utcnow(), parameters=values.get("policy_parameters") or {},
+        stale_after_days=int(values["stale_after_days"]), neighbours=neighbours,
+    )
+
+
+def evaluate_ids(session: Session, asset_ids: Iterable[uuid.UUID], *, with_neighbours: bool = False,
+                 now: datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
+    """Recompute and store the results of these assets (and, with `with_neighbours`, of the
+    assets linked to them), in the caller's transaction. Assets that are gone or out of scope
+    lose their rows. Returns the number of result rows written."""
+    ids = set(asset_ids)
+    if with_neighbours and ids:
+        ids |= _linked_ids(session, ids)
+    base = context(session, now=now)
+    written = 0
+    for chunk in _chunks(sorted(ids), batch_size):
+        written += _evaluate_chunk(session, chunk, base)
+    return written
+
+
+def evaluate_all(session: Session, *, now: datetime | None = None, batch_size: int = BATCH_SIZE,
+                 progress: Callable[[int, int], None] | None = None) -> int:
+    """Recompute every asset's results, a batch per transaction (a parameter changed, or time
+    passed: backup age, staleness, exceptions expiring). `progress(done, total)` after each batch.
+    Returns the number of result rows written."""
+    total = session.scalar(select(func.count()).select_from(Asset)) or 0
+    base = context(session, now=now)
+    done = written = 0
+    after: uuid.UUID | None = None
+    while True:
+        stmt = select(Asset.id).order_by(Asset.id).limit(batch_size)
+        if after is not None:
+            stmt = stmt.where(Asset.id > after)
+        chunk = list(session.scalars(stmt))
+        if not chunk:
+            break
+        written += _evaluate_chunk(session, chunk, base)
+        session.info.pop(PENDING, None)  # nothing else changed: the commit has nothing to add
+        session.commit()
+        after, done = chunk[-1], done + len(chunk)
+        if progress is not None:
+            progress(done, total)
+    return written
+
+
+def evaluate_missing(session: Session, *, now: datetime | None = None, batch_size: int = BATCH_SIZE,
+                     progress: Callable[[int, int], None] | None = None) -> int:
+    """Evaluate the live assets that have no result yet (made before results were kept, or
+    loaded by a tool that bypassed the services), a batch per transaction."""
+    missing = list(session.scalars(
+        select(Asset.id).where(Asset.deleted_at.is_(None), ~select(RESULTS.c.asset_id)
+                               .where(RESULTS.c.asset_id == Asset.id).exists())
+        .order_by(Asset.id)
+    ))
+    base = context(session, now=now)
+    written = 0
+    for done, chunk in enumerate(_chunks(missing, batch_size), start=1):
+        written += _evaluate_chunk(session, chunk, base)
+        session.info.pop(PENDING, None)
+        session.commit()
+        if progress is not None:
+            progress(min(done * batch_size, len(missing)), len(missing))
+    return written
+
+
+def _chunks(items: Sequence[uuid.UUID], size: int) -> Iterator[Sequence[uuid.UUID]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _linked_ids(session: Session, ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    linked: set[uuid.UUID] = set()
+    rel = AssetRelationship
+    for chunk in _chunks(sorted(ids), BATCH_SIZE):
+        for source, target in session.execute(
+            select(rel.source_id, rel.target_id).where(or_(rel.source_id.in_(chunk),
+                                                           rel.target_id.in_(chunk)))
+        ):
+            linked.add(source)
+            linked.add(target)
+    return linked
+
+
+def _evaluate_chunk(session: Session, ids: Sequence[uuid.UUID], base: policy.Context) -> int:
+    facts = [policy.AssetFacts.from_row(row)
+             for row in session.execute(select(*FACT_COLUMNS).where(Asset.id.in_(ids)))]
+    live = [f for f in facts if policy.in_scope(f)]
+    neighbours = _neighbours(session, [f.id for f in live]) if live else {}
+    excepted = _excepted(session, [f.id for f in live], base.now) if live else set()
+    ctx = policy.Context(base.now, base.parameters, base.stale_after_days, neighbours)
+    rows: list[dict[str, Any]] = []
+    for f in live:
+        for control_id, result in policy.evaluate(f, ctx).items():
+            status = STORED[result.status]
+            reason = result.reason
+            if status is PolicyStatus.fail and (f.id, control_id) in excepted:
+                status = PolicyStatus.excepted
+            rows.append({"asset_id": f.id, "control_id": control_id, "status": status,
+                         "reason": reason, "evaluated_at": base.now})
+    session.execute(delete(RESULTS).where(RESULTS.c.asset_id.in_(ids)))
+    bulk.insert_rows(session, RESULTS, rows)  # COPY on PostgreSQL
+    return len(rows)
+
+
+def _neighbours(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[policy.Neighbour]]:
+    """Each asset's relationships, with the facts of the asset at the other end: one query per
+    direction for the whole batch."""
+    found: dict[uuid.UUID, list[policy.Neighbour]] = defaultdict(list)
+    other = aliased(Asset)
+    columns = [getattr(other, name) for name in policy.COLUMNS]
+    rel = AssetRelationship
+    for mine, theirs, direction in ((rel.source_id, rel.target_id, "out"),
+                                    (rel.target_id, rel.source_id, "in")):
+        for row in session.execute(
+            select(mine.label("me"), rel.kind, *columns)
+            .join(other, other.id == theirs)
+            .where(mine.in_(ids))
+        ):
+            values = row._mapping
+            found[values["me"]].append(policy.Neighbour(
+                values["kind"], direction, policy.AssetFacts.from_mapping(values)))  # type: ignore[arg-type]
+    return found
+
+
+def _excepted(session: Session, ids: list[uuid.UUID], now: datetime) -> set[tuple[uuid.UUID, str]]:
+    return set(session.execute(
+        select(PolicyException.asset_id, PolicyException.control_id)
+        .where(PolicyException.asset_id.in_(ids), PolicyException.expires_at > now)
+    ).tuples())
