@@ -554,6 +554,7 @@ def test_postgresql_writes_the_json_lines_python_writes(require_postgres, sessio
     copied_objects = [json.loads(line, object_pairs_hook=list) for line in copied.splitlines()]
     written_objects = [json.loads(line, object_pairs_hook=list) for line in written.splitlines()]
     assert json.dumps(copied_objects) == json.dumps(written_objects)
+    assert copied == written  # byte for byte, even: both compact, the stored JSON as it is
 
 
 def test_an_export_read_in_part_leaves_the_session_usable(require_postgres, session):
