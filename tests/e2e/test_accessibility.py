@@ -84,6 +84,8 @@ def _pages(world: dict[str, object]) -> dict[str, str]:
         "user": f"/admin/users/{admin}/edit", "settings": "/admin/settings",
         "account": "/account", "tokens": "/account/tokens", "tags": "/tags",
         "change-sets": "/change-sets", "change-set": f"/change-sets/{world['change_set']}",
+        "policy": "/policy", "asset-policy": f"/assets/{asset}/policy",
+        "policy-report": "/policy/frameworks/soc2/report",
     }
 
 

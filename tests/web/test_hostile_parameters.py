@@ -98,7 +98,7 @@ def world(app, session, client, login_as, make_token) -> dict[str, Any]:  # type
     token = make_token("admin")
     return {"asset_id": a.id, "conflict_id": conflict.id, "run_id": run.id,
             "relationship_id": rel.id, "change_set_id": change_set.id, "user_id": admin.id,
-            "headers": token.headers}
+            "framework_id": "soc2", "headers": token.headers}
 
 
 def _routes(app) -> Iterator[Any]:  # type: ignore[no-untyped-def]
