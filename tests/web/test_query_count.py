@@ -47,9 +47,10 @@ DASHBOARD_QUERIES = LAYOUT + 7
 # not looked up per row. (No stale-run reaper: the worker and `flask maintenance` reap.)
 IMPORTS_QUERIES = LAYOUT + 1
 # /imports/<id>: the run + one keyset page of its records + the names of the assets they name
-# (one query; none when no record on the page names an asset, e.g. only failed records).
-IMPORT_DETAIL_QUERIES = LAYOUT + 3
-IMPORT_DETAIL_WITHOUT_ASSETS_QUERIES = LAYOUT + 2
+# (one query; none when no record on the page names an asset, e.g. only failed records) + the
+# finished run's change set (what `Undo this import` reverses, or the undo that did).
+IMPORT_DETAIL_QUERIES = LAYOUT + 4
+IMPORT_DETAIL_WITHOUT_ASSETS_QUERIES = LAYOUT + 3
 # /conflicts: one keyset page of items joined to their candidate's and duplicate's names and
 # their import's number (no lookup per row); filtering by import number adds its lookup.
 CONFLICTS_QUERIES = LAYOUT + 1
