@@ -121,10 +121,15 @@ def test_a_bad_parameter_is_refused_by_name(session, value, field):
 def test_evaluate_all_reports_progress_and_drops_rows_of_assets_out_of_scope(session):
     for _ in range(5):
         make_asset(session, **POSTURE)
+    stored = session.scalar(select(func.count()).select_from(PolicyResult))
+    session.execute(PolicyResult.__table__.delete())
+    session.commit()
     seen: list[tuple[int, int]] = []
     written = policy_results.evaluate_all(session, batch_size=2, progress=lambda d, t: seen.append((d, t)))
     assert seen == [(2, 5), (4, 5), (5, 5)]
-    assert written == session.scalar(select(func.count()).select_from(PolicyResult))
+    assert written == stored == session.scalar(select(func.count()).select_from(PolicyResult))
+    # nothing changed since: nothing is rewritten
+    assert policy_results.evaluate_all(session) == 0
 
 
 def test_time_passing_is_seen_by_the_job_not_before(session):

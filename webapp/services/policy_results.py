@@ -16,9 +16,11 @@ neighbours in the dependency graph (a neighbour's environment, criticality or pr
 the graph controls read), replacing their rows in `policy_results`. A commit that changed no
 asset costs nothing.
 
-An evaluation is set-wise: one query for the assets' facts, one for their neighbours, one for
-the live exceptions, one delete and one multi-row insert per batch, never a query per asset.
-A failure that a live exception covers is stored as `excepted`.
+An evaluation is set-wise: one query for the assets' facts, one per direction for their
+neighbours, one for the live exceptions, one for the stored results, then one delete and one
+multi-row insert (COPY on PostgreSQL) of only the results that changed, per batch; never a
+query per asset. An unchanged result is not rewritten, so `evaluated_at` says since when it
+holds. A failure that a live exception covers is stored as `excepted`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, event, func, or_, select
+from sqlalchemy import delete, event, func, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from webapp import policy
@@ -178,22 +180,33 @@ def _linked_ids(session: Session, ids: set[uuid.UUID]) -> set[uuid.UUID]:
 
 
 def _evaluate_chunk(session: Session, ids: Sequence[uuid.UUID], base: policy.Context) -> int:
+    """Evaluate these assets and write only what differs from what is stored: a result whose
+    status and reason are unchanged is left as it is (its `evaluated_at` says since when it
+    holds), a new or changed one is written, one that no longer applies is deleted. Returns the
+    number of rows written."""
     facts = [policy.AssetFacts.from_row(row)
              for row in session.execute(select(*FACT_COLUMNS).where(Asset.id.in_(ids)))]
     live = [f for f in facts if policy.in_scope(f)]
     neighbours = _neighbours(session, [f.id for f in live]) if live else {}
     excepted = _excepted(session, [f.id for f in live], base.now) if live else set()
     ctx = policy.Context(base.now, base.parameters, base.stale_after_days, neighbours)
-    rows: list[dict[str, Any]] = []
+    wanted: dict[tuple[uuid.UUID, str], tuple[PolicyStatus, str]] = {}
     for f in live:
         for control_id, result in policy.evaluate(f, ctx).items():
             status = STORED[result.status]
-            reason = result.reason
             if status is PolicyStatus.fail and (f.id, control_id) in excepted:
                 status = PolicyStatus.excepted
-            rows.append({"asset_id": f.id, "control_id": control_id, "status": status,
-                         "reason": reason, "evaluated_at": base.now})
-    session.execute(delete(RESULTS).where(RESULTS.c.asset_id.in_(ids)))
+            wanted[(f.id, control_id)] = (status, result.reason)
+    stored = {(a, c): (PolicyStatus(st), reason) for a, c, st, reason in session.execute(
+        select(RESULTS.c.asset_id, RESULTS.c.control_id, RESULTS.c.status, RESULTS.c.reason)
+        .where(RESULTS.c.asset_id.in_(ids)))}
+    gone = [key for key, value in stored.items() if wanted.get(key) != value]
+    for start in range(0, len(gone), BATCH_SIZE):
+        session.execute(delete(RESULTS).where(
+            tuple_(RESULTS.c.asset_id, RESULTS.c.control_id).in_(gone[start:start + BATCH_SIZE])))
+    rows = [{"asset_id": a, "control_id": c, "status": status, "reason": reason,
+             "evaluated_at": base.now}
+            for (a, c), (status, reason) in wanted.items() if stored.get((a, c)) != (status, reason)]
     bulk.insert_rows(session, RESULTS, rows)  # COPY on PostgreSQL
     return len(rows)
 
