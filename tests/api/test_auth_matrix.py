@@ -1,6 +1,7 @@
 """Every API endpoint against every role and token kind, and every way to not be authenticated.
 
-Reads: any valid token. Writes: analyst or higher (resolving review items: reviewer or higher)
+Reads: any valid token. Writes: analyst or higher (resolving review items and granting policy
+exceptions: reviewer or higher)
 with a read-write token; anything else is a 403 problem and writes nothing. No token, a malformed, unknown, revoked or expired token, a
 deactivated user's token, or a browser session cookie alone: 401 problem + WWW-Authenticate.
 """
@@ -21,7 +22,15 @@ from tests.api.conftest import ROLES, assert_problem
 from tests.factories import make_asset
 from tests.review_factories import make_run, possible_duplicate
 from webapp import jobs
-from webapp.models import ApiToken, Asset, AssetRelationship, Conflict, ImportRun, Role
+from webapp.models import (
+    ApiToken,
+    Asset,
+    AssetRelationship,
+    Conflict,
+    ImportRun,
+    PolicyException,
+    Role,
+)
 from webapp.models.base import utcnow
 from webapp.services import assets as asset_service
 from webapp.services import auth as auth_service
@@ -96,6 +105,14 @@ ENDPOINTS = [
              body=lambda w: {"ids": [str(w["live"])], "set": {"owner": "bulk@example.com"}}),
     Endpoint("change-set", "GET", "/api/v1/change-sets/{change_set}", False, 200),
     Endpoint("change-set-undo", "POST", "/api/v1/change-sets/{change_set}/undo", True, 202),
+    # policy (SPEC §12): reading for any token; an exception, a reviewer's read-write token
+    Endpoint("policy-controls", "GET", "/api/v1/policy/controls", False, 200),
+    Endpoint("asset-policy", "GET", "/api/v1/assets/{live}/policy", False, 200),
+    Endpoint("policy-results", "GET", "/api/v1/policy/results", False, 200),
+    Endpoint("policy-exception", "POST", "/api/v1/policy/exceptions", True, 201, role="reviewer",
+             body=lambda w: {"asset_id": str(w["live"]), "control": "ownership.owner_set",
+                             "reason": "Handed over next month.",
+                             "expires_at": (utcnow() + timedelta(days=30)).isoformat()}),
 ]
 IDS = [e.label for e in ENDPOINTS]
 
@@ -139,8 +156,8 @@ def _send(client, endpoint: Endpoint, world: dict[str, Any], auth: dict[str, str
 
 
 def _state(session, world) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
-    """What a write could change: the two assets, how many assets, import runs and
-    relationships there are, the review item's status."""
+    """What a write could change: the two assets, how many assets, import runs,
+    relationships and policy exceptions there are, the review item's status."""
     session.expire_all()
     live = session.get(Asset, world["live"])
     trashed = session.get(Asset, world["trashed"])
@@ -149,8 +166,9 @@ def _state(session, world) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
     conflict = session.get(Conflict, world["conflict"]).status
     links = session.scalar(select(func.count()).select_from(AssetRelationship))
     upstream = session.get(Asset, world["upstream"])  # what the change set's undo changes
+    exceptions = session.scalar(select(func.count()).select_from(PolicyException))
     return (live.version, live.owner, live.deleted_at, trashed.version, trashed.deleted_at, count,
-            runs, conflict, links, upstream.version, upstream.owner)
+            runs, conflict, links, upstream.version, upstream.owner, exceptions)
 
 
 @pytest.mark.parametrize("read_only", [False, True], ids=["read-write", "read-only"])

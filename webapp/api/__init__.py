@@ -34,6 +34,7 @@ def init_api(app: Flask) -> None:
         exports,
         health,
         imports,
+        policy,
         relationships,
     )
     from webapp.api.auth import token_required
@@ -49,7 +50,7 @@ def init_api(app: Flask) -> None:
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "inv_…"}
     )
     for blp in (assets.blp, exports.blp, change_sets.blp, audit.blp, imports.blp, conflicts.blp,
-                relationships.blp, health.blp):
+                relationships.blp, policy.blp, health.blp):
         api.register_blueprint(blp)
         csrf.exempt(blp)
     app.register_blueprint(docs.bp)

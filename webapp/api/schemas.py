@@ -7,6 +7,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from webapp import policy as policy_controls
 from webapp.models import (
     AssetStatus,
     AuditAction,
@@ -15,6 +16,7 @@ from webapp.models import (
     DataClassification,
     Engine,
     Environment,
+    PolicyStatus,
     asset_fields,
 )
 from webapp.services.asset_search import SORTS
@@ -149,13 +151,13 @@ class AssetPage(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
-def _any_of(enum_cls: type[enum.Enum]) -> fields.List:
+def _any_of(enum_cls: type[enum.Enum], description: str = "Repeat for any of several values "
+            "(`engine=mysql&engine=postgresql`).") -> fields.List:
     """A list filter on an enum field: repeat the argument for any of several values."""
     values = [m.value for m in enum_cls]
     # the check on the list, not on each item, so a bad value's error names the parameter
     return fields.List(fields.String(metadata={"enum": values}),
-                       validate=validate.ContainsOnly(values), metadata={
-        "description": "Repeat for any of several values (`engine=mysql&engine=postgresql`)."})
+                       validate=validate.ContainsOnly(values), metadata={"description": description})
 
 
 class AssetListArgs(Schema):
@@ -173,6 +175,17 @@ class AssetListArgs(Schema):
                        "manual entry or the API); false: only those one has."})
     unowned = fields.Boolean(metadata={
         "description": "true: only assets with no owner set; false: only those with one."})
+    policy_failing = fields.Boolean(metadata={
+        "description": "true: only assets failing at least one policy control (stored results, "
+                       "SPEC §12); false: only those failing none."})
+    policy = fields.String(
+        validate=validate.OneOf(list(policy_controls.CONTROLS), error="Choose a policy control by its id."),
+        metadata={"description": "A policy control's id (GET /api/v1/policy/controls): only "
+                                 "assets whose result for it has one of `policy_status` (fail "
+                                 "when none is given)."})
+    policy_status = _any_of(PolicyStatus, description=(
+        "Policy results of any of these statuses: of the `policy` control, or of any control "
+        "when none is given. Repeat for several (`policy_status=fail&policy_status=unknown`)."))
     include_deleted = fields.Boolean(load_default=False)
     sort = fields.String(
         load_default="name",
