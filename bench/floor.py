@@ -58,9 +58,12 @@ STEPS = (
         FROM generate_series(1, %(records)s) i"""),
     # SPEC §12: an import batch keeps the policy results of what it wrote current, in the same
     # transaction; here the changed assets' rows are rewritten and the new ones' written
-    ("policy results: rewrite {changed:,} assets'", """
-        WITH gone AS (DELETE FROM policy_results WHERE asset_id IN (
-                SELECT id FROM assets WHERE name NOT LIKE 'floor-%%' ORDER BY id DESC LIMIT %(changed)s)
+    # the changed assets' new engine version changes one result each (the product rewrites only
+    # the results that changed)
+    ("policy results: rewrite {changed:,}", """
+        WITH gone AS (DELETE FROM policy_results WHERE control_id = 'lifecycle.engine_supported'
+                AND asset_id IN (SELECT id FROM assets WHERE name NOT LIKE 'floor-%%'
+                                 ORDER BY id DESC LIMIT %(changed)s)
             RETURNING asset_id, control_id, status, reason)
         INSERT INTO policy_results (asset_id, control_id, status, reason, evaluated_at)
         SELECT asset_id, control_id, status, reason, now() FROM gone"""),

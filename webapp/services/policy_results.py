@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, event, func, or_, select, tuple_
+from sqlalchemy import delete, event, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from webapp import policy
@@ -138,7 +138,16 @@ def evaluate_all(session: Session, *, now: datetime | None = None, batch_size: i
         after, done = chunk[-1], done + len(chunk)
         if progress is not None:
             progress(done, total)
+    _analyze(session)
     return written
+
+
+def _analyze(session: Session) -> None:
+    """After rewriting a large share of the results, refresh the planner's statistics, so the
+    next evaluation's lookups by asset use the index instead of scanning (PostgreSQL)."""
+    if bulk.is_postgresql(session):
+        session.execute(text("ANALYZE policy_results"))
+        session.commit()
 
 
 def evaluate_missing(session: Session, *, now: datetime | None = None, batch_size: int = BATCH_SIZE,
@@ -158,6 +167,8 @@ def evaluate_missing(session: Session, *, now: datetime | None = None, batch_siz
         session.commit()
         if progress is not None:
             progress(min(done * batch_size, len(missing)), len(missing))
+    if missing:
+        _analyze(session)
     return written
 
 
@@ -200,10 +211,13 @@ def _evaluate_chunk(session: Session, ids: Sequence[uuid.UUID], base: policy.Con
     stored = {(a, c): (PolicyStatus(st), reason) for a, c, st, reason in session.execute(
         select(RESULTS.c.asset_id, RESULTS.c.control_id, RESULTS.c.status, RESULTS.c.reason)
         .where(RESULTS.c.asset_id.in_(ids)))}
-    gone = [key for key, value in stored.items() if wanted.get(key) != value]
-    for start in range(0, len(gone), BATCH_SIZE):
-        session.execute(delete(RESULTS).where(
-            tuple_(RESULTS.c.asset_id, RESULTS.c.control_id).in_(gone[start:start + BATCH_SIZE])))
+    gone: dict[str, list[uuid.UUID]] = defaultdict(list)  # by control: each delete uses the key
+    for (asset_id, control_id), value in stored.items():
+        if wanted.get((asset_id, control_id)) != value:
+            gone[control_id].append(asset_id)
+    for control_id, asset_ids in gone.items():
+        session.execute(delete(RESULTS).where(RESULTS.c.control_id == control_id,
+                                              RESULTS.c.asset_id.in_(asset_ids)))
     rows = [{"asset_id": a, "control_id": c, "status": status, "reason": reason,
              "evaluated_at": base.now}
             for (a, c), (status, reason) in wanted.items() if stored.get((a, c)) != (status, reason)]
