@@ -498,7 +498,9 @@ def _copied(
     if plan.wrap_rows:  # a plain SELECT over a subquery keeps the subquery's order
         rows = stmt.subquery("r")
         stmt = select(func.row_to_json(rows.table_valued()))
-    connection = session.connection()
+    # a connection of its own: while a COPY streams, its connection can do nothing else, so the
+    # session's stays free for whatever runs before the last chunk is read (a test's checks)
+    connection = session.get_bind().connect()
     connection.execute(text("SET LOCAL TimeZone = 'UTC'"))
     sql, params = _driver_sql(stmt, connection.dialect)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -525,7 +527,9 @@ def _copied(
                     progress(done + len(lines))
     finally:
         cursor.close()
-        session.rollback()  # end the read's transaction (nothing was written in it)
+        connection.rollback()  # end the read's transaction (nothing was written in it)
+        connection.close()
+        session.rollback()
 
 
 def _lines(rows: list[Any], line_end: bytes) -> bytes:
