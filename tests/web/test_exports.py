@@ -30,7 +30,7 @@ from tests.factories import ACTOR, make_asset
 from tests.web.pages import parse
 from webapp.models import Asset, AuditAction, AuditEvent
 from webapp.services import assets as asset_service
-from webapp.services import exports, imports
+from webapp.services import export_xlsx, exports, imports
 
 SECRET = "postgresql://orders_app:Sup3r-s3cret-pw@db1.internal:5432/orders"
 RICH = {
@@ -440,7 +440,7 @@ def test_the_export_reads_the_same_on_sqlite(sqlite_app):
 
 def test_a_spreadsheet_past_its_row_limit_goes_on_to_another_sheet(client, session, login_as,
                                                                    monkeypatch):
-    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 3)  # a header and two rows per sheet
+    monkeypatch.setattr(export_xlsx, "XLSX_MAX_ROWS", 3)  # a header and two rows per sheet
     for i in range(5):
         make_asset(session, name=f"row-{i}")
     login_as("analyst")

@@ -29,14 +29,11 @@ import csv
 import dataclasses
 import io
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import xlsxwriter
 from sqlalchemy import (
     JSON,
     ColumnElement,
@@ -58,35 +55,33 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from webapp.models import Asset, AuditAction, Tag, asset_tags
-from webapp.models.asset_fields import CATALOGUE, FieldSpec
 from webapp.models.base import utcnow
 from webapp.services import asset_search, audit
 from webapp.services.actor import Actor
 from webapp.services.errors import ValidationFailed
+from webapp.services.export_columns import (  # noqa: F401 (the export's columns, used here and re-exported)
+    COLUMNS,
+    EMPTY_JSON,
+    FIELDS,
+    FORMULA_START,
+    JSON_KINDS,
+    KINDS,
+    LIST_SEPARATOR,
+    TAGS_AT,
+    TIMESTAMPS,
+    Page,
+    formula_safe,
+)
+from webapp.services.export_xlsx import write_xlsx
 
 # rows per page: one FETCH from the cursor, one chunk of output
 PAGE_SIZE = 2_000
 # bytes of COPY output joined into one chunk (about a hundred rows)
 CHUNK_BYTES = 1 << 16
-FIELDS: tuple[FieldSpec, ...] = tuple(f for f in CATALOGUE if f.exportable and not f.secret)
-TIMESTAMPS = ("created_at", "updated_at", "first_seen_at", "last_seen_at", "deleted_at")
-COLUMNS: tuple[str, ...] = ("id", *(f.name for f in FIELDS), "has_connection_string", *TIMESTAMPS)
-# what each column holds, for the writers: the catalogue's kinds, and the extra columns'
-KINDS: dict[str, str] = {
-    "id": "id", **{f.name: f.kind for f in FIELDS}, "has_connection_string": "boolean",
-    **dict.fromkeys(TIMESTAMPS, "timestamp"),
-}
-TAGS_AT = COLUMNS.index("tags")
-# aliases and metadata are read as the JSON text the database holds (see selected_columns)
-JSON_KINDS = ("list", "mapping")
-# a spreadsheet reads a cell starting with one of these as a formula (SPEC §9)
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-LIST_SEPARATOR = "; "  # what the CSV importer splits aliases and tags on
 # the filter an audit event records: every field of the query but how a page is shown (its
 # position, its size, whether its total is counted exactly)
 NOT_FILTER = frozenset({"limit", "after", "before", "cursor", "count"})
 
-Page = list[list[Any]]  # rows, each a list of values in COLUMNS order
 
 
 @dataclass(frozen=True)
@@ -269,11 +264,6 @@ def _pages(
 
 # --- CSV ----------------------------------------------------------------------------------------
 
-def formula_safe(value: str) -> str:
-    """A text cell a spreadsheet will not run: a leading `'` before = + - @, tab or CR."""
-    return "'" + value if value.startswith(FORMULA_START) else value
-
-
 def _positions(*kinds: str) -> tuple[int, ...]:
     return tuple(i for i, name in enumerate(COLUMNS) if KINDS[name] in kinds)
 
@@ -283,7 +273,6 @@ CSV_TEXT = _positions("text")  # a choice is one of a closed set of words: nothi
 CSV_TAGS = _positions("tags")
 CSV_LISTS = _positions("list")  # JSON text of a list
 CSV_MAPPINGS = _positions("mapping")  # JSON text of an object
-EMPTY_JSON = ("[]", "{}", "null")
 CSV_BOOLEANS = _positions("boolean")
 CSV_TIMESTAMPS = _positions("timestamp")
 
@@ -551,65 +540,6 @@ def _driver_sql(stmt: Select[Any], dialect: Dialect) -> tuple[str, dict[str, Any
             process = compiled.binds[key].type.dialect_impl(dialect).bind_processor(dialect)
         params[key] = process(value) if process is not None else value
     return state.statement, params
-
-
-# --- XLSX ---------------------------------------------------------------------------------------
-
-XLSX_MAX_ROWS = 1_048_576  # a worksheet's limit: past it the rows go on to a new sheet
-READ_SIZE = 1 << 16
-
-
-def write_xlsx(pages: Iterable[Page]) -> Iterator[bytes]:
-    """A workbook written in xlsxwriter's constant-memory mode (each row flushed to a temporary
-    file as it is written). A zip is only complete when closed, so the bytes follow the last row.
-    Text is written as text, never as a formula."""
-    with tempfile.TemporaryDirectory(prefix="inventory-export-") as tmp:
-        path = os.path.join(tmp, "assets.xlsx")
-        workbook = xlsxwriter.Workbook(path, {
-            "constant_memory": True, "tmpdir": tmp, "remove_timezone": True,
-            "strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False,
-        })
-        header = workbook.add_format({"bold": True})
-        moment = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-        cells = [_xlsx_cell(KINDS[name], moment) for name in COLUMNS]
-        sheet, row = None, XLSX_MAX_ROWS
-        for page in pages:
-            for values in page:
-                if row == XLSX_MAX_ROWS:
-                    sheet = workbook.add_worksheet(f"Assets {len(workbook.worksheets()) + 1}"
-                                                   if workbook.worksheets() else "Assets")
-                    sheet.freeze_panes(1, 0)
-                    sheet.write_row(0, 0, COLUMNS, header)
-                    row = 1
-                for column, (cell, value) in enumerate(zip(cells, values, strict=True)):
-                    if value is not None:
-                        cell(sheet, row, column, value)
-                row += 1
-        if sheet is None:  # no rows: the header alone
-            sheet = workbook.add_worksheet("Assets")
-            sheet.write_row(0, 0, COLUMNS, header)
-        workbook.close()
-        with open(path, "rb") as stream:
-            while chunk := stream.read(READ_SIZE):
-                yield chunk
-
-
-def _xlsx_cell(kind: str, moment: Any) -> Callable[[Any, int, int, Any], Any]:
-    if kind in ("integer", "number"):
-        return lambda sheet, r, c, v: sheet.write_number(r, c, v)
-    if kind == "boolean":
-        return lambda sheet, r, c, v: sheet.write_boolean(r, c, v)
-    if kind == "timestamp":
-        return lambda sheet, r, c, v: sheet.write_datetime(r, c, v, moment)
-    if kind == "tags":
-        return lambda sheet, r, c, v: sheet.write_string(r, c, LIST_SEPARATOR.join(v)) if v else None
-    if kind == "list":  # JSON text
-        return lambda sheet, r, c, v: (
-            None if v in EMPTY_JSON else sheet.write_string(r, c, LIST_SEPARATOR.join(json.loads(v)))
-        )
-    if kind == "mapping":  # JSON text
-        return lambda sheet, r, c, v: None if v in EMPTY_JSON else sheet.write_string(r, c, v)
-    return lambda sheet, r, c, v: sheet.write_string(r, c, str(v))  # text, choice, id
 
 
 register(ExportFormat("csv", "CSV", "text/csv", "csv", write_csv, copy=CSV_COPY))

@@ -24,6 +24,7 @@ from webapp.models import Asset, PolicyException, PolicyResult, PolicySnapshot, 
 from webapp.models.base import utcnow
 from webapp.services import listing
 from webapp.services.errors import NotFound
+from webapp.services.export_columns import formula_safe
 
 STATUSES = tuple(s.value for s in PolicyStatus)  # pass fail unknown excepted
 REPORT_ASSETS_SHOWN = 500  # failing assets listed per control on the printable page
@@ -207,8 +208,6 @@ CSV_COLUMNS = ("framework", "references", "control_id", "control", "severity", "
 def report_csv(session: Session, framework_id: str) -> Iterator[bytes]:
     """The framework's report as CSV (UTF-8 with a byte-order mark): one row per failing or
     excepted asset and control, formula-safe, streamed."""
-    from webapp.services.exports import formula_safe
-
     framework = get_framework(framework_id)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
