@@ -31,6 +31,7 @@ from webapp.models.imports import (
     ImportRecord,
     ImportRun,
 )
+from webapp.models.outbox import EventSeverity, OutboxEvent
 from webapp.models.policy import PolicyException, PolicyResult, PolicySnapshot
 from webapp.models.relationship import AssetRelationship
 from webapp.models.setting import Setting
@@ -58,6 +59,7 @@ __all__ = [
     "Criticality",
     "DataClassification",
     "Engine",
+    "EventSeverity",
     "Environment",
     "HostBridge",
     "ImportFile",
@@ -66,6 +68,7 @@ __all__ = [
     "ImportRun",
     "ImportStatus",
     "LoginThrottle",
+    "OutboxEvent",
     "PolicyException",
     "PolicyResult",
     "PolicySnapshot",
