@@ -38,6 +38,7 @@ from webapp.models.setting import Setting
 from webapp.models.task import TaskRun, TaskStatus
 from webapp.models.token import ApiToken
 from webapp.models.user import LoginThrottle, User, UserSession
+from webapp.models.webhook import DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "ApiToken",
@@ -58,6 +59,7 @@ __all__ = [
     "ConflictStatus",
     "Criticality",
     "DataClassification",
+    "DeliveryStatus",
     "Engine",
     "EventSeverity",
     "Environment",
@@ -82,5 +84,8 @@ __all__ = [
     "TaskStatus",
     "User",
     "UserSession",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "asset_tags",
 ]
