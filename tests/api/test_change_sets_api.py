@@ -87,6 +87,32 @@ def test_a_bulk_change_by_filter_with_several_values(client, admin, session, thr
     assert session.get(Asset, elsewhere.id).status.value == "active"
 
 
+@pytest.mark.parametrize("selection", [
+    {"policy": "ownership.owner_set"},
+    {"policy": "ownership.owner_set", "policy_status": ["fail"]},
+    {"policy_failing": True, "unowned": True},
+])
+def test_a_bulk_change_by_policy_and_ownership_filters(client, admin, session, three, selection):
+    unowned = make_asset(session, name="api-nobody", owner=None, environment="production")
+    response = client.post("/api/v1/assets/bulk", headers=admin.headers, json={
+        "filter": selection, "set": {"owner": "dba@example.com"}})
+    assert response.status_code == 202, response.get_json()
+    body = response.get_json()
+    assert (body["matched"], body["changed"]) == (1, 1)
+    assert _owner(session, unowned.id) == "dba@example.com"
+    assert [_owner(session, a.id) for a in three] == ["old@example.com"] * 3
+    # the change kept the stored results current: nothing fails "owner set" any more
+    again = client.post("/api/v1/assets/bulk", headers=admin.headers, json={
+        "filter": {"policy": "ownership.owner_set"}, "set": {"owner": "x@example.com"}, "dry_run": True})
+    assert "filter" in field_errors(assert_problem(again, 422))  # it matches no asset
+
+
+def test_a_bulk_filter_names_a_bad_policy_control(client, admin, three):
+    response = client.post("/api/v1/assets/bulk", headers=admin.headers, json={
+        "filter": {"policy": "no.such.control"}, "set": {"owner": "x@example.com"}})
+    assert "filter.policy" in field_errors(assert_problem(response, 422))
+
+
 def test_an_asset_changed_since_is_refused_on_undo_and_listed(client, admin, session, three):
     body = client.post("/api/v1/assets/bulk", headers=admin.headers, json={
         "ids": [str(a.id) for a in three], "delete": True}).get_json()

@@ -7,7 +7,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from webapp.api.schemas import NO_NUL, StrictSchema, _text, _write_field
+from webapp import policy as policy_controls
+from webapp.api.schemas import NO_NUL, AssetListArgs, StrictSchema, _text, _write_field
 from webapp.models import (
     AssetStatus,
     ChangeSetKind,
@@ -16,6 +17,7 @@ from webapp.models import (
     DataClassification,
     Engine,
     Environment,
+    PolicyStatus,
     asset_fields,
 )
 from webapp.services.change_sets import IDS_MAX, SETTABLE
@@ -37,6 +39,11 @@ class OneOrMany(fields.Field):
         return items
 
 
+def _as_listed(name: str) -> dict[str, Any]:
+    """The description `GET /api/v1/assets` gives the same filter."""
+    return {"description": AssetListArgs._declared_fields[name].metadata["description"]}
+
+
 def _any_of(enum_cls: Any) -> OneOrMany:
     return OneOrMany([m.value for m in enum_cls])
 
@@ -53,6 +60,16 @@ class BulkFilter(StrictSchema):
     owner = _text(200, metadata={"description": "Owners starting with this text, any case."})
     tag = _text(64)
     stale = fields.Boolean(truthy={True}, falsy={False})
+    unverified = fields.Boolean(truthy={True}, falsy={False},
+                                metadata=_as_listed("unverified"))
+    unowned = fields.Boolean(truthy={True}, falsy={False},
+                             metadata=_as_listed("unowned"))
+    policy_failing = fields.Boolean(truthy={True}, falsy={False},
+                                    metadata=_as_listed("policy_failing"))
+    policy = fields.String(
+        validate=validate.OneOf(list(policy_controls.CONTROLS), error="Choose a policy control by its id."),
+        metadata=_as_listed("policy"))
+    policy_status = _any_of(PolicyStatus)
     include_deleted = fields.Boolean(truthy={True}, falsy={False})
 
 
