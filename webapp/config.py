@@ -80,6 +80,12 @@ class Config:
         # policy evaluation (SPEC §12): assets per committed batch of a full re-evaluation
         self.POLICY_BATCH_SIZE = int(env.get("POLICY_BATCH_SIZE", "1000"))
         self.POLICY_JOB_TIMEOUT = int(env.get("POLICY_JOB_TIMEOUT", "7200"))
+        # webhooks (SPEC §9, §13): private, loopback and link-local receivers only when true (tests,
+        # closed networks); seconds a receiver has to answer; send right after an event's commit
+        # (else only the scheduler's minute sweep sends)
+        self.WEBHOOK_ALLOW_PRIVATE = _bool(env.get("WEBHOOK_ALLOW_PRIVATE"))
+        self.WEBHOOK_TIMEOUT_SECONDS = float(env.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
+        self.WEBHOOK_SEND_ON_COMMIT = _bool(env.get("WEBHOOK_SEND_ON_COMMIT"), default=True)
 
     def as_dict(self) -> dict[str, object]:
         return {k: v for k, v in vars(self).items() if k.isupper()}

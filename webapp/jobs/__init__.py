@@ -9,7 +9,8 @@ process otherwise.
 - `runner`: the registry of job kinds, `dispatch`, the RQ and thread runners
 - `worker`: `work` (`flask worker`, one app per process) and `perform`, the RQ job
 - one module per job kind: `imports`, `change_sets` (bulk actions and their undo), `policy`
-  (re-evaluating every asset's policy results)
+  (re-evaluating every asset's policy results), `webhooks` (sending the deliveries a commit
+  created)
 
 Runs a dead runner left behind are reaped by the worker at its start, by the thread runner
 before each job (there is no worker then), and by `flask maintenance` (cron). (The imports
@@ -22,7 +23,7 @@ from webapp.jobs import imports
 
 # isort: split
 # registered after imports, so a worker takes import jobs first (it serves queues in order)
-from webapp.jobs import change_sets, policy
+from webapp.jobs import change_sets, policy, webhooks
 from webapp.jobs.imports import QUEUE, REDIS_UNAVAILABLE, run_import_job
 from webapp.jobs.runner import (
     FAILURE_TTL,
@@ -51,5 +52,6 @@ __all__ = [
     "register",
     "run_import_job",
     "wait_for_threads",
+    "webhooks",
     "work",
 ]
