@@ -15,6 +15,7 @@ from webapp.models import (
     Asset,
     AuditAction,
     AuditEvent,
+    OutboxEvent,
     PolicyException,
     PolicyResult,
     PolicySnapshot,
@@ -162,6 +163,71 @@ def test_an_exception_turns_a_failure_into_excepted_until_it_expires(session):
     assert [e["exception_id"] for e in expired] == [str(exception.id)]
     assert results(session, asset.id)["encryption.at_rest"] == "fail"
     assert policy_exceptions.expire(session, now=later) == []
+
+
+def events(session, kind):  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return list(session.scalars(select(OutboxEvent).where(OutboxEvent.kind == kind)
+                                .order_by(OutboxEvent.created_at)))
+
+
+def test_an_exception_is_announced_once_a_week_before_and_once_when_it_ends(session):
+    asset = make_asset(session, name="billing-db", **{**POSTURE, "encrypted_at_rest": False})
+    expires = utcnow() + timedelta(days=30)
+    exception = policy_exceptions.grant(session, ACTOR, asset.id, "encryption.at_rest",
+                                        reason="migration planned", expires_at=expires)
+    assert policy_exceptions.expire(session) == [] and events(session, "exception_expiring") == []
+    # within a week of the end: one warning, however often the job runs
+    for days_left in (6, 5):
+        policy_exceptions.expire(session, now=expires - timedelta(days=days_left))
+    [warning] = events(session, "exception_expiring")
+    assert "billing-db" in warning.subject and "ends on" in warning.subject
+    assert warning.min_role.value == "reviewer" and warning.link == f"/assets/{asset.id}/policy"
+    # at the end: one more, saying it ended
+    for minutes in (1, 2):
+        policy_exceptions.expire(session, now=expires + timedelta(minutes=minutes))
+    warning, ended = events(session, "exception_expiring")
+    assert "ended on" in ended.subject and ended.payload["exception_id"] == str(exception.id)
+    assert ended.payload["state"] == "expired"
+
+
+def test_a_new_high_failure_is_announced_with_its_reason(session):
+    asset = make_asset(session, name="ledger-primary", **POSTURE)
+    assert events(session, "policy_failing") == []  # a first evaluation is not news
+    asset_service.update(session, ACTOR, asset.id, {"encrypted_at_rest": False}, expected_version=None)
+    [event] = events(session, "policy_failing")
+    control = policy.CONTROLS["encryption.at_rest"]
+    assert control.severity.value in {"high", "critical"}
+    assert event.subject == f"ledger-primary now fails “{control.title}”"
+    assert event.severity.value == control.severity.value
+    assert reason(session, asset.id, "encryption.at_rest") in event.body
+    assert event.payload == {"asset_id": str(asset.id), "asset": "ledger-primary",
+                             "controls": ["encryption.at_rest"]}
+    # still failing after another edit: no second event
+    asset_service.update(session, ACTOR, asset.id, {"owner": "dba@example.com"}, expected_version=None)
+    assert len(events(session, "policy_failing")) == 1
+
+
+def test_a_failure_rolled_back_leaves_no_event(session):
+    asset = make_asset(session, **POSTURE)
+    row = session.get(Asset, asset.id)
+    row.encrypted_at_rest = False
+    session.flush()
+    policy_results.evaluate_ids(session, [asset.id])
+    assert session.scalar(select(func.count()).select_from(OutboxEvent)) == 1
+    session.rollback()
+    assert events(session, "policy_failing") == []
+
+
+def test_many_new_failures_in_one_batch_make_one_event(session):
+    made = [make_asset(session, name=f"fleet-{n}", **POSTURE)
+            for n in range(policy_results.NEWS_PER_BATCH + 1)]
+    for asset in made:
+        session.get(Asset, asset.id).encrypted_at_rest = False
+    session.commit()
+    [event] = events(session, "policy_failing")
+    assert event.subject.startswith(f"{len(made)} assets newly fail")
+    assert event.link == "/assets?policy_failing=true"
 
 
 @pytest.mark.parametrize(("control", "reason_text", "days", "field"), [

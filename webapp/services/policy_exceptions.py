@@ -4,7 +4,8 @@ again once it passes (the policy job re-evaluates expired exceptions).
 
     grant(session, actor, asset_id, "encryption.at_rest", reason="…", expires_at=when)
     active(session, asset_id)          # {control id: PolicyException}
-    expire(session, now)               # re-evaluate the assets whose exceptions ran out
+    expire(session, now=now)           # re-evaluate the assets whose exceptions ran out (and
+                                       # announce them, and those ending within a week)
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from webapp import policy
-from webapp.models import AuditAction, PolicyException
+from webapp.models import Asset, AuditAction, EventSeverity, PolicyException, Role
 from webapp.models.base import utcnow
-from webapp.services import assets, audit, policy_results
+from webapp.services import assets, audit, outbox, policy_results
 from webapp.services.actor import Actor
 from webapp.services.errors import ValidationFailed
 
+WARN_DAYS = 7  # an exception ending this soon is announced (once)
 MAX_DAYS = 366  # "at most a year": a year from today, leap day included
 REASON_MAX = 2_000
 
@@ -85,19 +87,57 @@ def active(session: Session, asset_id: uuid.UUID, *, now: datetime | None = None
 
 
 def expire(session: Session, *, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Re-evaluate the assets whose exceptions have run out since last time, and mark those
-    exceptions handled, in one transaction. Returns what expired (for notifications)."""
+    """Re-evaluate the assets whose exceptions have run out since last time, mark those
+    exceptions handled and announce each (an `exception_expiring` outbox event), in one
+    transaction; announce, once each, the exceptions ending within WARN_DAYS. Returns what
+    expired."""
     now = now or utcnow()
+    _warn_soon(session, now)
     due = list(session.execute(
         select(PolicyException.id, PolicyException.asset_id, PolicyException.control_id,
-               PolicyException.expires_at)
+               PolicyException.expires_at, Asset.name)
+        .join(Asset, Asset.id == PolicyException.asset_id)
         .where(PolicyException.expires_at <= now, PolicyException.expiry_handled_at.is_(None))
     ).tuples())
     if not due:
+        session.commit()
         return []
     session.execute(update(PolicyException).where(PolicyException.id.in_([d[0] for d in due]))
                     .values(expiry_handled_at=now).execution_options(synchronize_session=False))
     policy_results.evaluate_ids(session, {d[1] for d in due}, now=now)
+    for exception_id, asset_id, control_id, expires_at, name in due:
+        _announce(session, "expired", exception_id, asset_id, control_id, expires_at, name)
     session.commit()
     return [{"exception_id": str(i), "asset_id": str(a), "control": c, "expired_at": e.isoformat()}
-            for i, a, c, e in due]
+            for i, a, c, e, _name in due]
+
+
+def _warn_soon(session: Session, now: datetime) -> None:
+    """One event per exception ending within WARN_DAYS (the dedupe key keeps it to one)."""
+    for exception_id, asset_id, control_id, expires_at, name in session.execute(
+        select(PolicyException.id, PolicyException.asset_id, PolicyException.control_id,
+               PolicyException.expires_at, Asset.name)
+        .join(Asset, Asset.id == PolicyException.asset_id)
+        .where(PolicyException.expires_at > now,
+               PolicyException.expires_at <= now + timedelta(days=WARN_DAYS),
+               Asset.deleted_at.is_(None))
+    ).tuples():
+        _announce(session, "expiring", exception_id, asset_id, control_id, expires_at, name)
+
+
+def _announce(session: Session, what: str, exception_id: uuid.UUID, asset_id: uuid.UUID,
+              control_id: str, expires_at: datetime, name: str) -> None:
+    control = policy.CONTROLS.get(control_id)
+    title = control.title if control else control_id
+    subject = (f"The exception to “{title}” for {name} ended on {expires_at:%Y-%m-%d}"
+               if what == "expired" else
+               f"The exception to “{title}” for {name} ends on {expires_at:%Y-%m-%d}")
+    outbox.emit(
+        session, "exception_expiring", subject=subject, min_role=Role.reviewer,
+        severity=EventSeverity.medium if what == "expired" else EventSeverity.low,
+        body=("The asset is evaluated against the control again." if what == "expired" else
+              "Renew it, or fix the asset, before then."),
+        link=f"/assets/{asset_id}/policy", dedupe_key=f"exception_{what}:{exception_id}",
+        payload={"exception_id": str(exception_id), "asset_id": str(asset_id), "asset": name,
+                 "control": control_id, "expires_at": expires_at.isoformat(), "state": what},
+    )

@@ -35,10 +35,20 @@ from sqlalchemy import delete, event, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from webapp import policy
-from webapp.models import Asset, AssetRelationship, PolicyException, PolicyResult, PolicyStatus
+from webapp.models import (
+    Asset,
+    AssetRelationship,
+    EventSeverity,
+    PolicyException,
+    PolicyResult,
+    PolicyStatus,
+    Role,
+)
 from webapp.models.base import utcnow
-from webapp.services import bulk, settings
+from webapp.services import bulk, outbox, settings
 
+SEVERE = [policy.Severity.high, policy.Severity.critical]  # what a new failure is announced for
+NEWS_PER_BATCH = 20  # past this many assets newly failing in one batch, one event says how many
 PENDING = "policy_pending"  # session.info: ids of assets whose results must be recomputed
 BATCH_SIZE = 1_000  # assets per evaluation statement group (ids bound in IN lists)
 RESULTS = PolicyResult.__table__
@@ -222,7 +232,41 @@ def _evaluate_chunk(session: Session, ids: Sequence[uuid.UUID], base: policy.Con
              "evaluated_at": base.now}
             for (a, c), (status, reason) in wanted.items() if stored.get((a, c)) != (status, reason)]
     bulk.insert_rows(session, RESULTS, rows)  # COPY on PostgreSQL
+    _announce_new_failures(session, stored, rows, {f.id: f for f in live})
     return len(rows)
+
+
+def _announce_new_failures(session: Session, stored: dict[tuple[uuid.UUID, str], tuple[PolicyStatus, str]],
+                           rows: list[dict[str, Any]], facts: dict[uuid.UUID, policy.AssetFacts]) -> None:
+    """An outbox event (SPEC §13) for each asset that newly fails a control of severity high or
+    critical: it had a result for the control, and it was not a failure. An asset's first
+    evaluation announces nothing (a new import's failures are the import's news, not a change
+    of posture). Past NEWS_PER_BATCH assets, one event says how many."""
+    news: dict[uuid.UUID, list[tuple[policy.Control, str]]] = defaultdict(list)
+    for row in rows:
+        key = (row["asset_id"], row["control_id"])
+        control = policy.CONTROLS[row["control_id"]]
+        if (row["status"] is PolicyStatus.fail and control.severity in SEVERE and key in stored
+                and stored[key][0] is not PolicyStatus.fail):
+            news[row["asset_id"]].append((control, row["reason"]))
+    if not news:
+        return
+    if len(news) > NEWS_PER_BATCH:
+        outbox.emit(session, "policy_failing", severity=EventSeverity.high, min_role=Role.analyst,
+                    subject=f"{len(news):,} assets newly fail a high or critical policy control",
+                    link="/assets?policy_failing=true",
+                    payload={"assets": len(news), "asset_ids": [str(a) for a in list(news)[:1000]]})
+        return
+    for asset_id, failures in news.items():
+        worst = max((c.severity for c, _ in failures), key=SEVERE.index)
+        name = facts[asset_id].name if asset_id in facts else str(asset_id)
+        titles = ", ".join(f"“{c.title}”" for c, _ in failures)
+        outbox.emit(session, "policy_failing", severity=EventSeverity(worst.value),
+                    min_role=Role.analyst, subject=f"{name} now fails {titles}"[:300],
+                    body="\n".join(f"{c.title} ({c.severity.value}): {reason}" for c, reason in failures),
+                    link=f"/assets/{asset_id}/policy",
+                    payload={"asset_id": str(asset_id), "asset": name,
+                             "controls": [c.id for c, _ in failures]})
 
 
 def _neighbours(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[policy.Neighbour]]:
