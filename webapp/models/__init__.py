@@ -35,7 +35,7 @@ from webapp.models.outbox import EventSeverity, OutboxEvent
 from webapp.models.policy import PolicyException, PolicyResult, PolicySnapshot
 from webapp.models.relationship import AssetRelationship
 from webapp.models.setting import Setting
-from webapp.models.task import TaskRun, TaskStatus
+from webapp.models.task import SchedulerLease, TaskRun, TaskStatus
 from webapp.models.token import ApiToken
 from webapp.models.user import LoginThrottle, User, UserSession
 from webapp.models.webhook import DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery
@@ -78,6 +78,7 @@ __all__ = [
     "RecordOutcome",
     "RelationshipKind",
     "Role",
+    "SchedulerLease",
     "Setting",
     "Tag",
     "TaskRun",

@@ -46,3 +46,16 @@ class TaskRun(UUIDPrimaryKey, Base):
         if self.status is TaskStatus.succeeded:
             return 100
         return min(100, self.processed * 100 // self.total) if self.total else 0
+
+
+class SchedulerLease(Base):
+    """Who runs the scheduled tasks (SPEC §13), on SQLite: the one scheduler holding an unexpired
+    lease acts, the others wait for it to expire. PostgreSQL uses an advisory lock instead
+    (webapp/jobs/scheduler.py); the table exists on both so the schema is one."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # "scheduler"
+    holder: Mapped[str] = mapped_column(String(200))  # host:pid:random of the scheduler holding it
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

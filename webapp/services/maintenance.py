@@ -1,5 +1,6 @@
-"""Housekeeping for cron: purge the trash past its retention, report stale assets, mark failed
-the imports and change sets whose worker died, and discard bulk previews nobody applied."""
+"""Housekeeping (the `maintenance` scheduled task, and `flask maintenance`): purge the trash past
+its retention, report stale assets, mark failed the imports and change sets whose worker died,
+discard bulk previews nobody applied, and prune old task runs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import Asset
 from webapp.models.base import utcnow
-from webapp.services import assets, change_sets, imports, settings
+from webapp.services import assets, change_sets, imports, settings, tasks
 from webapp.services.actor import Actor
 from webapp.services.asset_search import is_stale
 
@@ -21,6 +22,7 @@ class MaintenanceResult:
     purged: int
     stale: int
     reaped: int = 0
+    task_runs_pruned: int = 0
 
 
 def stale_count(session: Session) -> int:
@@ -47,4 +49,6 @@ def run(session: Session, actor: Actor, *,
     reaped = (imports.reap_stale(session, stale_seconds=import_stale_seconds)
               + change_sets.reap_stale(session))
     change_sets.discard_previews(session)
-    return MaintenanceResult(purged=len(expired), stale=stale_count(session), reaped=reaped)
+    pruned = tasks.prune(session)
+    return MaintenanceResult(purged=len(expired), stale=stale_count(session), reaped=reaped,
+                             task_runs_pruned=pruned)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from croniter import croniter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     # each policy control's parameters that differ from its defaults ({control: {name: value}},
     # SPEC §12); the defaults and ranges are the controls' own (webapp/policy/)
     "policy_parameters": {},
+    # scheduled tasks' cron schedules that differ from their defaults ({task: "*/5 * * * *"},
+    # SPEC §13); the tasks and their defaults are webapp/services/scheduled_tasks.py's
+    "task_schedules": {},
 }
 PRECEDENCE_KEYS = ("source_precedence", "business_source_precedence")
 
@@ -64,6 +68,8 @@ def _validate(key: str, value: Any) -> Any:
         value = ["manual", *[v for v in value if v != "manual"]]
     elif key == "policy_parameters":
         value = _policy_parameters(value)
+    elif key == "task_schedules":
+        value = _task_schedules(value)
     else:
         raise ValidationFailed({key: "Unknown setting."})
     return value
@@ -78,6 +84,29 @@ def _policy_parameters(value: Any) -> dict[str, dict[str, Any]]:
         return policy.validate_parameters(value)
     except policy.ParameterError as exc:
         raise ValidationFailed({exc.field: str(exc)}, "A policy parameter is out of range.") from None
+
+
+def cron_error(expression: Any) -> str | None:
+    """Why `expression` is not a five-field cron schedule (minute hour day month weekday, UTC),
+    or None when it is one."""
+    if not isinstance(expression, str) or not expression.strip():
+        return "Enter a cron schedule: minute hour day-of-month month day-of-week."
+    if "\x00" in expression or len(expression) > 100 or len(expression.split()) != 5:
+        return "A schedule has five fields: minute hour day-of-month month day-of-week."
+    if not croniter.is_valid(expression.strip()):
+        return f"{expression.strip()!r} is not a valid cron schedule."
+    return None
+
+
+def _task_schedules(value: Any) -> dict[str, str]:
+    """{task: cron}: a 422 naming `task_schedules.<task>` for a schedule croniter refuses."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
+        raise ValidationFailed({"task_schedules": "Give each task's schedule as {task: cron}."})
+    errors = {f"task_schedules.{name}": error for name, cron in value.items()
+              if (error := cron_error(cron)) is not None}
+    if errors:
+        raise ValidationFailed(errors, "A task schedule is not a valid cron expression.")
+    return {name: " ".join(cron.split()) for name, cron in sorted(value.items())}
 
 
 def update(session: Session, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:
