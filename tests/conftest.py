@@ -172,6 +172,11 @@ def app(app_config: dict[str, object]):  # type: ignore[no-untyped-def]
     app.test_client_class = IsolatedClient
     with app.app_context():
         yield app
+        # job threads (an import, the outbox dispatcher a commit kicked) end before the database
+        # is disposed of and the next test truncates it
+        from webapp import jobs
+
+        jobs.wait_for_threads()
         _db.session.remove()
         _db.engine.dispose()
 

@@ -86,6 +86,11 @@ class Config:
         self.WEBHOOK_ALLOW_PRIVATE = _bool(env.get("WEBHOOK_ALLOW_PRIVATE"))
         self.WEBHOOK_TIMEOUT_SECONDS = float(env.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
         self.WEBHOOK_SEND_ON_COMMIT = _bool(env.get("WEBHOOK_SEND_ON_COMMIT"), default=True)
+        # notifications by e-mail (SPEC §13): off without SMTP_URL (smtp://user:pass@host:port,
+        # ?starttls=true, or smtps:// for implicit TLS); the sender; the app's address for links
+        self.SMTP_URL = env.get("SMTP_URL") or None
+        self.SMTP_FROM = env.get("SMTP_FROM") or None
+        self.APP_URL = env.get("APP_URL") or None
 
     def as_dict(self) -> dict[str, object]:
         return {k: v for k, v in vars(self).items() if k.isupper()}

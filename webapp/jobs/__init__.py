@@ -9,8 +9,9 @@ process otherwise.
 - `runner`: the registry of job kinds, `dispatch`, the RQ and thread runners
 - `worker`: `work` (`flask worker`, one app per process) and `perform`, the RQ job
 - one module per job kind: `imports`, `change_sets` (bulk actions and their undo), `policy`
-  (re-evaluating every asset's policy results), `webhooks` (sending the deliveries a commit
-  created)
+  (re-evaluating every asset's policy results), `outbox` (dispatching outbox events: a session
+  listener kicks it after each commit that wrote some), `webhooks` (sending the deliveries a
+  commit created)
 
 Runs a dead runner left behind are reaped by the worker at its start, by the thread runner
 before each job (there is no worker then), and by `flask maintenance` (cron). (The imports
@@ -23,7 +24,7 @@ from webapp.jobs import imports
 
 # isort: split
 # registered after imports, so a worker takes import jobs first (it serves queues in order)
-from webapp.jobs import change_sets, policy, webhooks
+from webapp.jobs import change_sets, outbox, policy, webhooks
 from webapp.jobs.imports import QUEUE, REDIS_UNAVAILABLE, run_import_job
 from webapp.jobs.runner import (
     FAILURE_TTL,
@@ -47,6 +48,7 @@ __all__ = [
     "change_sets",
     "dispatch",
     "imports",
+    "outbox",
     "policy",
     "redis_connection",
     "register",

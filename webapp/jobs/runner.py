@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -217,8 +218,16 @@ def run_in_thread(app: Flask, name: str, *args: Any, job_id: str | None = None) 
 
 
 def wait_for_threads(timeout: float = 60.0) -> None:
-    """Wait for this process's job threads (tests, and a graceful shutdown)."""
-    with _threads_lock:
-        running = list(_threads)
-    for thread in running:
-        thread.join(timeout)
+    """Wait for this process's job threads (tests, and a graceful shutdown), including those
+    they start meanwhile (a job's commit kicks the outbox dispatcher on a thread)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _threads_lock:
+            running = [t for t in _threads if t is not threading.current_thread()]
+        if not running or time.monotonic() >= deadline:
+            return
+        for thread in running:
+            try:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            except RuntimeError:  # added but not started yet
+                time.sleep(0.01)

@@ -31,6 +31,7 @@ from webapp.models.imports import (
     ImportRecord,
     ImportRun,
 )
+from webapp.models.notification import EmailMode, Notification, NotificationPreference
 from webapp.models.outbox import EventSeverity, OutboxEvent
 from webapp.models.policy import PolicyException, PolicyResult, PolicySnapshot
 from webapp.models.relationship import AssetRelationship
@@ -60,6 +61,7 @@ __all__ = [
     "Criticality",
     "DataClassification",
     "DeliveryStatus",
+    "EmailMode",
     "Engine",
     "EventSeverity",
     "Environment",
@@ -70,6 +72,8 @@ __all__ = [
     "ImportRun",
     "ImportStatus",
     "LoginThrottle",
+    "Notification",
+    "NotificationPreference",
     "OutboxEvent",
     "PolicyException",
     "PolicyResult",

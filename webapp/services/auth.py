@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -12,9 +12,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from webapp.models import AuditAction, LoginThrottle, Role, User, UserSession
+from webapp.models import AuditAction, EventSeverity, LoginThrottle, Role, User, UserSession
 from webapp.models.base import utcnow
-from webapp.services import audit
+from webapp.services import audit, outbox
 from webapp.services.actor import Actor
 from webapp.services.errors import DomainError, InvalidState, ValidationFailed
 from webapp.services.text import UNSTORABLE
@@ -198,6 +198,7 @@ def authenticate(
         _verify(None, password)
     now = utcnow()
     locked_now = False
+    locked_keys: list[str] = []
     for key, limit in zip(keys, (max_failures, ip_max_failures), strict=True):
         row = _throttle(session, key)
         if row.window_started_at < now - timedelta(seconds=lockout_seconds):
@@ -208,6 +209,7 @@ def authenticate(
             row.failures = 0
             row.window_started_at = now
             locked_now = True
+            locked_keys.append(key)
     if user is not None:
         user.failed_logins += 1
         if locked_now:
@@ -215,6 +217,7 @@ def authenticate(
     message = "wrong password or unknown account"
     if locked_now:
         message += f"; locked for {lockout_seconds // 60} minutes"
+        _announce_lockout(session, locked_keys, user, lockout_seconds, now)
     audit.record(session, Actor(None, email or "unknown", actor.ip, actor.user_agent,
                                 actor.request_id), AuditAction.login_failed, ENTITY,
                  user.id if user else None, message=message)
@@ -222,6 +225,24 @@ def authenticate(
     if locked_now:
         raise LoginThrottled("Too many failed sign-ins. Try again in a few minutes.")
     raise LoginFailed("Invalid email or password.")
+
+
+def _announce_lockout(session: Session, keys: list[str], user: User | None, lockout_seconds: int,
+                      now: datetime) -> None:
+    """Raise `lockout` for admins (severity high), with the failed sign-in's audit event: what
+    was locked (the address typed, the IP) and until when. At most one per locked key an hour,
+    so a password-spraying run does not bury the admins."""
+    what = " and ".join(f"{'IP' if k.startswith('ip:') else 'sign-in for'} {k.split(':', 1)[1]}" for k in keys)
+    minutes = max(1, lockout_seconds // 60)
+    outbox.emit(
+        session, "lockout", subject=f"Locked out after repeated failed sign-ins: {what}",
+        severity=EventSeverity.high, min_role=Role.admin,
+        body=f"Sign-in is refused for {minutes} minutes.",
+        link=f"/admin/users/{user.id}/edit" if user is not None else "/audit?action=login_failed",
+        payload={"keys": keys, "user_id": str(user.id) if user else None,
+                 "locked_until": (now + timedelta(seconds=lockout_seconds)).isoformat()},
+        dedupe_key=f"lockout:{now:%Y-%m-%dT%H}:{':'.join(keys)}",
+    )
 
 
 def _verify(user: User | None, password: str) -> bool:

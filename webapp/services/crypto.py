@@ -81,8 +81,8 @@ def rotate(session: Session, actor: Actor) -> int:
     """
     from sqlalchemy import select, update
 
-    from webapp.models import Asset, AuditAction
-    from webapp.services import audit
+    from webapp.models import Asset, AuditAction, EventSeverity, Role
+    from webapp.services import audit, outbox
 
     fernet = cipher(session)
     rows = session.execute(
@@ -106,5 +106,9 @@ def rotate(session: Session, actor: Actor) -> int:
         )
     audit.record(session, actor, AuditAction.key_rotate, "system", None,
                  message=f"re-encrypted {len(rows)} secret(s) with the first configured key")
+    outbox.emit(session, "key_rotation", subject=f"The encryption key was rotated by {actor.label}",
+                severity=EventSeverity.medium, min_role=Role.admin, link="/audit?action=key_rotate",
+                body=f"{len(rows)} stored secret(s) re-encrypted with the first configured key.",
+                payload={"secrets": len(rows), "actor": actor.label})
     session.commit()
     return len(rows)

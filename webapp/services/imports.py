@@ -37,6 +37,7 @@ from webapp.discovery import DiscoveryError, detect_format, parse
 from webapp.models import (
     Asset,
     AuditEvent,
+    EventSeverity,
     HostBridge,
     ImportFile,
     ImportFileChunk,
@@ -44,9 +45,10 @@ from webapp.models import (
     ImportRun,
     ImportStatus,
     RecordOutcome,
+    Role,
 )
 from webapp.models.base import utcnow
-from webapp.services import bulk, change_sets, matching, policy_results, relationships
+from webapp.services import bulk, change_sets, matching, outbox, policy_results, relationships
 from webapp.services.actor import Actor
 from webapp.services.errors import InvalidState, NotFound, ValidationFailed, is_connection_error
 from webapp.services.pipeline import IMPORT_LOCK, ROW_ERRORS_MAX, Pipeline, touch_seen
@@ -314,8 +316,33 @@ def _finish(session: Session, run: ImportRun, status: ImportStatus, error: str |
     if status == ImportStatus.succeeded and not run.dry_run:
         session.flush()
         run.watermark = watermark(session)
+    if status in (ImportStatus.succeeded, ImportStatus.failed):
+        announce(session, run.id, run.number, run.filename, status, uploaded_by=run.uploaded_by,
+                 dry_run=run.dry_run, error=error,
+                 counts={o.value: getattr(run, o.value) for o in RecordOutcome} | {"total": run.total})
     session.commit()
     return run
+
+
+def announce(session: Session, run_id: uuid.UUID, number: int, filename: str, status: ImportStatus, *,
+             uploaded_by: uuid.UUID | None, dry_run: bool = False, error: str | None = None,
+             counts: dict[str, int] | None = None) -> None:
+    """Raise `import_finished` or `import_failed` in the caller's transaction (SPEC §13).
+    Finished: for the person who started it (analysts when no person did, e.g. cron). Failed
+    (including a run the reaper declared dead): for every analyst and above, the starter
+    among them (only they can run it again), severity high."""
+    what = f"Dry run #{number}" if dry_run else f"Import #{number}"
+    payload = {"import_id": str(run_id), "number": number, "filename": filename, "status": status.value,
+               "dry_run": dry_run, "counts": counts or {}}
+    if status == ImportStatus.succeeded:
+        outbox.emit(session, "import_finished", subject=f"{what} ({filename}) finished",
+                    body=", ".join(f"{v} {k}" for k, v in (counts or {}).items() if v and k != "total"),
+                    link=f"/imports/{run_id}", payload=payload, recipient_id=uploaded_by,
+                    min_role=Role.analyst)
+    else:
+        outbox.emit(session, "import_failed", subject=f"{what} ({filename}) failed",
+                    severity=EventSeverity.high, body=error or "", link=f"/imports/{run_id}",
+                    payload=payload | {"error": error}, min_role=Role.analyst)
 
 
 # --- replaying an identical run -------------------------------------------------------------
@@ -376,12 +403,17 @@ def _replay(session: Session, run: ImportRun) -> bool:
 
 def fail_unstarted(session: Session, run_id: uuid.UUID, reason: str) -> None:
     """Mark a queued run failed (its job could not be handed to any runner)."""
-    session.execute(
+    failed = session.execute(
         update(ImportRun)
         .where(ImportRun.id == run_id, ImportRun.status == ImportStatus.queued)
         .values(status=ImportStatus.failed, error=reason, finished_at=utcnow())
+        .returning(ImportRun.number, ImportRun.filename, ImportRun.uploaded_by, ImportRun.dry_run)
         .execution_options(synchronize_session=False)
-    )
+    ).one_or_none()
+    if failed is not None:
+        number, filename, uploaded_by, dry_run = failed
+        announce(session, run_id, number, filename, ImportStatus.failed, uploaded_by=uploaded_by,
+                 dry_run=dry_run, error=reason)
     session.commit()
 
 
@@ -413,12 +445,15 @@ def reap_stale(session: Session, *, now: datetime | None = None,
         update(ImportRun)
         .where(ImportRun.status == ImportStatus.running, ImportRun.heartbeat_at < cutoff)
         .values(status=ImportStatus.failed, finished_at=now, error=error)
-        .returning(ImportRun.change_set_id)
+        .returning(ImportRun.change_set_id, ImportRun.id, ImportRun.number, ImportRun.filename,
+                   ImportRun.uploaded_by, ImportRun.dry_run)
         .execution_options(synchronize_session=False)
-    ).scalars().all()
-    for change_set_id in reaped:  # their change sets end with them (what they wrote can be undone)
-        if change_set_id is not None:
+    ).all()
+    for change_set_id, run_id, number, filename, uploaded_by, dry_run in reaped:
+        if change_set_id is not None:  # its change set ends with it (what it wrote can be undone)
             change_sets.finish_import(session, change_set_id, succeeded=False, error=error)
+        announce(session, run_id, number, filename, ImportStatus.failed, uploaded_by=uploaded_by,
+                 dry_run=dry_run, error=error)
     session.commit()
     return len(reaped)
 

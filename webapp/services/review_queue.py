@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from webapp.models import Asset, Conflict, ConflictKind, ConflictStatus, ImportRun
-from webapp.services import listing
+from webapp.models import Asset, Conflict, ConflictKind, ConflictStatus, ImportRun, Role
+from webapp.services import listing, outbox
 from webapp.services.errors import NotFound, ValidationFailed
 
 LIMIT_MAX = 200
@@ -105,6 +105,20 @@ def open_count(session: Session) -> int:
     return session.scalar(
         select(func.count()).select_from(Conflict).where(Conflict.status == ConflictStatus.open)
     ) or 0
+
+
+def announce_waiting(session: Session, now: datetime) -> None:
+    """Raise `review_waiting` for reviewers, in the caller's transaction, after new items were
+    added: at most one per hour (dedupe key `review_waiting:<hour>`), with the open count."""
+    hour = now.strftime("%Y-%m-%dT%H")
+    event = outbox.emit(session, "review_waiting", subject="Review items are waiting",
+                        link="/conflicts", min_role=Role.reviewer, dedupe_key=f"review_waiting:{hour}")
+    if event is None:
+        return
+    count = open_count(session)
+    event.subject = f"{count} review item{'s' if count != 1 else ''} waiting"
+    event.body = "Imports flagged records a reviewer must decide about (possible duplicates, field conflicts)."
+    event.payload = {"open": count, "hour": hour}
 
 
 def run_by_number(session: Session, number: int) -> ImportRun | None:

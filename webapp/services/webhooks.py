@@ -30,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from flask import current_app
+from sqlalchemy import delete as delete_
 from sqlalchemy import exists, func, literal_column, select
 from sqlalchemy import update as update_
 from sqlalchemy.orm import Session
@@ -247,6 +248,10 @@ def delete(session: Session, actor: Actor, webhook_id: uuid.UUID | str) -> None:
                  changes={"name": [webhook.name, None], "url": [webhook.url, None],
                           "kinds": [webhook.kinds, None], "active": [webhook.active, None]},
                  message=f"webhook “{webhook.name}” deleted")
+    # explicitly, not by the foreign keys' cascade alone: SQLite enforces none by default
+    deliveries_of = select(WebhookDelivery.id).where(WebhookDelivery.webhook_id == webhook.id)
+    session.execute(delete_(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(deliveries_of)))
+    session.execute(delete_(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id))
     session.delete(webhook)
     session.commit()
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from webapp.discovery import DiscoveredRecord
 from webapp.models import AuditAction, Conflict, ImportRun, RecordOutcome
 from webapp.models.base import utcnow
-from webapp.services import assets, audit, bulk, crypto, identifiers, matching
+from webapp.services import assets, audit, bulk, crypto, identifiers, matching, review_queue
 from webapp.services import settings as settings_service
 from webapp.services.actor import Actor
 from webapp.services.errors import ValidationFailed
@@ -106,6 +106,8 @@ class Pipeline:
         asked = conflicts(self.session, self.run_id, results, now)
         if not self.dry:
             bulk.insert_rows(self.session, Conflict.__table__, asked)
+            if asked:  # reviewers hear of it (at most once an hour), with this batch
+                review_queue.announce_waiting(self.session, now)
             self.writer.write(work, results, new_bridges, now)
         if self.dry:
             self.imagined |= {asset_id for asset_id, w in work.items() if w.is_new}
