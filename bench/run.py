@@ -2,13 +2,14 @@
 
     .venv/bin/python -m bench.run [--assets N] [--requests N] [--quick] [--rebuild] [--explain]
         [--skip-pages] [--skip-exports] [--skip-bulk] [--skip-imports] [--skip-matching]
-        [--skip-graph]
+        [--skip-graph] [--skip-policy]
 
 The database is BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/
 inventory_bench); it is created if missing and migrated to head. Data is rebuilt only when the
 assets table does not already hold the wanted number of rows (or with --rebuild). The matching
 and graph workloads share a database of their own (BENCH_MATCHING_DATABASE_URL,
-BENCH_GRAPH_DATABASE_URL; default inventory_bench_1m) of --matching-assets assets.
+BENCH_GRAPH_DATABASE_URL; default inventory_bench_1m) of --matching-assets assets; the policy
+workload runs there too, after the graph workload has added its relationships.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench import bulk, data, exports, graph, imports, matching, pages, verify
+from bench import bulk, data, exports, graph, imports, matching, pages, policy, verify
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -62,6 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-imports", action="store_true", help="skip the import workloads")
     parser.add_argument("--skip-matching", action="store_true", help="skip the matching workload")
     parser.add_argument("--skip-graph", action="store_true", help="skip the graph workload")
+    parser.add_argument("--skip-policy", action="store_true",
+                        help="skip the policy workload (every control over the graph workload's "
+                        "assets, against the same predicates as one SQL statement)")
     parser.add_argument(
         "--matching-assets", type=int,
         help="assets of the matching workload's own database (default 1000000; 20000 with --quick)",
@@ -305,6 +309,15 @@ def main(argv: list[str] | None = None) -> int:
             explain=args.explain, verbose=args.verbose,
         )
 
+    policy_result = None
+    if not args.skip_policy:
+        policy_url = (
+            os.environ.get("BENCH_GRAPH_DATABASE_URL")
+            or os.environ.get("BENCH_MATCHING_DATABASE_URL")
+            or graph.DEFAULT_URL
+        )
+        policy_result = policy.run(policy_url, args.matching_assets)
+
     total_s = time.perf_counter() - started
     load = os.getloadavg()
     misses = [r.label for r in results if not r.ok] + [r.label for r in import_results if not r.ok]
@@ -315,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         misses.append(f"match {matching_results[-1].records:,} records")
     if graph_report is not None:
         misses += graph_report.misses
+    if policy_result is not None and not policy_result.ok:
+        misses.append(policy_result.label)
     print(
         f"\nrows={rows:,}  total bench time {total_s:.1f}s  "
         f"load average {load[0]:.1f}/{load[1]:.1f} on {os.cpu_count()} CPUs  "
@@ -346,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
                              if bulk_result is not None else None),
                     "matching": [asdict(r) for r in matching_results],
                     "graph": asdict(graph_report) if graph_report is not None else None,
+                    "policy": asdict(policy_result) if policy_result is not None else None,
                     "total_s": total_s,
                 },
                 indent=2,

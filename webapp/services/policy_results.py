@@ -122,7 +122,7 @@ def evaluate_ids(session: Session, asset_ids: Iterable[uuid.UUID], *, with_neigh
     base = context(session, now=now)
     written = 0
     for chunk in _chunks(sorted(ids), batch_size):
-        written += _evaluate_chunk(session, chunk, base)
+        written += _evaluate_ids(session, chunk, base)
     return written
 
 
@@ -130,22 +130,26 @@ def evaluate_all(session: Session, *, now: datetime | None = None, batch_size: i
                  progress: Callable[[int, int], None] | None = None) -> int:
     """Recompute every asset's results, a batch per transaction (a parameter changed, or time
     passed: backup age, staleness, exceptions expiring). `progress(done, total)` after each batch.
-    Returns the number of result rows written."""
+    Returns the number of result rows written.
+
+    Batches walk the assets in id order, and each batch's lookups (relationships, exceptions,
+    stored results) are range scans between its first and last id rather than lists of ids."""
     total = session.scalar(select(func.count()).select_from(Asset)) or 0
     base = context(session, now=now)
     done = written = 0
     after: uuid.UUID | None = None
     while True:
-        stmt = select(Asset.id).order_by(Asset.id).limit(batch_size)
+        stmt = select(*FACT_COLUMNS).order_by(Asset.id).limit(batch_size)
         if after is not None:
             stmt = stmt.where(Asset.id > after)
-        chunk = list(session.scalars(stmt))
-        if not chunk:
+        rows = session.execute(stmt).all()
+        if not rows:
             break
-        written += _evaluate_chunk(session, chunk, base)
+        first, last = rows[0][0], rows[-1][0]
+        written += _evaluate_chunk(session, rows, base, lambda column, lo=first, hi=last: column.between(lo, hi))
         session.info.pop(PENDING, None)  # nothing else changed: the commit has nothing to add
         session.commit()
-        after, done = chunk[-1], done + len(chunk)
+        after, done = last, done + len(rows)
         if progress is not None:
             progress(done, total)
     _analyze(session)
@@ -172,7 +176,7 @@ def evaluate_missing(session: Session, *, now: datetime | None = None, batch_siz
     base = context(session, now=now)
     written = 0
     for done, chunk in enumerate(_chunks(missing, batch_size), start=1):
-        written += _evaluate_chunk(session, chunk, base)
+        written += _evaluate_ids(session, chunk, base)
         session.info.pop(PENDING, None)
         session.commit()
         if progress is not None:
@@ -192,24 +196,32 @@ def _linked_ids(session: Session, ids: set[uuid.UUID]) -> set[uuid.UUID]:
     rel = AssetRelationship
     for chunk in _chunks(sorted(ids), BATCH_SIZE):
         for source, target in session.execute(
-            select(rel.source_id, rel.target_id).where(or_(rel.source_id.in_(chunk),
-                                                           rel.target_id.in_(chunk)))
+            select(rel.source_id, rel.target_id).where(or_(bulk.among(session, rel.source_id, chunk),
+                                                           bulk.among(session, rel.target_id, chunk)))
         ):
             linked.add(source)
             linked.add(target)
     return linked
 
 
-def _evaluate_chunk(session: Session, ids: Sequence[uuid.UUID], base: policy.Context) -> int:
-    """Evaluate these assets and write only what differs from what is stored: a result whose
-    status and reason are unchanged is left as it is (its `evaluated_at` says since when it
-    holds), a new or changed one is written, one that no longer applies is deleted. Returns the
-    number of rows written."""
-    facts = [policy.AssetFacts.from_row(row)
-             for row in session.execute(select(*FACT_COLUMNS).where(Asset.id.in_(ids)))]
-    live = [f for f in facts if policy.in_scope(f)]
-    neighbours = _neighbours(session, [f.id for f in live]) if live else {}
-    excepted = _excepted(session, [f.id for f in live], base.now) if live else set()
+def _evaluate_ids(session: Session, ids: Sequence[uuid.UUID], base: policy.Context) -> int:
+    def within(column: Any) -> Any:
+        return bulk.among(session, column, list(ids))
+
+    return _evaluate_chunk(session, session.execute(select(*FACT_COLUMNS).where(within(Asset.id))).all(),
+                           base, within)
+
+
+def _evaluate_chunk(session: Session, rows: Sequence[Any], base: policy.Context,
+                    within: Callable[[Any], Any]) -> int:
+    """Evaluate these assets (rows of FACT_COLUMNS; `within(column)` is the condition that
+    picks their ids) and write only what differs from what is stored: a result whose status and
+    reason are unchanged is left as it is (its `evaluated_at` says since when it holds), a new
+    or changed one is written, one that no longer applies is deleted. Returns the number of rows
+    written."""
+    live = [f for f in map(policy.AssetFacts.from_typed_row, rows) if policy.in_scope(f)]
+    neighbours = _neighbours(session, within) if live else {}
+    excepted = _excepted(session, within, base.now) if live else set()
     ctx = policy.Context(base.now, base.parameters, base.stale_after_days, neighbours)
     wanted: dict[tuple[uuid.UUID, str], tuple[PolicyStatus, str]] = {}
     for f in live:
@@ -220,20 +232,21 @@ def _evaluate_chunk(session: Session, ids: Sequence[uuid.UUID], base: policy.Con
             wanted[(f.id, control_id)] = (status, result.reason)
     stored = {(a, c): (PolicyStatus(st), reason) for a, c, st, reason in session.execute(
         select(RESULTS.c.asset_id, RESULTS.c.control_id, RESULTS.c.status, RESULTS.c.reason)
-        .where(RESULTS.c.asset_id.in_(ids)))}
+        .where(within(RESULTS.c.asset_id)))}
     gone: dict[str, list[uuid.UUID]] = defaultdict(list)  # by control: each delete uses the key
     for (asset_id, control_id), value in stored.items():
         if wanted.get((asset_id, control_id)) != value:
             gone[control_id].append(asset_id)
     for control_id, asset_ids in gone.items():
         session.execute(delete(RESULTS).where(RESULTS.c.control_id == control_id,
-                                              RESULTS.c.asset_id.in_(asset_ids)))
-    rows = [{"asset_id": a, "control_id": c, "status": status, "reason": reason,
-             "evaluated_at": base.now}
-            for (a, c), (status, reason) in wanted.items() if stored.get((a, c)) != (status, reason)]
-    bulk.insert_rows(session, RESULTS, rows)  # COPY on PostgreSQL
-    _announce_new_failures(session, stored, rows, {f.id: f for f in live})
-    return len(rows)
+                                              bulk.among(session, RESULTS.c.asset_id, asset_ids)))
+    rows_out = [{"asset_id": a, "control_id": c, "status": status.value, "reason": reason,
+                 "evaluated_at": base.now}
+                for (a, c), (status, reason) in wanted.items() if stored.get((a, c)) != (status, reason)]
+    bulk.insert_rows(session, RESULTS, rows_out)  # COPY on PostgreSQL
+    if stored:
+        _announce_new_failures(session, stored, rows_out, {f.id: f for f in live})
+    return len(rows_out)
 
 
 def _announce_new_failures(session: Session, stored: dict[tuple[uuid.UUID, str], tuple[PolicyStatus, str]],
@@ -246,7 +259,7 @@ def _announce_new_failures(session: Session, stored: dict[tuple[uuid.UUID, str],
     for row in rows:
         key = (row["asset_id"], row["control_id"])
         control = policy.CONTROLS[row["control_id"]]
-        if (row["status"] is PolicyStatus.fail and control.severity in SEVERE and key in stored
+        if (row["status"] == PolicyStatus.fail.value and control.severity in SEVERE and key in stored
                 and stored[key][0] is not PolicyStatus.fail):
             news[row["asset_id"]].append((control, row["reason"]))
     if not news:
@@ -269,28 +282,27 @@ def _announce_new_failures(session: Session, stored: dict[tuple[uuid.UUID, str],
                              "controls": [c.id for c, _ in failures]})
 
 
-def _neighbours(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[policy.Neighbour]]:
+def _neighbours(session: Session, within: Callable[[Any], Any]) -> dict[uuid.UUID, list[policy.Neighbour]]:
     """Each asset's relationships, with the facts of the asset at the other end: one query per
     direction for the whole batch."""
     found: dict[uuid.UUID, list[policy.Neighbour]] = defaultdict(list)
     other = aliased(Asset)
     columns = [getattr(other, name) for name in policy.COLUMNS]
     rel = AssetRelationship
+    typed = policy.AssetFacts.from_typed_row
     for mine, theirs, direction in ((rel.source_id, rel.target_id, "out"),
                                     (rel.target_id, rel.source_id, "in")):
         for row in session.execute(
             select(mine.label("me"), rel.kind, *columns)
             .join(other, other.id == theirs)
-            .where(mine.in_(ids))
+            .where(within(mine))
         ):
-            values = row._mapping
-            found[values["me"]].append(policy.Neighbour(
-                values["kind"], direction, policy.AssetFacts.from_mapping(values)))  # type: ignore[arg-type]
+            found[row[0]].append(policy.Neighbour(row[1], direction, typed(row[2:])))
     return found
 
 
-def _excepted(session: Session, ids: list[uuid.UUID], now: datetime) -> set[tuple[uuid.UUID, str]]:
+def _excepted(session: Session, within: Callable[[Any], Any], now: datetime) -> set[tuple[uuid.UUID, str]]:
     return set(session.execute(
         select(PolicyException.asset_id, PolicyException.control_id)
-        .where(PolicyException.asset_id.in_(ids), PolicyException.expires_at > now)
+        .where(within(PolicyException.asset_id), PolicyException.expires_at > now)
     ).tuples())
