@@ -30,6 +30,7 @@ from webapp.models import (
     ImportRun,
     PolicyException,
     Role,
+    Webhook,
 )
 from webapp.models.base import utcnow
 from webapp.services import assets as asset_service
@@ -37,6 +38,7 @@ from webapp.services import auth as auth_service
 from webapp.services import change_sets as change_set_service
 from webapp.services import imports as import_service
 from webapp.services import relationships as relationship_service
+from webapp.services import webhooks as webhook_service
 from webapp.services.actor import Actor
 
 SYSTEM = Actor.system("test")
@@ -113,6 +115,12 @@ ENDPOINTS = [
              body=lambda w: {"asset_id": str(w["live"]), "control": "ownership.owner_set",
                              "reason": "Handed over next month.",
                              "expires_at": (utcnow() + timedelta(days=30)).isoformat()}),
+    # webhooks (SPEC §13): admin tokens only, to read as well
+    Endpoint("webhooks", "GET", "/api/v1/webhooks", False, 200, reader="admin"),
+    Endpoint("webhook-create", "POST", "/api/v1/webhooks", True, 201, role="admin",
+             body=lambda w: {"name": "SIEM", "url": "https://93.184.215.14/hook", "kinds": ["lockout"]}),
+    Endpoint("webhook-deliveries", "GET", "/api/v1/webhooks/{webhook}/deliveries", False, 200,
+             reader="admin"),
 ]
 IDS = [e.label for e in ENDPOINTS]
 
@@ -134,11 +142,13 @@ def world(app, session) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-
                                            change_set_service.BulkAction.parse({"owner": "bulk@example.com"}))
     change_set_service.apply(session, SYSTEM, change_set.id)
     change_set_service.execute(session, change_set.id)
+    webhook, _secret = webhook_service.create(session, SYSTEM, name="matrix", url="https://93.184.215.14/m",
+                                              kinds=["lockout"])
     # uploads run on a thread this fixture waits for (the RQ path: test_imports_api.py)
     app.config["REDIS_URL"] = None
     yield {"live": live.id, "live_version": live.version, "trashed": trashed.id, "run": run.id,
            "conflict": conflict.id, "upstream": upstream.id, "downstream": downstream.id,
-           "rel": rel.id, "change_set": change_set.id}
+           "rel": rel.id, "change_set": change_set.id, "webhook": webhook.id}
     jobs.wait_for_threads()
 
 
@@ -157,7 +167,7 @@ def _send(client, endpoint: Endpoint, world: dict[str, Any], auth: dict[str, str
 
 def _state(session, world) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
     """What a write could change: the two assets, how many assets, import runs,
-    relationships and policy exceptions there are, the review item's status."""
+    relationships, policy exceptions and webhooks there are, the review item's status."""
     session.expire_all()
     live = session.get(Asset, world["live"])
     trashed = session.get(Asset, world["trashed"])
@@ -167,8 +177,9 @@ def _state(session, world) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
     links = session.scalar(select(func.count()).select_from(AssetRelationship))
     upstream = session.get(Asset, world["upstream"])  # what the change set's undo changes
     exceptions = session.scalar(select(func.count()).select_from(PolicyException))
+    hooks = session.scalar(select(func.count()).select_from(Webhook))
     return (live.version, live.owner, live.deleted_at, trashed.version, trashed.deleted_at, count,
-            runs, conflict, links, upstream.version, upstream.owner, exceptions)
+            runs, conflict, links, upstream.version, upstream.owner, exceptions, hooks)
 
 
 @pytest.mark.parametrize("read_only", [False, True], ids=["read-write", "read-only"])
