@@ -148,6 +148,11 @@ def build_cases(app: Flask, client: FlaskClient) -> list[Case]:
         Case("owner", ["/assets?" + urlencode({"owner": owner})]),
         Case("tag=pci", ["/assets?tag=pci"]),
         Case("sort=-updated_at", ["/assets?sort=-updated_at"]),
+        # SPEC §12: the policy filters read the stored results (failing any control; a control's
+        # failures: one failed by many, one by few, one that applies to few assets)
+        Case("policy_failing", ["/assets?policy_failing=true"]),
+        Case("policy=<control>", ["/assets?" + urlencode({"policy": c}) for c in
+                                  ("encryption.at_rest", "ownership.owner_set", "graph.critical_has_copy")]),
         Case("page 2 (next cursor)", [next_link(client, u) for u in page_one]),
     ]
 
