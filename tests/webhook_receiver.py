@@ -30,6 +30,7 @@ class Received:
     signature_ok: bool
     duplicate: bool
     content_type: str
+    host: str = ""
 
 
 @dataclass
@@ -77,7 +78,8 @@ def start(receiver: Receiver) -> Receiver:
                 duplicate = delivery in receiver.processed
                 receiver.received.append(Received(path, delivery, self.headers.get("X-Inventory-Event", ""),
                                                   body, signature_ok, duplicate,
-                                                  self.headers.get("Content-Type", "")))
+                                                  self.headers.get("Content-Type", ""),
+                                                  self.headers.get("Host", "")))
             if path == "/close":
                 self.close_connection = True
                 self.connection.close()
