@@ -357,3 +357,23 @@ def test_unknown_ids_are_not_found(session):
             webhooks.redeliver(session, ADMIN, bad)
         with pytest.raises(NotFound):
             webhooks.send_test(session, ADMIN, bad)
+
+
+def test_key_rotation_re_encrypts_webhook_secrets(app, session, receiver):
+    from cryptography.fernet import Fernet
+
+    webhook = _hook(session, receiver, "/ok")
+    secret = receiver.secrets["/ok"]
+    old_keys = list(app.config["INVENTORY_ENCRYPTION_KEYS"])
+    new_key = Fernet.generate_key().decode()
+    app.config["INVENTORY_ENCRYPTION_KEYS"] = [new_key, *old_keys]
+    app.extensions.pop("inventory_cipher", None)
+    crypto.rotate(session, ADMIN)
+
+    app.config["INVENTORY_ENCRYPTION_KEYS"] = [new_key]  # the old key retired
+    app.extensions.pop("inventory_cipher", None)
+    session.expire_all()
+    assert crypto.decrypt(session, session.get(Webhook, webhook.id).secret_encrypted) == secret
+    _event(session)
+    webhooks.send_due(session, now=utcnow())
+    assert [r.signature_ok for r in receiver.at("/ok")] == [True]

@@ -73,6 +73,26 @@ def decrypt(session: Session, token: str) -> str:
         ) from exc
 
 
+def _rotate_webhook_secrets(session: Session, fernet: MultiFernet) -> list[object]:
+    """Webhook secrets (services/webhooks.py) are stored the same way: re-encrypt them too."""
+    from sqlalchemy import select, update
+
+    from webapp.models import Webhook
+
+    rows = session.execute(select(Webhook.id, Webhook.secret_encrypted)).all()
+    for webhook_id, token in rows:
+        try:
+            rotated = fernet.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise EncryptionNotConfigured(
+                f"Webhook {webhook_id} holds a secret that none of the configured keys can decrypt; "
+                "add the old key to INVENTORY_ENCRYPTION_KEYS (after the new one) and retry."
+            ) from exc
+        session.execute(update(Webhook).where(Webhook.id == webhook_id).values(secret_encrypted=rotated)
+                        .execution_options(synchronize_session=False))
+    return list(rows)
+
+
 def rotate(session: Session, actor: Actor) -> int:
     """Re-encrypt every stored secret with the first configured key; one audited `key_rotate`.
 
@@ -104,6 +124,7 @@ def rotate(session: Session, actor: Actor) -> int:
             .values(connection_string_encrypted=rotated)
             .execution_options(synchronize_session=False)
         )
+    rows += _rotate_webhook_secrets(session, fernet)
     audit.record(session, actor, AuditAction.key_rotate, "system", None,
                  message=f"re-encrypted {len(rows)} secret(s) with the first configured key")
     outbox.emit(session, "key_rotation", subject=f"The encryption key was rotated by {actor.label}",
