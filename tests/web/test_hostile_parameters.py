@@ -21,7 +21,7 @@ from werkzeug.datastructures import ImmutableMultiDict
 
 from tests.factories import make_asset
 from tests.review_factories import make_run, possible_duplicate
-from webapp.services import change_sets, relationships
+from webapp.services import change_sets, relationships, webhooks
 from webapp.services.actor import Actor
 from webapp.web.filters import field_label
 from webapp.web.request import CheckedRequest
@@ -94,10 +94,13 @@ def world(app, session, client, login_as, make_token) -> dict[str, Any]:  # type
     conflict = possible_duplicate(session, a, {"name": "orders-db", "engine": "postgresql"}, run=run)
     change_set = change_sets.create(session, actor, change_sets.Selection.of_ids([a.id, b.id]),
                                     change_sets.BulkAction.parse({"owner": "bulk@example.com"}))
+    webhook, _secret = webhooks.create(session, actor, name="hostile", url="https://93.184.215.14/h",
+                                       kinds=["lockout"])
     admin = login_as("admin")
     token = make_token("admin")
     return {"asset_id": a.id, "conflict_id": conflict.id, "run_id": run.id,
             "relationship_id": rel.id, "change_set_id": change_set.id, "user_id": admin.id,
+            "webhook_id": webhook.id,
             "framework_id": "soc2", "headers": token.headers}
 
 

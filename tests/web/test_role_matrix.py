@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.conftest import PASSWORD
 from tests.factories import make_asset
@@ -31,6 +31,7 @@ from webapp.models import (
     ChangeSet,
     Conflict,
     ConflictStatus,
+    DeliveryStatus,
     ImportRun,
     ImportStatus,
     PolicyException,
@@ -38,10 +39,13 @@ from webapp.models import (
     Setting,
     Tag,
     User,
+    Webhook,
+    WebhookDelivery,
 )
 from webapp.models.base import utcnow
 from webapp.services import assets as asset_service
 from webapp.services import change_sets, imports, relationships
+from webapp.services import webhooks as webhook_service
 from webapp.services.actor import Actor
 
 ROLES = ["anonymous", "viewer", "analyst", "reviewer", "admin"]
@@ -532,6 +536,64 @@ ROUTES.append(Route(
 ))
 
 
+# webhooks (SPEC §13): admins only
+def _webhook(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    current_app.config["WEBHOOK_SEND_ON_COMMIT"] = False  # nothing leaves the test
+    webhook, _secret = webhook_service.create(session, SYSTEM, name="matrix hook",
+                                              url="https://93.184.215.14/hook", kinds=["lockout"])
+    return {"webhook": webhook.id, "secret_encrypted": webhook.secret_encrypted}
+
+
+def _finished_delivery(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    ctx = _webhook(session, make_user)
+    delivery = webhook_service.send_test(session, SYSTEM, ctx["webhook"])
+    session.execute(update(WebhookDelivery).values(status=DeliveryStatus.failed, finished_at=utcnow()))
+    session.commit()
+    return {**ctx, "delivery": delivery.id}
+
+
+def _hooks(session) -> list[Webhook]:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return list(session.scalars(select(Webhook)))
+
+
+def _deliveries(session) -> list[WebhookDelivery]:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return list(session.scalars(select(WebhookDelivery)))
+
+
+def _no_webhook(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    current_app.config["WEBHOOK_SEND_ON_COMMIT"] = False
+    return {}
+
+
+HOOK_FORM = {"name": "renamed hook", "url": "https://93.184.215.14/other", "kinds": "lockout",
+             "active": "y"}
+ROUTES += [
+    Route("POST /admin/webhooks/new", "POST", "/admin/webhooks/new", Role.admin, _no_webhook,
+          lambda ctx: HOOK_FORM, lambda s, ctx, r: r.status_code == 201 and len(_hooks(s)) == 1,
+          lambda s, ctx: _hooks(s) == []),
+    Route("POST /admin/webhooks/<id>", "POST", "/admin/webhooks/{webhook}", Role.admin, _webhook,
+          lambda ctx: HOOK_FORM,
+          lambda s, ctx, r: r.status_code == 303 and _hooks(s)[0].name == "renamed hook",
+          lambda s, ctx: _hooks(s)[0].name == "matrix hook"),
+    Route("POST /admin/webhooks/<id>/secret", "POST", "/admin/webhooks/{webhook}/secret", Role.admin,
+          _webhook, lambda ctx: {},
+          lambda s, ctx, r: r.status_code == 200 and _hooks(s)[0].secret_encrypted != ctx["secret_encrypted"],
+          lambda s, ctx: _hooks(s)[0].secret_encrypted == ctx["secret_encrypted"]),
+    Route("POST /admin/webhooks/<id>/delete", "POST", "/admin/webhooks/{webhook}/delete", Role.admin,
+          _webhook, lambda ctx: {}, lambda s, ctx, r: r.status_code == 303 and _hooks(s) == [],
+          lambda s, ctx: len(_hooks(s)) == 1),
+    Route("POST /admin/webhooks/<id>/test", "POST", "/admin/webhooks/{webhook}/test", Role.admin,
+          _webhook, lambda ctx: {}, lambda s, ctx, r: r.status_code == 303 and len(_deliveries(s)) == 1,
+          lambda s, ctx: _deliveries(s) == []),
+    Route("POST /admin/webhooks/deliveries/<id>/redeliver", "POST",
+          "/admin/webhooks/deliveries/{delivery}/redeliver", Role.admin, _finished_delivery, lambda ctx: {},
+          lambda s, ctx, r: r.status_code == 303 and _deliveries(s)[0].status is DeliveryStatus.pending,
+          lambda s, ctx: _deliveries(s)[0].status is DeliveryStatus.failed),
+]
+
+
 def _allowed(role: str, route: Route) -> bool:
     return role != "anonymous" and Role(role).at_least(route.needs)
 
@@ -589,6 +651,8 @@ def test_matrix_covers_every_mutating_route(app):
                 .replace("{relationship}", "<relationship_id>")
                 .replace("{change_set}", "<change_set_id>")
                 .replace("/legacy/", "/<tag>/").replace("/tags/pci/", "/tags/<name>/")) for r in ROUTES}
+    covered |= {(m, p.replace("{webhook}", "<webhook_id>").replace("{delivery}", "<delivery_id>"))
+                for m, p in covered}
     # mutating routes that every signed-in role may use (on their own account), tested elsewhere
     everyone = {"/logout", "/login", "/setup", "/account", "/audit/verify", "/account/tokens",
                 "/account/tokens/<token_id>/revoke"}
