@@ -60,4 +60,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webapp.cli import register_cli
 
     register_cli(app)
+
+    from webapp.jobs.scheduler import serve_in_background
+
+    serve_in_background(app)  # SCHEDULER_THREAD: the first request served starts it (not tests)
     return app

@@ -224,6 +224,32 @@ def worker(burst: bool) -> None:
     jobs.work(current_app._get_current_object(), burst=burst)
 
 
+@click.command("scheduler")
+@click.option("--in-process", is_flag=True,
+              help="Run due tasks in this process even when REDIS_URL is set (no RQ workers).")
+def scheduler(in_process: bool) -> None:
+    """Start scheduled tasks on their schedules (SPEC §13). With REDIS_URL, RQ's cron scheduler
+    enqueues them for `flask worker`; without, they run in this process. Run one: a second
+    scheduler waits for the first's database lock."""
+    import signal
+    import threading
+
+    from webapp.jobs.scheduler import Scheduler
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    mode = "rq" if app.config.get("REDIS_URL") and not in_process else "thread"
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"Scheduler started ({'RQ cron, tasks run by `flask worker`' if mode == 'rq' else 'tasks run in this process'}); "
+               "it acts once it holds the database lock.", err=True)
+    Scheduler(app, mode=mode).run(stop)
+    if mode == "thread":
+        from webapp import jobs
+
+        jobs.wait_for_threads()
+
+
 @click.command("export")
 @click.option("--format", "fmt", required=True, type=click.Choice(["csv", "json", "xlsx"]),
               help="csv (UTF-8 with BOM, formula-safe), json (JSON Lines, inventory-json), xlsx.")
@@ -351,3 +377,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo)
     app.cli.add_command(export)
     app.cli.add_command(policy_cli)
+    app.cli.add_command(scheduler)

@@ -80,6 +80,9 @@ class Config:
         # policy evaluation (SPEC §12): assets per committed batch of a full re-evaluation
         self.POLICY_BATCH_SIZE = int(env.get("POLICY_BATCH_SIZE", "1000"))
         self.POLICY_JOB_TIMEOUT = int(env.get("POLICY_JOB_TIMEOUT", "7200"))
+        # scheduled tasks (SPEC §13): a scheduler thread in each web process (one acts at a
+        # time), by default only without Redis; with Redis, run `flask scheduler` instead
+        self.SCHEDULER_THREAD = _bool(env.get("SCHEDULER_THREAD"), default=not self.REDIS_URL)
         # webhooks (SPEC §9, §13): private, loopback and link-local receivers only when true (tests,
         # closed networks); seconds a receiver has to answer; send right after an event's commit
         # (else only the scheduler's minute sweep sends)

@@ -1,7 +1,8 @@
 """Every API endpoint against every role and token kind, and every way to not be authenticated.
 
-Reads: any valid token. Writes: analyst or higher (resolving review items and granting policy
-exceptions: reviewer or higher)
+Reads: any valid token (scheduled tasks, webhooks: an admin's). Writes: analyst or higher (resolving review
+items and granting policy exceptions: reviewer or higher; running a task, registering a webhook:
+admin)
 with a read-write token; anything else is a 403 problem and writes nothing. No token, a malformed, unknown, revoked or expired token, a
 deactivated user's token, or a browser session cookie alone: 401 problem + WWW-Authenticate.
 """
@@ -30,6 +31,7 @@ from webapp.models import (
     ImportRun,
     PolicyException,
     Role,
+    TaskRun,
     Webhook,
 )
 from webapp.models.base import utcnow
@@ -115,6 +117,11 @@ ENDPOINTS = [
              body=lambda w: {"asset_id": str(w["live"]), "control": "ownership.owner_set",
                              "reason": "Handed over next month.",
                              "expires_at": (utcnow() + timedelta(days=30)).isoformat()}),
+    # scheduled tasks (SPEC §13): admin tokens only; Run now starts a task run (not audited: the
+    # run records who started it, and what the task changes is audited by the task)
+    Endpoint("tasks", "GET", "/api/v1/tasks", False, 200, reader="admin"),
+    Endpoint("task-run", "POST", "/api/v1/tasks/stale_scan/run", True, 202, role="admin",
+             reader="admin", audited=0),
     # webhooks (SPEC §13): admin tokens only, to read as well
     Endpoint("webhooks", "GET", "/api/v1/webhooks", False, 200, reader="admin"),
     Endpoint("webhook-create", "POST", "/api/v1/webhooks", True, 201, role="admin",
@@ -167,7 +174,7 @@ def _send(client, endpoint: Endpoint, world: dict[str, Any], auth: dict[str, str
 
 def _state(session, world) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
     """What a write could change: the two assets, how many assets, import runs,
-    relationships, policy exceptions and webhooks there are, the review item's status."""
+    relationships, policy exceptions, task runs and webhooks there are, the review item's status."""
     session.expire_all()
     live = session.get(Asset, world["live"])
     trashed = session.get(Asset, world["trashed"])
@@ -177,9 +184,11 @@ def _state(session, world) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
     links = session.scalar(select(func.count()).select_from(AssetRelationship))
     upstream = session.get(Asset, world["upstream"])  # what the change set's undo changes
     exceptions = session.scalar(select(func.count()).select_from(PolicyException))
+    task_runs = session.scalar(select(func.count()).select_from(TaskRun))
     hooks = session.scalar(select(func.count()).select_from(Webhook))
     return (live.version, live.owner, live.deleted_at, trashed.version, trashed.deleted_at, count,
-            runs, conflict, links, upstream.version, upstream.owner, exceptions, hooks)
+            runs, conflict, links, upstream.version, upstream.owner, exceptions, task_runs,
+            hooks)
 
 
 @pytest.mark.parametrize("read_only", [False, True], ids=["read-write", "read-only"])

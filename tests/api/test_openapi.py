@@ -50,6 +50,7 @@ ENDPOINTS = {
     ("/api/v1/assets/{asset_id}/graph", "get"),
     ("/api/v1/policy/controls", "get"), ("/api/v1/assets/{asset_id}/policy", "get"),
     ("/api/v1/policy/results", "get"), ("/api/v1/policy/exceptions", "post"),
+    ("/api/v1/tasks", "get"), ("/api/v1/tasks/{name}/run", "post"),
     ("/api/v1/webhooks", "get"), ("/api/v1/webhooks", "post"),
     ("/api/v1/webhooks/{webhook_id}/deliveries", "get"),
     ("/healthz", "get"), ("/readyz", "get"),

@@ -38,6 +38,7 @@ from webapp.models import (
     Role,
     Setting,
     Tag,
+    TaskRun,
     User,
     Webhook,
     WebhookDelivery,
@@ -536,6 +537,34 @@ ROUTES.append(Route(
 ))
 
 
+
+# scheduled tasks (SPEC §13): admins change schedules (audited) and run a task now
+def _task_schedules(session) -> object:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    row = session.get(Setting, "task_schedules")
+    return row.value if row is not None else None
+
+
+def _task_runs(session) -> int:  # type: ignore[no-untyped-def]
+    jobs.wait_for_threads()
+    session.expire_all()
+    return session.scalar(select(func.count()).select_from(TaskRun))
+
+
+ROUTES.append(Route(
+    "POST /admin/tasks/schedules", "POST", "/admin/tasks/schedules", Role.admin, _nothing,
+    lambda ctx: {"schedule-stale_scan": "0 * * * *"},
+    lambda s, ctx, r: r.status_code == 303 and _task_schedules(s) == {"stale_scan": "0 * * * *"},
+    lambda s, ctx: _task_schedules(s) is None,
+))
+ROUTES.append(Route(
+    "POST /admin/tasks/<name>/run", "POST", "/admin/tasks/stale_scan/run", Role.admin,
+    _thread_runner, lambda ctx: {},
+    lambda s, ctx, r: r.status_code == 303 and _task_runs(s) == 1,
+    lambda s, ctx: _task_runs(s) == 0,
+))
+
+
 # webhooks (SPEC §13): admins only
 def _webhook(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     current_app.config["WEBHOOK_SEND_ON_COMMIT"] = False  # nothing leaves the test
@@ -650,7 +679,8 @@ def test_matrix_covers_every_mutating_route(app):
                 .replace("{run}", "<run_id>").replace("{conflict}", "<conflict_id>")
                 .replace("{relationship}", "<relationship_id>")
                 .replace("{change_set}", "<change_set_id>")
-                .replace("/legacy/", "/<tag>/").replace("/tags/pci/", "/tags/<name>/")) for r in ROUTES}
+                .replace("/legacy/", "/<tag>/").replace("/tags/pci/", "/tags/<name>/")
+                .replace("/tasks/stale_scan/", "/tasks/<name>/")) for r in ROUTES}
     covered |= {(m, p.replace("{webhook}", "<webhook_id>").replace("{delivery}", "<delivery_id>"))
                 for m, p in covered}
     # mutating routes that every signed-in role may use (on their own account), tested elsewhere

@@ -36,6 +36,7 @@ def init_api(app: Flask) -> None:
         imports,
         policy,
         relationships,
+        tasks,
         webhooks,
     )
     from webapp.api.auth import token_required
@@ -51,7 +52,7 @@ def init_api(app: Flask) -> None:
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "inv_…"}
     )
     for blp in (assets.blp, exports.blp, change_sets.blp, audit.blp, imports.blp, conflicts.blp,
-                relationships.blp, policy.blp, webhooks.blp, health.blp):
+                relationships.blp, policy.blp, tasks.blp, webhooks.blp, health.blp):
         api.register_blueprint(blp)
         csrf.exempt(blp)
     app.register_blueprint(docs.bp)

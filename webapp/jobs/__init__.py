@@ -24,7 +24,7 @@ from webapp.jobs import imports
 
 # isort: split
 # registered after imports, so a worker takes import jobs first (it serves queues in order)
-from webapp.jobs import change_sets, outbox, policy, webhooks
+from webapp.jobs import change_sets, outbox, policy, scheduled, webhooks
 from webapp.jobs.imports import QUEUE, REDIS_UNAVAILABLE, run_import_job
 from webapp.jobs.runner import (
     FAILURE_TTL,
@@ -53,6 +53,7 @@ __all__ = [
     "redis_connection",
     "register",
     "run_import_job",
+    "scheduled",
     "wait_for_threads",
     "webhooks",
     "work",

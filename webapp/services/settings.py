@@ -92,7 +92,7 @@ def cron_error(expression: Any) -> str | None:
     if not isinstance(expression, str) or not expression.strip():
         return "Enter a cron schedule: minute hour day-of-month month day-of-week."
     if "\x00" in expression or len(expression) > 100 or len(expression.split()) != 5:
-        return "A schedule has five fields: minute hour day-of-month month day-of-week."
+        return "A cron schedule has five fields: minute hour day-of-month month day-of-week."
     if not croniter.is_valid(expression.strip()):
         return f"{expression.strip()!r} is not a valid cron schedule."
     return None
