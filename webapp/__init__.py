@@ -42,10 +42,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webapp.conflicts import bp as conflicts_bp
     from webapp.dashboard import bp as dashboard_bp
     from webapp.imports import bp as imports_bp
+    from webapp.notifications import bp as notifications_bp
     from webapp.relationships import bp as relationships_bp
 
     for bp in (auth_bp, dashboard_bp, assets_bp, change_sets_bp, relationships_bp, imports_bp,
-               conflicts_bp, compliance_bp, audit_bp, admin_bp):
+               conflicts_bp, compliance_bp, audit_bp, admin_bp, notifications_bp):
         app.register_blueprint(bp)
 
     from webapp.api import init_api

@@ -22,9 +22,10 @@ from webapp.services import conflicts, imports, relationships
 from webapp.services.actor import Actor
 
 # Every signed-in page starts with 1 statement: the session row joined to its user, and its
-# layout adds 1: the open count of the review queue beside "Review queue" in the main navigation
-# (one indexed count; the dashboard's "open conflicts" panel reuses it).
-LAYOUT = 2
+# layout adds 2: the open count of the review queue beside "Review queue" in the main navigation
+# (one indexed count; the dashboard's "open conflicts" panel reuses it) and the person's unread
+# notifications on the header's bell (one capped count on (user_id, read_at)).
+LAYOUT = 3
 # /assets: the page of assets (limit+1 rows) + their tags (one selectin query) + the capped count.
 ASSET_LIST_QUERIES = LAYOUT + 3
 # /trash: the same three queries as /assets, on deleted assets.

@@ -107,7 +107,7 @@ def fan_out(session: Session, event: OutboxEvent, *, mail_enabled: bool = False,
         )
     )
     result = session.execute(
-        insert(Notification).from_select(
+        insert(Notification.__table__).execution_options(preserve_rowcount=True).from_select(
             ["user_id", "event_id", "kind", "severity", "subject", "link", "created_at", "mail_pending"],
             chosen,
         )
