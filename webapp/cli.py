@@ -378,3 +378,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(export)
     app.cli.add_command(policy_cli)
     app.cli.add_command(scheduler)
+
+    from webapp import cli_ops  # dump, load, backup, validate, optimize, reset, cleanup
+
+    cli_ops.register(app)

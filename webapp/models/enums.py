@@ -97,6 +97,8 @@ class AuditAction(enum.StrEnum):
     undo = "undo"  # a change set reversed (SPEC §5): one event per asset it puts back
     export = "export"  # assets left the inventory as a file (SPEC §5): the filter and the count
     exception_grant = "exception_grant"  # a policy exception granted (SPEC §12)
+    load = "load"  # a dump loaded into an empty database (`flask load`, SPEC §8)
+    repair = "repair"  # derived rows rewritten by `flask validate --repair` (SPEC §8)
 
 
 class ImportStatus(enum.StrEnum):
