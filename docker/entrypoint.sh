@@ -5,6 +5,7 @@
 #                          with gunicorn on 0.0.0.0:8000 ($WEB_CONCURRENCY workers, default 2;
 #                          more gunicorn options via $GUNICORN_CMD_ARGS)
 #   worker                 an RQ worker with the app context (flask --app webapp worker)
+#   scheduler              the one scheduler of the scheduled tasks (flask --app webapp scheduler)
 #   migrate                apply migrations (retried) and exit
 #   anything else          run as given, e.g. `flask --app webapp users create ...`
 #
@@ -45,6 +46,10 @@ case "${1:-web}" in
     worker)
         shift
         exec flask --app webapp worker "$@"
+        ;;
+    scheduler)
+        shift
+        exec flask --app webapp scheduler "$@"
         ;;
     migrate)
         migrate
