@@ -264,6 +264,14 @@ def scheduler(in_process: bool) -> None:
 @click.option("--owner", default=None)
 @click.option("--tag", default=None)
 @click.option("--stale/--not-stale", default=None, help="Only stale, or only not stale, assets.")
+@click.option("--unverified/--verified", default=None,
+              help="Only assets no discovery import has reported, or only those one has.")
+@click.option("--unowned/--owned", default=None, help="Only assets without an owner, or only with one.")
+@click.option("--policy-failing/--policy-not-failing", "policy_failing", default=None,
+              help="Only assets failing any policy control.")
+@click.option("--policy", default=None, help="A policy control's id (with --policy-status; default fail).")
+@click.option("--policy-status", "policy_status", multiple=True,
+              help="pass, fail, unknown or excepted (repeatable).")
 @click.option("--include-deleted", is_flag=True, help="Assets in the trash as well.")
 @click.option("--sort", default=None, help="A list sort: name, -updated_at, … (default: name).")
 def export(fmt: str, output: str, stale: bool | None, include_deleted: bool,

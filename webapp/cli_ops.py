@@ -75,9 +75,111 @@ def load_command(file: str) -> None:
                f"audit event {result.event_id}.")
 
 
+@click.command("backup")
+@click.option("--dir", "directory", default=None, type=click.Path(file_okay=False),
+              help="Where to write (default: BACKUP_DIR).")
+@click.option("--keep", type=click.IntRange(1, 10_000), default=None,
+              help="How many backups to keep (default: BACKUP_KEEP, 7).")
+def backup_command(directory: str | None, keep: int | None) -> None:
+    """Dump into BACKUP_DIR as inventory-<UTC timestamp>.jsonl.gz; keep the newest BACKUP_KEEP."""
+    from webapp.cli import _progress_bar
+    from webapp.services import backups
+
+    try:
+        with _progress_bar("rows") as progress:
+            result = backups.run_backup(db.session, backup_dir=directory, keep=keep, progress=progress)
+    except backups.BackupFailed as exc:
+        _error(str(exc), 1)
+    click.echo(result.message)
+
+
+@click.command("validate")
+@click.option("--repair", is_flag=True,
+              help="Rewrite the derived rows found wrong (identifiers, policy results); audited. Never the "
+                   "audit log.")
+def validate_command(repair: bool) -> None:
+    """Read-only integrity checks; each problem with its ids; exit 1 if any."""
+    from webapp.services import validate
+
+    def step(label: str) -> None:
+        if sys.stderr.isatty():
+            click.echo(f"checking: {label}…", err=True)
+
+    report = validate.check(db.session, repair=repair, actor=Actor.cli("flask validate --repair"),
+                            progress=step)
+    for problem in report.problems:
+        click.echo(f"{problem.kind}: {problem.message}")
+    for kind, n in report.unlisted.items():
+        click.echo(f"{kind}: … and {n:,} more")
+    if report.ok:
+        click.echo(f"OK: {len(report.checks)} checks passed ({', '.join(report.checks)}).")
+        return
+    if report.repaired:
+        click.echo("repaired: identifiers of {identifiers:,} asset(s), policy results of {policy_results:,} "
+                   "asset(s), {orphan_rows:,} orphan derived row(s) removed (audited as `repair`)."
+                   .format(**report.repaired))
+        after = validate.check(db.session)
+        for problem in after.problems:
+            click.echo(f"still: {problem.kind}: {problem.message}")
+        if after.ok:
+            click.echo(f"OK after repair: {report.count:,} problem(s) found, all in derived rows, now rewritten.")
+            return
+        click.echo(f"{after.count:,} problem(s) remain that only a person can fix.")
+        sys.exit(1)
+    click.echo(f"{report.count:,} problem(s) found"
+               + ("." if repair else "; `--repair` rewrites the derived ones (identifiers, policy results)."))
+    sys.exit(1)
+
+
+@click.command("optimize")
+def optimize_command() -> None:
+    """PostgreSQL: VACUUM (ANALYZE) of every table (dead tuples before and after). SQLite:
+    PRAGMA optimize and VACUUM."""
+    from webapp.services import database
+
+    report, summary = database.optimize(db.engine)
+    for row in report:
+        click.echo(f"{row.table:<28} {row.seconds:7.2f}s  dead tuples {row.dead_before or 0:>10,} -> "
+                   f"{row.dead_after or 0:,}")
+    click.echo(summary)
+
+
+@click.command("reset")
+@click.option("--yes", is_flag=True, help="Confirm: every row of the database is deleted.")
+def reset_command(yes: bool) -> None:
+    """Drop every table and build the schema again (development only: INVENTORY_ENV=development
+    and --yes)."""
+    from flask_migrate import upgrade
+
+    from webapp.services import database
+
+    environment = str(current_app.config.get("ENV_NAME") or "")
+    db.session.remove()
+    try:
+        dropped = database.reset(db.engine, environment=environment, confirmed=yes)
+    except database.ResetRefused as exc:
+        _error(str(exc), 2)
+    db.engine.dispose()
+    upgrade()
+    click.echo(f"Dropped {len(dropped)} tables ({', '.join(dropped) or 'none'}) of {db.engine.url.render_as_string()}"
+               " and migrated the empty schema to head. The next visit to the app shows /setup.")
+
+
+@click.command("cleanup")
+@click.option("--days-old", "days_old", type=click.IntRange(1, 3650), default=None,
+              help="Purge assets in the trash longer than this (default: the trash_retention_days setting).")
+def cleanup_command(days_old: int | None) -> None:
+    """An alias of `maintenance` (the same service), with the trash's age given on the command line."""
+    from webapp.services import maintenance as maintenance_service
+
+    result = maintenance_service.run(db.session, Actor.system("maintenance"),
+                                     import_stale_seconds=int(current_app.config["IMPORT_STALE_SECONDS"]),
+                                     trash_days=days_old)
+    click.echo(f"Purged {result.purged} asset(s) from the trash; {result.stale} active asset(s) are stale; "
+               f"{result.reaped} import(s) whose worker stopped were marked failed.")
+
+
 def register(app: Flask) -> None:
-    for command in (dump_command, load_command):
+    for command in (dump_command, load_command, backup_command, validate_command, optimize_command,
+                    reset_command, cleanup_command):
         app.cli.add_command(command)
-
-
-__all__ = ["current_app", "register"]

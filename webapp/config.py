@@ -89,6 +89,9 @@ class Config:
         self.WEBHOOK_ALLOW_PRIVATE = _bool(env.get("WEBHOOK_ALLOW_PRIVATE"))
         self.WEBHOOK_TIMEOUT_SECONDS = float(env.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
         self.WEBHOOK_SEND_ON_COMMIT = _bool(env.get("WEBHOOK_SEND_ON_COMMIT"), default=True)
+        # backups (SPEC §8): `flask backup` dumps into BACKUP_DIR, keeping the newest BACKUP_KEEP
+        self.BACKUP_DIR = env.get("BACKUP_DIR") or None
+        self.BACKUP_KEEP = int(env.get("BACKUP_KEEP", "7"))
         # notifications by e-mail (SPEC §13): off without SMTP_URL (smtp://user:pass@host:port,
         # ?starttls=true, or smtps:// for implicit TLS); the sender; the app's address for links
         self.SMTP_URL = env.get("SMTP_URL") or None

@@ -33,14 +33,16 @@ def stale_count(session: Session) -> int:
     ) or 0
 
 
-def run(session: Session, actor: Actor, *,
-        import_stale_seconds: int = imports.STALE_SECONDS) -> MaintenanceResult:
-    """Purge assets in the trash longer than `trash_retention_days` (each purge audited).
+def run(session: Session, actor: Actor, *, import_stale_seconds: int = imports.STALE_SECONDS,
+        trash_days: int | None = None) -> MaintenanceResult:
+    """Purge assets in the trash longer than `trash_retention_days` (or `trash_days`, from
+    `flask cleanup --days-old N`), each purge audited.
 
     Stale is derived from `last_seen_at` whenever it is read, so nothing needs marking; the
     count is reported. Safe to run repeatedly.
     """
-    cutoff = utcnow() - timedelta(days=int(settings.get(session, "trash_retention_days")))
+    days = trash_days if trash_days is not None else int(settings.get(session, "trash_retention_days"))
+    cutoff = utcnow() - timedelta(days=days)
     expired = list(session.scalars(
         select(Asset.id).where(Asset.deleted_at.is_not(None), Asset.deleted_at < cutoff)
     ))

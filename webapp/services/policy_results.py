@@ -219,20 +219,8 @@ def _evaluate_chunk(session: Session, rows: Sequence[Any], base: policy.Context,
     reason are unchanged is left as it is (its `evaluated_at` says since when it holds), a new
     or changed one is written, one that no longer applies is deleted. Returns the number of rows
     written."""
-    live = [f for f in map(policy.AssetFacts.from_typed_row, rows) if policy.in_scope(f)]
-    neighbours = _neighbours(session, within) if live else {}
-    excepted = _excepted(session, within, base.now) if live else set()
-    ctx = policy.Context(base.now, base.parameters, base.stale_after_days, neighbours)
-    wanted: dict[tuple[uuid.UUID, str], tuple[PolicyStatus, str]] = {}
-    for f in live:
-        for control_id, result in policy.evaluate(f, ctx).items():
-            status = STORED[result.status]
-            if status is PolicyStatus.fail and (f.id, control_id) in excepted:
-                status = PolicyStatus.excepted
-            wanted[(f.id, control_id)] = (status, result.reason)
-    stored = {(a, c): (PolicyStatus(st), reason) for a, c, st, reason in session.execute(
-        select(RESULTS.c.asset_id, RESULTS.c.control_id, RESULTS.c.status, RESULTS.c.reason)
-        .where(within(RESULTS.c.asset_id)))}
+    live, wanted = expected(session, rows, base, within)
+    stored = stored_results(session, within)
     gone: dict[str, list[uuid.UUID]] = defaultdict(list)  # by control: each delete uses the key
     for (asset_id, control_id), value in stored.items():
         if wanted.get((asset_id, control_id)) != value:
@@ -247,6 +235,33 @@ def _evaluate_chunk(session: Session, rows: Sequence[Any], base: policy.Context,
     if stored:
         _announce_new_failures(session, stored, rows_out, {f.id: f for f in live})
     return len(rows_out)
+
+
+def expected(session: Session, rows: Sequence[Any], base: policy.Context, within: Callable[[Any], Any]
+             ) -> tuple[list[policy.AssetFacts], dict[tuple[uuid.UUID, str], tuple[PolicyStatus, str]]]:
+    """What the results of these assets (rows of FACT_COLUMNS) should be now: the facts of those
+    in scope, and {(asset, control): (status, reason)}. Reads, writes nothing (`flask validate`
+    compares it with what is stored)."""
+    live = [f for f in map(policy.AssetFacts.from_typed_row, rows) if policy.in_scope(f)]
+    neighbours = _neighbours(session, within) if live else {}
+    excepted = _excepted(session, within, base.now) if live else set()
+    ctx = policy.Context(base.now, base.parameters, base.stale_after_days, neighbours)
+    wanted: dict[tuple[uuid.UUID, str], tuple[PolicyStatus, str]] = {}
+    for f in live:
+        for control_id, result in policy.evaluate(f, ctx).items():
+            status = STORED[result.status]
+            if status is PolicyStatus.fail and (f.id, control_id) in excepted:
+                status = PolicyStatus.excepted
+            wanted[(f.id, control_id)] = (status, result.reason)
+    return live, wanted
+
+
+def stored_results(session: Session, within: Callable[[Any], Any]
+                   ) -> dict[tuple[uuid.UUID, str], tuple[PolicyStatus, str]]:
+    """The stored results of the assets `within(column)` picks."""
+    return {(a, c): (PolicyStatus(st), reason) for a, c, st, reason in session.execute(
+        select(RESULTS.c.asset_id, RESULTS.c.control_id, RESULTS.c.status, RESULTS.c.reason)
+        .where(within(RESULTS.c.asset_id)))}
 
 
 def _announce_new_failures(session: Session, stored: dict[tuple[uuid.UUID, str], tuple[PolicyStatus, str]],
