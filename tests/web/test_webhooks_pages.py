@@ -7,7 +7,7 @@ import re
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from tests import webhook_receiver
 from webapp.models import AuditEvent, DeliveryStatus, Webhook, WebhookDelivery
@@ -213,4 +213,53 @@ def test_delete_removes_the_webhook_and_its_deliveries(client, login_as, session
     assert response.status_code == 303
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Webhook)) == 0
+    assert session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
+
+
+@pytest.fixture
+def count_statements(client, db):  # type: ignore[no-untyped-def]
+    """GET a URL (after a warm-up request) and return how many SQL statements it issued."""
+
+    def count(url: str) -> int:
+        assert client.get(url).status_code == 200
+        seen: list[str] = []
+
+        def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            seen.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            assert client.get(url).status_code == 200
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+        return len(seen)
+
+    return count
+
+
+def test_the_pages_query_counts_do_not_grow_with_rows(client, login_as, session, receiver, count_statements):
+    login_as("admin")
+    actor = Actor.system("t")
+    first, _ = webhooks.create(session, actor, name="first", url=receiver.url("/flaky"), kinds=["lockout"])
+    webhooks.send_test(session, actor, first.id)
+    webhooks.send_due(session, now=utcnow())
+    one_webhook = count_statements("/admin/webhooks")
+    one_delivery = count_statements(f"/admin/webhooks/{first.id}/deliveries")
+
+    for i in range(4):
+        other, _ = webhooks.create(session, actor, name=f"other {i}", url=receiver.url("/ok"), kinds=["lockout"])
+        webhooks.send_test(session, actor, other.id)
+        webhooks.send_test(session, actor, first.id)
+    webhooks.send_due(session, now=utcnow())
+    assert count_statements("/admin/webhooks") == one_webhook
+    assert count_statements(f"/admin/webhooks/{first.id}/deliveries") == one_delivery
+
+
+def test_send_test_to_an_inactive_webhook_is_refused(client, login_as, session):
+    login_as("admin")
+    webhook, _ = webhooks.create(session, Actor.system("t"), name="off", url=PUBLIC_URL, kinds=["lockout"],
+                                 active=False)
+    response = client.post(f"/admin/webhooks/{webhook.id}/test")
+    assert response.status_code == 409 and "turn it on" in response.get_data(as_text=True)
+    session.expire_all()
     assert session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0

@@ -325,6 +325,8 @@ def send_test(session: Session, actor: Actor, webhook_id: uuid.UUID | str, *,
     """Queue a `test` delivery to the webhook (a synthetic event, not in the outbox, tried
     once). It is sent right after this commit by the webhooks job, or by the next sweep."""
     webhook = get(session, webhook_id)
+    if not webhook.active:
+        raise InvalidState("This webhook is turned off; turn it on to send a test.")
     now = now or utcnow()
     event_id = uuid.uuid4()
     body = event_body(event_id, TEST_KIND, created_at=now, severity="info", link="/admin/webhooks",
