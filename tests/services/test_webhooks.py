@@ -377,3 +377,24 @@ def test_key_rotation_re_encrypts_webhook_secrets(app, session, receiver):
     _event(session)
     webhooks.send_due(session, now=utcnow())
     assert [r.signature_ok for r in receiver.at("/ok")] == [True]
+
+
+def test_an_event_reaches_the_receiver_through_the_outbox_dispatcher(app, session, receiver, require_redis):
+    """End to end on a real RQ worker: the change's commit kicks the dispatcher, whose commit
+    (fan_out's deliveries) kicks the webhooks job, which sends."""
+    app.config.update(REDIS_URL=require_redis, WEBHOOK_SEND_ON_COMMIT=True)
+    queues = [jobs.runner.queue(name, app) for name in jobs.runner.queue_names()]
+    for queue in queues:
+        queue.empty()
+    try:
+        webhook = _hook(session, receiver, "/ok", kinds=["lockout"])
+        outbox.emit(session, "lockout", subject="An account was locked out", payload={"user": "x"})
+        session.commit()
+        jobs.work(app, burst=True, simple=True)
+        [got] = receiver.at("/ok")
+        assert got.event == "lockout" and got.signature_ok
+        assert json.loads(got.body)["data"] == {"user": "x"}
+        assert _delivery(session, webhook).status is DeliveryStatus.succeeded
+    finally:
+        for queue in queues:
+            queue.empty()
