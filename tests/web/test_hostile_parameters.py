@@ -17,11 +17,13 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from sqlalchemy import select
 from werkzeug.datastructures import ImmutableMultiDict
 
 from tests.factories import make_asset
 from tests.review_factories import make_run, possible_duplicate
-from webapp.services import change_sets, relationships, webhooks
+from webapp.models import Notification
+from webapp.services import change_sets, dispatch, outbox, relationships, webhooks
 from webapp.services.actor import Actor
 from webapp.web.filters import field_label
 from webapp.web.request import CheckedRequest
@@ -98,9 +100,13 @@ def world(app, session, client, login_as, make_token) -> dict[str, Any]:  # type
                                        kinds=["lockout"])
     admin = login_as("admin")
     token = make_token("admin")
+    outbox.emit(session, "import_finished", subject="hostile", recipient_id=admin.id, link="/imports")
+    session.commit()
+    dispatch.dispatch_pending(session)
+    notification = session.scalars(select(Notification).where(Notification.user_id == admin.id)).first()
     return {"asset_id": a.id, "conflict_id": conflict.id, "run_id": run.id,
             "relationship_id": rel.id, "change_set_id": change_set.id, "user_id": admin.id,
-            "webhook_id": webhook.id,
+            "webhook_id": webhook.id, "notification_id": notification.id,
             "framework_id": "soc2", "headers": token.headers}
 
 

@@ -685,7 +685,9 @@ def test_matrix_covers_every_mutating_route(app):
                 for m, p in covered}
     # mutating routes that every signed-in role may use (on their own account), tested elsewhere
     everyone = {"/logout", "/login", "/setup", "/account", "/audit/verify", "/account/tokens",
-                "/account/tokens/<token_id>/revoke"}
+                "/account/tokens/<token_id>/revoke",
+                # one's own notifications (tests/web/test_notifications_pages.py)
+                "/notifications/read-all", "/notifications/<notification_id>/read", "/account/notifications"}
     missing = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static" or rule.rule.startswith("/api/"):

@@ -59,10 +59,17 @@ def run(*, runner: str) -> int:
                     _thread_running = False
                     return total
                 _thread_again = False
+    except Exception:
+        if runner != "thread":
+            raise  # RQ keeps the failed job to inspect
+        with _lock:
+            _thread_running = False
+        # nobody waits on this thread: say it in the log; the events wait for the sweep
+        log.exception("The outbox dispatcher thread failed (events wait for the sweep)")
+        return total
     except BaseException:
-        if runner == "thread":
-            with _lock:
-                _thread_running = False
+        with _lock:
+            _thread_running = False
         raise
 
 
