@@ -398,3 +398,14 @@ def test_an_event_reaches_the_receiver_through_the_outbox_dispatcher(app, sessio
     finally:
         for queue in queues:
             queue.empty()
+
+
+def test_a_webhook_whose_url_is_now_refused_can_still_be_turned_off(app, session, receiver):
+    webhook = _hook(session, receiver, "/ok")
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = False  # its URL (127.0.0.1) would be refused today
+    webhooks.update(session, ADMIN, webhook.id, name="kept", url=webhook.url, kinds=webhook.kinds, active=False)
+    assert (webhook.name, webhook.active) == ("kept", False)
+    with pytest.raises(ValidationFailed) as refused:  # but a new URL is checked
+        webhooks.update(session, ADMIN, webhook.id, name="kept", url=receiver.url("/other"),
+                        kinds=webhook.kinds, active=False)
+    assert "loopback" in refused.value.errors["url"]

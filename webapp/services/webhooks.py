@@ -152,7 +152,10 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def _validated(name: Any, url: Any, kinds: Any) -> tuple[str, str, list[str]]:
+def _validated(name: Any, url: Any, kinds: Any, *, unchanged_url: str | None = None) -> tuple[str, str, list[str]]:
+    """The cleaned fields, or ValidationFailed naming each bad one. A URL equal to
+    `unchanged_url` (the saved one) is not checked again here (it is at every delivery), so a
+    webhook whose host stopped resolving can still be renamed or turned off."""
     errors: dict[str, str] = {}
     name = name.strip() if isinstance(name, str) else ""
     if not name:
@@ -161,7 +164,8 @@ def _validated(name: Any, url: Any, kinds: Any) -> tuple[str, str, list[str]]:
         errors["name"] = f"Keep the name under {NAME_MAX} characters of plain text."
     url = url.strip() if isinstance(url, str) else ""
     try:
-        check_url(url)
+        if url != unchanged_url:
+            check_url(url)
     except webhook_urls.UnsafeURL as exc:
         errors["url"] = exc.reason
     chosen: list[str] = []
@@ -210,7 +214,7 @@ def update(session: Session, actor: Actor, webhook_id: uuid.UUID | str, *, name:
     """Change a webhook's name, URL, kinds or active flag; audited with the fields that changed.
     Turning it off fails its pending deliveries (they would never be sent)."""
     webhook = get(session, webhook_id)
-    name, url, kinds = _validated(name, url, kinds)
+    name, url, kinds = _validated(name, url, kinds, unchanged_url=webhook.url)
     new = {"name": name, "url": url, "kinds": kinds, "active": bool(active)}
     changes = {k: [getattr(webhook, k), v] for k, v in new.items() if getattr(webhook, k) != v}
     if not changes:
