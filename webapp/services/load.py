@@ -91,16 +91,15 @@ class _Lines:
                               "Nothing was written.") from None
 
 
-def open_dump(path: Path) -> IO[bytes]:
-    """The dump's bytes: gunzipped when the file is gzip (by its first bytes, not its name)."""
+def open_dump(path: Path, stack: contextlib.ExitStack) -> IO[bytes]:
+    """The dump's bytes, closed with `stack`: gunzipped when the file is gzip (by its first
+    bytes, not its name; the file may be a pipe)."""
     try:
-        raw = open(path, "rb")  # noqa: SIM115 (closed by the caller)
+        raw = stack.enter_context(open(path, "rb"))  # noqa: SIM115 (closed by the stack)
     except OSError as exc:
         raise LoadRefused(f"Cannot read {path}: {exc.strerror or exc}.") from None
-    magic = raw.read(2)
-    raw.seek(0)
-    if magic == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    if raw.peek(2)[:2] == b"\x1f\x8b":
+        return stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))  # type: ignore[return-value]
     return raw
 
 
@@ -244,8 +243,8 @@ def load(session: Session, path: Path | str, actor: Actor, *, progress: Progress
     """Load the dump at `path` into this (empty) database; LoadRefused, with nothing written, if
     anything is wrong."""
     path = Path(path)
-    with open_dump(path) as stream:
-        lines = _Lines(stream)
+    with contextlib.ExitStack() as stack:
+        lines = _Lines(open_dump(path, stack))
         iterator = iter(lines)
         try:
             header = read_header(lines, iterator)
