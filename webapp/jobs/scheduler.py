@@ -166,6 +166,7 @@ class Tick:
     acting: bool  # this scheduler holds the lock
     started: list[str] = field(default_factory=list)  # tasks started (thread) or enqueued (RQ)
     skipped: list[str] = field(default_factory=list)  # due, but their previous run still goes
+    wait: float | None = None  # seconds until the next task is due, when known
 
 
 class Scheduler:
@@ -212,6 +213,7 @@ class Scheduler:
         schedules = scheduled_tasks.schedules(db.session)
         latest = scheduled_tasks.last_started(db.session)
         assert self.since is not None
+        upcoming: list[datetime] = []
         for name, schedule in schedules.items():
             # after its latest run (a missed one runs once, late); a task never run: after
             # this scheduler began
@@ -219,8 +221,10 @@ class Scheduler:
             base = max(known) if known else self.since
             due_at = croniter(schedule, base).get_next(datetime)
             if due_at > now:
+                upcoming.append(due_at)
                 continue
             self._acted[name] = now
+            upcoming.append(croniter(schedule, now).get_next(datetime))
             run = scheduled_tasks.start(db.session, name, trigger="schedule", now=now)
             if run is None:
                 log.warning("Scheduled task %s skipped at %s: its previous run is still going",
@@ -230,6 +234,7 @@ class Scheduler:
             runner.run_in_thread(self.app, scheduled.KIND, name, str(run.id), now.isoformat(),
                                  job_id=str(run.id))
             tick.started.append(name)
+        tick.wait = (min(upcoming) - now).total_seconds() if upcoming else None
         return tick
 
     def _tick_rq(self) -> Tick:
@@ -245,6 +250,7 @@ class Scheduler:
             if tick.started:
                 self.cron.save()
             self.cron.heartbeat()
+            tick.wait = self.cron.calculate_sleep_interval()
         except RedisError:  # Redis down delays the tasks; the next tick tries again
             log.warning("Scheduler cannot reach Redis; tasks wait for it", exc_info=True)
         return tick
@@ -275,8 +281,9 @@ class Scheduler:
     # the loop -----------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Tick until `stop` is set: every `tick_seconds` while acting, every `retry_seconds`
-        while another scheduler holds the lock. Gives the lock up on the way out."""
+        """Tick until `stop` is set: when the next task is due but at least every `tick_seconds`
+        while acting (a changed schedule, the lock's renewal), every `retry_seconds` while another
+        scheduler holds the lock. Gives the lock up on the way out."""
         try:
             while not stop.is_set():
                 try:
@@ -284,7 +291,11 @@ class Scheduler:
                 except Exception:  # a bad tick (database down) must not end the scheduler
                     log.exception("Scheduler tick failed")
                     tick = Tick(acting=self.acting)
-                stop.wait(self.tick_seconds if tick.acting else self.retry_seconds)
+                if not tick.acting:
+                    stop.wait(self.retry_seconds)
+                else:  # on time for the next task, and looking at least every tick_seconds
+                    wait = self.tick_seconds if tick.wait is None else tick.wait
+                    stop.wait(min(self.tick_seconds, max(0.5, wait)))
         finally:
             self.close()
 
@@ -321,7 +332,6 @@ def serve_in_background(app: Flask) -> None:
     if not app.config.get("SCHEDULER_THREAD") or app.config.get("TESTING"):
         return
 
-    @app.before_request
     def _start_scheduler() -> None:
         if id(app) in _started and _started[id(app)].is_alive():
             return
@@ -334,3 +344,6 @@ def serve_in_background(app: Flask) -> None:
                                       name="scheduler", daemon=True)
             _started[id(app)] = thread
             thread.start()
+
+    # first, so that no earlier hook's answer (the /setup redirect) keeps it from running
+    app.before_request_funcs.setdefault(None, []).insert(0, _start_scheduler)
