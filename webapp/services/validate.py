@@ -71,15 +71,20 @@ def check(session: Session, *, repair: bool = False, actor: Actor | None = None,
           progress: Callable[[str], None] | None = None) -> Report:
     """Run every check; with `repair`, rewrite the derived rows found wrong (audited)."""
     report = Report()
-    steps: list[tuple[str, Callable[[Session, Report], None]]] = [
-        ("audit chain and anchor", _audit), ("secrets decrypt", _secrets), ("no orphan rows", _orphans),
-        ("merge chains end at live assets", _merges), ("identifier keys match asset fields", _identifiers),
-        ("policy results are current", _policy), ("settings are valid", _settings),
+    steps: list[tuple[str, str, Callable[[Session, Report], None]]] = [
+        ("audit", "audit chain and anchor", _audit), ("secret", "secrets decrypt", _secrets),
+        ("orphan", "no orphan rows", _orphans), ("merge", "merge chains end at live assets", _merges),
+        ("identifiers", "identifier keys match asset fields", _identifiers),
+        ("policy", "policy results are current", _policy), ("settings", "settings are valid", _settings),
     ]
-    for label, step in steps:
+    for kind, label, step in steps:
         if progress is not None:
             progress(label)
-        step(session, report)
+        try:
+            step(session, report)
+        except Exception as exc:  # noqa: BLE001 (a check that cannot run is itself a problem)
+            session.rollback()
+            report.add(kind, f"the check “{label}” could not run: {exc}")
         report.checks.append(label)
     session.rollback()  # nothing was written; end the read transaction
     if repair:
