@@ -23,6 +23,8 @@ WHEN = datetime(2026, 12, 1, 3, 0, 0)
 
 
 def test_backup_writes_a_dump_and_keeps_the_newest(app, session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tmp_path = tmp_path / "backups"  # (the SQLite test database lives in tmp_path itself)
+    tmp_path.mkdir()
     make_asset(session)
     unrelated = tmp_path / "notes.txt"
     unrelated.write_text("not a backup")
