@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.run [--assets N] [--requests N] [--quick] [--rebuild] [--explain]
         [--skip-pages] [--skip-exports] [--skip-bulk] [--skip-imports] [--skip-matching]
-        [--skip-graph] [--skip-policy]
+        [--skip-graph] [--skip-policy] [--skip-dump]
 
 The database is BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/
 inventory_bench); it is created if missing and migrated to head. Data is rebuilt only when the
@@ -27,6 +27,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bench import bulk, data, exports, graph, imports, matching, pages, policy, verify
+from bench import dump as dump_bench
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -66,6 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-policy", action="store_true",
                         help="skip the policy workload (every control over the graph workload's "
                         "assets, against the same predicates as one SQL statement)")
+    parser.add_argument("--skip-dump", action="store_true",
+                        help="skip the dump and load workload (flask dump / load of the bench database "
+                        "vs COPY TO / COPY FROM of the same tables)")
     parser.add_argument(
         "--matching-assets", type=int,
         help="assets of the matching workload's own database (default 1000000; 20000 with --quick)",
@@ -333,10 +337,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         policy_result = policy.run(policy_url, args.matching_assets)
 
+    dump_results = [] if args.skip_dump else dump_bench.run(url)
+
     total_s = time.perf_counter() - started
     load = os.getloadavg()
     misses = [r.label for r in results if not r.ok] + [r.label for r in import_results if not r.ok]
     misses += [r.label for r in export_results if not r.ok]
+    misses += [r.label for r in dump_results if not r.ok]
     if bulk_result is not None and not bulk_result.ok:
         misses.append(bulk_result.label)
     if matching_results and matching_results[-1].seconds > matching.TARGET_S:
@@ -377,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
                     "matching": [asdict(r) for r in matching_results],
                     "graph": asdict(graph_report) if graph_report is not None else None,
                     "policy": asdict(policy_result) if policy_result is not None else None,
+                    "dump": [asdict(r) | {"net_s": r.net_s, "ratio": r.ratio} for r in dump_results],
                     "total_s": total_s,
                 },
                 indent=2,
