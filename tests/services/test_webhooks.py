@@ -409,3 +409,33 @@ def test_a_webhook_whose_url_is_now_refused_can_still_be_turned_off(app, session
         webhooks.update(session, ADMIN, webhook.id, name="kept", url=receiver.url("/other"),
                         kinds=webhook.kinds, active=False)
     assert "loopback" in refused.value.errors["url"]
+
+
+def test_two_senders_never_send_the_same_attempt(app, session, receiver):
+    """While one sender waits on a slow receiver, the delivery is leased: a second sweep skips it."""
+    import threading
+
+    from webapp.extensions import db
+
+    webhook = _hook(session, receiver, "/hang")
+    _event(session)
+    now = utcnow()
+    sent: list[int] = []
+
+    def first_sender() -> None:
+        with app.app_context():
+            try:
+                sent.append(webhooks.send_due(db.session, now=now))
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=first_sender)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not receiver.at("/hang") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert receiver.at("/hang")  # the first sender is inside its attempt
+    assert webhooks.send_due(session, now=now) == 0
+    thread.join(10)
+    assert sent == [1] and len(receiver.at("/hang")) == 1
+    assert len(_attempts(session, _delivery(session, webhook))) == 1
