@@ -408,7 +408,10 @@ def estimate(session: Session, stmt: Select[tuple[Asset]]) -> int | None:
     if session.get_bind().dialect.name != "postgresql":
         return None
     rows = stmt.with_only_columns(literal_column("1"), maintain_column_froms=True).order_by(None)
-    compiled = rows.compile(dialect=session.get_bind().dialect)
+    # expanding parameters (`status IN (…)` of the policy filters) rendered as plain ones, since
+    # the statement is sent as text
+    compiled = rows.compile(dialect=session.get_bind().dialect,
+                            compile_kwargs={"render_postcompile": True})
     plan = session.connection().exec_driver_sql(
         f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar()
     planned = int(plan[0]["Plan"]["Plan Rows"]) if plan else 0
