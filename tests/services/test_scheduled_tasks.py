@@ -198,6 +198,12 @@ def test_policy_evaluate_runs_through_the_policy_task_path(session):
     assert "results" in scheduled_tasks.message(run)
 
 
+def test_digests_send_the_daily_digests(session):
+    run = _run(session, "digests")
+    assert run.status is TaskStatus.succeeded, run.error
+    assert run.result["sent"] == 0 and run.result["message"] == "0 digest(s) sent."
+
+
 def test_deliveries_sweep_the_outbox(session):
     run = _run(session, "deliveries")
     assert run.status is TaskStatus.succeeded, run.error

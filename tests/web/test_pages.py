@@ -40,6 +40,7 @@ PAGES = {
     "review queue": Page(lambda a: "/conflicts", "viewer", "queue", "No open items"),
     "users": Page(lambda a: "/admin/users", "admin", "users", "Add a user"),
     "settings": Page(lambda a: "/admin/settings", "admin", "settings", "Settings"),
+    "tasks": Page(lambda a: "/admin/tasks", "admin", "tasks", "Scheduled tasks"),
     "account": Page(lambda a: "/account", "viewer", "account", "Change password"),
     "login": Page(lambda a: "/login", None, "login", "Sign in"),
 }
