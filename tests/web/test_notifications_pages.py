@@ -134,7 +134,7 @@ def test_filters_pages_and_empty_states(client, session, login_as):
 
 
 @pytest.mark.parametrize("query, field", [
-    ("kind=nonsense", "kind"), ("before=abc", "before"), ("before=-3", "before"), ("show=maybe", "unread"),
+    ("kind=nonsense", "kind"), ("before=abc", "before"), ("before=-3", "before"), ("show=maybe", "show"),
     ("kind=%00", "kind"), ("before=99999999999999999999999", "before"),
 ])
 def test_a_bad_filter_is_a_422_naming_it(client, login_as, query, field):
@@ -255,3 +255,12 @@ def test_settings_say_email_is_on_when_smtp_is_configured(app, client, login_as)
     app.config["SMTP_URL"] = "smtp://127.0.0.1:2525"
     login_as("viewer")
     assert "E-mail is off" not in parse(client.get("/account/notifications").data).text
+
+
+def test_the_settings_page_answers_htmx_with_its_block(client, login_as):
+    login_as("viewer")
+    partial = client.get("/account/notifications", headers={"HX-Request": "true"})
+    assert partial.status_code == 200 and b"<html" not in partial.data
+    page = parse(partial.data)
+    assert page.by_id("notification-settings") is not None
+    assert page.find("input", id="email-mode-digest").get("checked") is not None  # the default

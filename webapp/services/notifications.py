@@ -130,8 +130,9 @@ class NotificationPage:
     next_before: int | None  # the `before` of the next (older) page
 
 
-def parse_filters(unread: str | None, kind: str | None, before: str | None) -> tuple[bool, str | None, int | None]:
-    """The list's query arguments, checked: ValidationFailed names a bad one."""
+def parse_filters(show: str | None, kind: str | None, before: str | None) -> tuple[bool, str | None, int | None]:
+    """The list's query arguments (`show` all or unread, `kind`, the `before` cursor), checked:
+    ValidationFailed names a bad one. Returns (unread only, kind, before)."""
     errors: dict[str, str] = {}
     kind = (kind or "").strip() or None
     if kind is not None and kind not in KINDS:
@@ -144,9 +145,9 @@ def parse_filters(unread: str | None, kind: str | None, before: str | None) -> t
                 raise ValueError
         except ValueError:
             errors["before"] = "The page cursor is not valid; start again from the first page."
-    show = (unread or "").strip().lower()
+    show = (show or "").strip().lower()
     if show not in ("", "0", "1", "true", "false", "all", "unread"):
-        errors["unread"] = "Choose all or unread."
+        errors["show"] = "Choose all or unread."
     if errors:
         raise ValidationFailed(errors, "The notification filter is not valid.")
     return show in ("1", "true", "unread"), kind, cursor
