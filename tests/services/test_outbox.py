@@ -228,3 +228,15 @@ def test_a_rollback_forgets_the_kick(app, session, make_user):
     session.rollback()
     assert outbox.PENDING not in session.info
     assert _events(session) == []
+
+
+def test_a_kick_that_fails_never_breaks_the_commit(app, session, make_user):
+    admin = make_user("admin")
+    app.config["REDIS_URL"] = "not a redis url"  # Redis.from_url raises ValueError
+    try:
+        assert crypto.rotate(session, Actor(admin.id, admin.email)) == 0  # committed, no error
+    finally:
+        app.config["REDIS_URL"] = None
+        outbox_jobs._redis_failed_at.clear()
+    [waiting] = _events(session)
+    assert waiting.kind == "key_rotation" and waiting.dispatched_at is None  # waits for the sweep
