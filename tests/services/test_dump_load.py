@@ -206,11 +206,11 @@ def test_round_trip_sqlite_to_postgresql_gives_identical_sections(
 
     a, b = sections_of(read_lines(first)), sections_of(read_lines(second))
     assert list(a) == list(b)
+    action_at = next(s for s in dump.sections() if s.name == "audit_events").columns.index("action")
     for table in a:
         if table == "audit_events":  # the load's own event follows the loaded chain
             assert b[table][:-1] == a[table]
-            assert json.loads(b[table][-1])[a and dump.sections()[[s.name for s in dump.sections()].index(table)]
-                                          .columns.index("action")] == "load"
+            assert json.loads(b[table][-1])[action_at] == "load"
         elif table == "change_sets":  # the load's change set
             assert [r for r in b[table] if '"load"' not in r] == a[table] and len(b[table]) == len(a[table]) + 1
         elif table == "settings":  # the anchor moved to the load's event
