@@ -73,6 +73,8 @@ def load_command(file: str) -> None:
                f"{time.perf_counter() - began:.2f}s; audit chain verified to the dump's anchor "
                f"({result.anchor or 'no events'}); recorded as change set #{result.change_set_number}, "
                f"audit event {result.event_id}.")
+    if db.engine.dialect.name == "postgresql" and result.rows > 100_000:
+        click.echo("Run `flask --app webapp optimize` now: the planner has no statistics for the new rows yet.")
 
 
 @click.command("backup")
