@@ -414,3 +414,30 @@ def test_sequences_table_names_are_generic() -> None:
     assert [s.name for s in dump.sections()] == [t.name for t in Base.metadata.sorted_tables
                                                   if t.name != "alembic_version"]
 
+
+
+def test_dump_reads_one_snapshot_while_others_write(app, session, require_postgres, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An asset committed by someone else while the dump runs is not in it, and every count in
+    the header is the number of rows its table's section holds."""
+    for _ in range(3):
+        make_asset(session)
+    session.commit()
+    written = []
+
+    def meanwhile(done: int, total: int) -> None:
+        if not written:  # once, after the first rows are out
+            other = create_app(base_config(require_postgres))
+            with other.app_context():
+                written.append(make_asset(_db.session, name="written-during-the-dump").id)
+                _db.session.remove()
+                _db.engine.dispose()
+
+    path = tmp_path / "during.jsonl"
+    result = dump.write_dump(_db.engine, path, progress=meanwhile)
+    lines = read_lines(path)
+    sections = sections_of(lines)
+    assert written and result.tables["assets"] == 3 == len(sections["assets"])
+    assert "written-during-the-dump" not in "".join(lines)
+    assert all(len(sections[t]) == n for t, n in json.loads(lines[0])["tables"].items())
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Base.metadata.tables["assets"])) == 4
