@@ -142,3 +142,25 @@ def test_cleanup_is_maintenance_with_the_trash_age_given(app, session, runner) -
     assert maintenance.output.startswith("Purged 0 asset(s)")
     bad = runner.invoke(args=["cleanup", "--days-old", "0"])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+
+
+def test_reset_on_postgresql_rebuilds_the_schema(require_postgres, admin_url_for_new_database) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import migrate_to_head
+
+    url = admin_url_for_new_database()
+    migrate_to_head(url)
+    app = create_app(base_config(url) | {"ENV_NAME": "development"})
+    with app.app_context():
+        make_asset(_db.session)
+        _db.session.remove()
+        result = app.test_cli_runner().invoke(args=["reset", "--yes"])
+        assert result.exit_code == 0, result.output
+        assert "audit_events" in result.output and "migrated the empty schema" in result.output
+        assert _db.session.scalar(select(func.count()).select_from(Asset)) == 0
+        assert app.test_cli_runner().invoke(args=["validate"]).exit_code == 0  # the audit guard is back too
+        from sqlalchemy import text
+
+        triggers = _db.session.scalar(text("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'audit_events_no_%'"))
+        assert triggers == 2
+        _db.session.remove()
+        _db.engine.dispose()
