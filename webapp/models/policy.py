@@ -24,8 +24,8 @@ CONTROL_ID_LENGTH = 64
 class PolicyResult(Base):
     __tablename__ = "policy_results"
     __table_args__ = (
-        # "failing control X" and each control's counts by status
-        Index("ix_policy_results_control_status", "control_id", "status"),
+        # "failing control X" and each control's counts by status, both index-only scans
+        Index("ix_policy_results_control_status", "control_id", "status", "asset_id"),
         # "failing any control": the assets with a result of that status
         Index("ix_policy_results_status_asset", "status", "asset_id"),
     )
