@@ -326,6 +326,8 @@ def _load_section(session: Session, lines: _Lines, iterator: Iterator[bytes], se
                     raise LoadRefused(f"{section.name}: the section's rows do not match its checksum or count "
                                       f"(line {lines.number}); the file is corrupted. Nothing was written.")
                 writer.close()
+                if progress is not None:
+                    progress(done, total)
                 return rows, done
             digest.update(line)
             values = lines.parse(line)
