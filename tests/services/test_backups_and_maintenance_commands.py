@@ -164,3 +164,19 @@ def test_reset_on_postgresql_rebuilds_the_schema(require_postgres, admin_url_for
         assert triggers == 2
         _db.session.remove()
         _db.engine.dispose()
+
+
+def test_export_takes_the_lists_unowned_unverified_and_policy_filters(session, runner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    make_asset(session, name="owned-db")
+    make_asset(session, name="nobodys-db", owner=None)
+    out = tmp_path / "unowned.json"
+    result = runner.invoke(args=["export", "--format", "json", "--unowned", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["name"] for line in out.read_text().splitlines()] == ["nobodys-db"]
+    failing = tmp_path / "failing.json"
+    result = runner.invoke(args=["export", "--format", "json", "--policy", "ownership.owner_set",
+                                 "--policy-status", "fail", "--unverified", "-o", str(failing)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["name"] for line in failing.read_text().splitlines()] == ["nobodys-db"]
+    bad = runner.invoke(args=["export", "--format", "csv", "--policy", "no.such.control"])
+    assert bad.exit_code == 2 and "policy" in bad.output and "Traceback" not in bad.output
