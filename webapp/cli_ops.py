@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from sqlalchemy.exc import DBAPIError
 
 from webapp.extensions import db
 from webapp.services.actor import Actor
@@ -161,6 +162,8 @@ def reset_command(yes: bool) -> None:
         dropped = database.reset(db.engine, environment=environment, confirmed=yes)
     except database.ResetRefused as exc:
         _error(str(exc), 2)
+    except DBAPIError as exc:  # e.g. the role does not own the schema
+        _error(f"the database refused: {str(exc.orig).strip().splitlines()[0]}", 1)
     db.engine.dispose()
     upgrade()
     click.echo(f"Dropped {len(dropped)} tables ({', '.join(dropped) or 'none'}) of {db.engine.url.render_as_string()}"
