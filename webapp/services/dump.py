@@ -36,8 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import psycopg
 from sqlalchemy import String, Table, func, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from webapp.models import Base
 from webapp.models.base import utcnow
@@ -290,6 +292,10 @@ def write_dump(engine: Engine, path: Path | str, *, progress: Progress | None = 
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise DumpFailed(f"Cannot write {target}: {exc.strerror or exc}; nothing was kept.") from None
+    except (DBAPIError, psycopg.Error) as exc:  # the connection dropped, a statement was refused
+        partial.unlink(missing_ok=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise DumpFailed(f"The database failed during the dump ({reason}); nothing was kept.") from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

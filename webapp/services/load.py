@@ -252,11 +252,20 @@ def load(session: Session, path: Path | str, actor: Actor, *, progress: Progress
             _check_keys(header)
             result = _load_sections(session, lines, iterator, header, progress)
             result.event_id, result.change_set_number = _record(session, actor, path, header, result)
+            session.commit()
+        except (DBAPIError, psycopg.Error) as exc:
+            _rollback(session)
+            raise LoadRefused(f"The database failed during the load ({_first_line(exc)}); nothing was "
+                              "written.") from None
         except BaseException:
-            session.rollback()
+            _rollback(session)
             raise
-    session.commit()
     return result
+
+
+def _rollback(session: Session) -> None:
+    with contextlib.suppress(DBAPIError, psycopg.Error):  # a dead connection has nothing to undo
+        session.rollback()
 
 
 def _load_sections(session: Session, lines: _Lines, iterator: Iterator[bytes], header: dict[str, Any],
