@@ -6,11 +6,15 @@ database), so the scheduler and tests call the same code.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+import psycopg
 from flask import Flask, current_app
 from sqlalchemy.exc import DBAPIError
 
@@ -21,6 +25,20 @@ from webapp.services.actor import Actor
 def _error(message: str, code: int = 2) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def _database_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """A database that is down or refuses is a clear message and exit 1, not a traceback."""
+
+    @functools.wraps(command)
+    def wrapped(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except (DBAPIError, psycopg.Error) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            _error(f"the database failed: {reason}", 1)
+
+    return wrapped
 
 
 def _size(n: int) -> str:
@@ -83,6 +101,7 @@ def load_command(file: str) -> None:
               help="Where to write (default: BACKUP_DIR).")
 @click.option("--keep", type=click.IntRange(1, 10_000), default=None,
               help="How many backups to keep (default: BACKUP_KEEP, 7).")
+@_database_errors
 def backup_command(directory: str | None, keep: int | None) -> None:
     """Dump into BACKUP_DIR as inventory-<UTC timestamp>.jsonl.gz; keep the newest BACKUP_KEEP."""
     from webapp.cli import _progress_bar
@@ -100,6 +119,7 @@ def backup_command(directory: str | None, keep: int | None) -> None:
 @click.option("--repair", is_flag=True,
               help="Rewrite the derived rows found wrong (identifiers, policy results); audited. Never the "
                    "audit log.")
+@_database_errors
 def validate_command(repair: bool) -> None:
     """Read-only integrity checks; each problem with its ids; exit 1 if any."""
     from webapp.services import validate
@@ -135,6 +155,7 @@ def validate_command(repair: bool) -> None:
 
 
 @click.command("optimize")
+@_database_errors
 def optimize_command() -> None:
     """PostgreSQL: VACUUM (ANALYZE) of every table (dead tuples before and after). SQLite:
     PRAGMA optimize and VACUUM."""
@@ -173,6 +194,7 @@ def reset_command(yes: bool) -> None:
 @click.command("cleanup")
 @click.option("--days-old", "days_old", type=click.IntRange(1, 3650), default=None,
               help="Purge assets in the trash longer than this (default: the trash_retention_days setting).")
+@_database_errors
 def cleanup_command(days_old: int | None) -> None:
     """An alias of `maintenance` (the same service), with the trash's age given on the command line."""
     from webapp.services import maintenance as maintenance_service

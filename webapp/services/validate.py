@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ForeignKeyConstraint, Table, and_, delete, exists, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from webapp.models import Asset, AssetIdentifier, AuditAction, Base, PolicyResult, Setting
@@ -82,9 +83,12 @@ def check(session: Session, *, repair: bool = False, actor: Actor | None = None,
             progress(label)
         try:
             step(session, report)
+        except OperationalError:  # the database is down or went away: nothing can be checked
+            raise
         except Exception as exc:  # noqa: BLE001 (a check that cannot run is itself a problem)
             session.rollback()
-            report.add(kind, f"the check “{label}” could not run: {exc}")
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            report.add(kind, f"the check “{label}” could not run: {reason}")
         report.checks.append(label)
     session.rollback()  # nothing was written; end the read transaction
     if repair:
