@@ -66,7 +66,7 @@ def failing_task(monkeypatch):  # type: ignore[no-untyped-def]
 
 def test_every_task_of_the_spec_is_registered_with_a_valid_default():
     assert set(scheduled_tasks.TASKS) == {"maintenance", "stale_scan", "policy_evaluate",
-                                          "digests", "import_reaper", "deliveries"}
+                                          "digests", "import_reaper", "deliveries", "backup"}
     for task in scheduled_tasks.TASKS.values():
         assert settings.cron_error(task.schedule) is None and task.title and task.description
     assert scheduled_tasks.TASKS["deliveries"].schedule == "* * * * *"
@@ -85,10 +85,10 @@ def test_an_invalid_cron_is_refused_naming_the_field(session, cron):
 
 def test_an_unknown_task_is_refused(session):
     with pytest.raises(ValidationFailed) as refused:
-        scheduled_tasks.update_schedules(session, ADMIN, {"backup": "0 1 * * *"})
-    assert list(refused.value.errors) == ["task_schedules.backup"]
+        scheduled_tasks.update_schedules(session, ADMIN, {"coffee": "0 1 * * *"})
+    assert list(refused.value.errors) == ["task_schedules.coffee"]
     with pytest.raises(NotFound):
-        scheduled_tasks.start(session, "backup", trigger="test")
+        scheduled_tasks.start(session, "coffee", trigger="test")
 
 
 def test_a_schedule_change_is_audited_and_moves_the_next_run(session):
@@ -262,3 +262,48 @@ def test_a_failed_stale_scan_does_not_move_the_cutoff(session, monkeypatch):
     monkeypatch.undo()
     assert _run(session, "stale_scan", NOW + timedelta(minutes=5)).result["newly_stale"] == 1
     assert len(_events(session, "assets_stale")) == 1
+
+
+# --- backup -------------------------------------------------------------------------------------
+
+def _run_with(session, name: str, config: dict, now: datetime = NOW) -> TaskRun:  # type: ignore[no-untyped-def]
+    run = scheduled_tasks.start(session, name, trigger="test", now=now)
+    assert run is not None
+    scheduled_tasks.execute(session, run.id, now=now, config=config)
+    session.expire_all()
+    return session.get(TaskRun, run.id)
+
+
+def test_backup_is_off_without_backup_dir(app, session):
+    assert "backup" not in scheduled_tasks.schedules(session, config={})
+    assert "backup" in scheduled_tasks.schedules(session, config={"BACKUP_DIR": "/srv/backups"})
+    app.config["BACKUP_DIR"] = None
+    [view] = [v for v in scheduled_tasks.overview(session) if v.task.name == "backup"]
+    assert view.off == "Off: BACKUP_DIR is not set."
+    with pytest.raises(InvalidState, match="BACKUP_DIR is not set"):
+        scheduled_tasks.run_now(session, "backup", ADMIN)
+    assert scheduled_tasks.active(session, "backup") is None
+
+
+def test_backup_writes_a_dump_into_backup_dir_and_keeps_the_newest(session, tmp_path):
+    make_asset(session, name="ledger-db")
+    config = {"BACKUP_DIR": str(tmp_path / "backups"), "BACKUP_KEEP": 2}
+    runs = [_run_with(session, "backup", config, now=NOW + timedelta(days=d)) for d in range(3)]
+    assert [r.status for r in runs] == [TaskStatus.succeeded] * 3
+    kept = sorted(p.name for p in (tmp_path / "backups").iterdir())
+    assert kept == ["inventory-20261208T060000Z.jsonl.gz", "inventory-20261209T060000Z.jsonl.gz"]
+    last = runs[-1]
+    assert last.result["path"].endswith("inventory-20261209T060000Z.jsonl.gz")
+    assert last.result["size"] > 0 and last.result["removed"] == 1
+    assert scheduled_tasks.message(last).startswith("Backed up ")
+
+
+def test_a_failed_backup_notifies_admins_with_its_reason(session, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the backup directory should be")
+    run = _run_with(session, "backup", {"BACKUP_DIR": str(blocker / "backups")})
+    assert run.status is TaskStatus.failed
+    assert run.error.startswith("Cannot create the backup directory")
+    [event] = _events(session, "task_failed")
+    assert event.min_role is Role.admin and event.subject.startswith("Task backup failed: Cannot create")
+    assert event.payload["error"] == run.error

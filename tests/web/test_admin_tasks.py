@@ -31,7 +31,11 @@ def test_the_page_lists_every_task_with_schedule_last_and_next_run(client, login
         row = page.by_id(f"task-{task.name}")
         assert row is not None and task.title in row.text
         assert labelled_control(page, f"Schedule of {task.title}").get("value") == task.schedule
-        assert row.find("button").text == "Run now"
+        if task.requires is None:
+            assert row.find("button").text == "Run now"
+    # backup is off without BACKUP_DIR: no Run now, and the row says why
+    backup = page.by_id("task-backup")
+    assert backup.find("button") is None and "Off: BACKUP_DIR is not set." in backup.text
     reaper = page.by_id("task-import_reaper").text
     assert "succeeded" in reaper and "0 import(s) marked failed." in reaper
     assert "never run" in page.by_id("task-maintenance").text
@@ -114,7 +118,7 @@ def test_run_now_while_it_runs_starts_nothing_and_says_so(client, login_as, sess
 
 def test_an_unknown_task_is_a_404(client, login_as):
     login_as("admin")
-    assert client.post("/admin/tasks/backup/run").status_code == 404
+    assert client.post("/admin/tasks/coffee/run").status_code == 404
 
 
 @pytest.mark.parametrize("role", ["viewer", "analyst", "reviewer"])

@@ -17,6 +17,7 @@ from tests.web.test_assets import result_names
 from webapp.models import Asset
 from webapp.models.base import utcnow
 from webapp.services import assets as asset_service
+from webapp.services import scheduled_tasks
 
 HTMX = {"HX-Request": "true"}
 CHARTS = ("engine", "environment", "criticality", "status")
@@ -262,3 +263,18 @@ def test_no_policy_panels_before_any_result(session, client, login_as):
     login_as("viewer")
     page = parse(client.get("/").data)
     assert page.by_id("chart-compliance") is None
+
+
+def test_admins_see_the_last_backup(app, client, login_as, session, tmp_path):
+    login_as("viewer")
+    assert parse(client.get("/").data).by_id("last-backup") is None  # admins only
+    login_as("admin")
+    app.config["BACKUP_DIR"] = None
+    assert "Off: BACKUP_DIR is not set." in parse(client.get("/").data).by_id("last-backup").text
+    app.config["BACKUP_DIR"] = str(tmp_path / "backups")
+    assert "No backup yet" in parse(client.get("/").data).by_id("last-backup").text
+    run = scheduled_tasks.start(session, "backup", trigger="test")
+    scheduled_tasks.execute(session, run.id, config=app.config)
+    text = parse(client.get("/").data).by_id("last-backup").text
+    assert "Last backup:" in text and "succeeded" in text and "Next:" in text
+    assert any(unit in text for unit in ("kB", "Bytes", "MB"))  # its size

@@ -47,7 +47,11 @@ class TaskOut(Schema):
     description = fields.String()
     schedule = fields.String(metadata={"description": "The cron schedule in force (UTC)."})
     default_schedule = fields.String()
-    next_run = fields.DateTime()
+    next_run = fields.DateTime(allow_none=True, metadata={
+        "description": "When it runs next; null when it is off here (see `off`)."})
+    off = fields.String(allow_none=True, metadata={
+        "description": "Why the task does not run here (backup: BACKUP_DIR is not set); null "
+                       "when it runs."})
     outcome = fields.String(allow_none=True, metadata={
         "description": "The last run's status (queued, running, succeeded, failed); null if "
                        "never run."})
@@ -87,7 +91,8 @@ def list_tasks() -> dict[str, Any]:
     """Every scheduled task: its schedule in force, next run, and last run with its outcome."""
     return {"items": [{
         "name": v.task.name, "title": v.task.title, "description": v.task.description,
-        "schedule": v.schedule, "default_schedule": v.task.schedule, "next_run": v.next_run,
+        "schedule": v.schedule, "default_schedule": v.task.schedule,
+        "next_run": None if v.off else v.next_run, "off": v.off,
         "outcome": v.last_run.status.value if v.last_run else None, "last_run": _run(v.last_run),
     } for v in scheduled_tasks.overview(db.session)]}
 

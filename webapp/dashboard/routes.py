@@ -9,7 +9,7 @@ from jinja2_fragments.flask import render_block
 from webapp.dashboard import bp, panels
 from webapp.extensions import db
 from webapp.models import Role
-from webapp.services import imports, policy_reports, quick_search, reports
+from webapp.services import imports, policy_reports, quick_search, reports, scheduled_tasks
 from webapp.web.htmx import is_partial, render
 from webapp.web.session import role_required
 
@@ -26,9 +26,11 @@ def index():  # type: ignore[no-untyped-def]
     policy = panels.policy_charts(policy_reports.frameworks(db.session, counts),
                                   policy_reports.most_failed(counts),
                                   policy_reports.trend(db.session))
+    # admins see the last backup's time, size and outcome (SPEC §8)
+    backup = scheduled_tasks.view(db.session, "backup") if current_user.role == Role.admin else None
     return render("dashboard/index.html", "content", summary=summary,
                   charts=panels.inventory_charts(summary), policy_charts=policy,
-                  recent_imports=recent_imports)
+                  recent_imports=recent_imports, backup=backup)
 
 
 @bp.route("/search")

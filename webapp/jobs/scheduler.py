@@ -210,7 +210,7 @@ class Scheduler:
 
     def _tick_thread(self, now: datetime) -> Tick:
         tick = Tick(acting=True)
-        schedules = scheduled_tasks.schedules(db.session)
+        schedules = scheduled_tasks.schedules(db.session, config=self.app.config)
         latest = scheduled_tasks.last_started(db.session)
         assert self.since is not None
         upcoming: list[datetime] = []
@@ -239,7 +239,7 @@ class Scheduler:
 
     def _tick_rq(self) -> Tick:
         tick = Tick(acting=True)
-        schedules = scheduled_tasks.schedules(db.session)
+        schedules = scheduled_tasks.schedules(db.session, config=self.app.config)
         try:
             if self.cron is None:
                 self.cron = CronScheduler(runner.redis_connection(self.app.config["REDIS_URL"]),

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from croniter import croniter
+from flask import current_app, has_app_context
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -62,6 +63,11 @@ class RunContext:
 TaskFunc = Callable[[Session, RunContext], str]
 
 
+class TaskFailed(RuntimeError):
+    """A task's own failure, said for a person: the run records the message as it is (other
+    exceptions are recorded with their type)."""
+
+
 @dataclass(frozen=True)
 class ScheduledTask:
     name: str
@@ -72,17 +78,25 @@ class ScheduledTask:
     # the function claims, heartbeats and ends its run itself (the policy re-evaluation's own
     # path, with progress); otherwise execute() does
     manages_run: bool = False
+    # a setting of the app's config without which the task is off (backup: BACKUP_DIR)
+    requires: str | None = None
+
+    def off_because(self, config: Mapping[str, Any]) -> str | None:
+        """Why the task does not run here (None: it does)."""
+        if self.requires and not config.get(self.requires):
+            return f"Off: {self.requires} is not set."
+        return None
 
 
 TASKS: dict[str, ScheduledTask] = {}
 
 
 def register(name: str, *, title: str, description: str, schedule: str,
-             manages_run: bool = False) -> Callable[[TaskFunc], TaskFunc]:
+             manages_run: bool = False, requires: str | None = None) -> Callable[[TaskFunc], TaskFunc]:
     def decorate(fn: TaskFunc) -> TaskFunc:
         if settings.cron_error(schedule) is not None:
             raise ValueError(f"task {name!r}: bad default schedule {schedule!r}")
-        TASKS[name] = ScheduledTask(name, title, description, schedule, fn, manages_run)
+        TASKS[name] = ScheduledTask(name, title, description, schedule, fn, manages_run, requires)
         return fn
 
     return decorate
@@ -192,15 +206,32 @@ def _deliveries(session: Session, ctx: RunContext) -> str:
     return f"{dispatched} event(s) dispatched; {sent} webhook delivery attempt(s)."
 
 
-# backup (SPEC §8, when BACKUP_DIR is set) comes with a later issue
+@register("backup", title="Backup", schedule="0 3 * * *", requires="BACKUP_DIR",
+          description="Dump the whole inventory into BACKUP_DIR (inventory-<UTC time>.jsonl.gz, "
+                      "secrets still encrypted) and keep the newest BACKUP_KEEP. Off unless "
+                      "BACKUP_DIR is set. A failed backup notifies admins.")
+def _backup(session: Session, ctx: RunContext) -> str:
+    from webapp.services import backups  # imports the dump machinery only when it runs
+
+    try:
+        made = backups.run_backup(session, backup_dir=ctx.config.get("BACKUP_DIR"),
+                                  keep=ctx.config.get("BACKUP_KEEP"), now=ctx.now)
+    except backups.BackupFailed as exc:
+        raise TaskFailed(str(exc)) from None  # the run's message is the reason, as it stands
+    ctx.result.update(path=str(made.path), size=made.size, rows=made.rows,
+                      removed=len(made.removed))
+    return made.message
 
 
 # --- schedules ----------------------------------------------------------------------------------
 
-def schedules(session: Session) -> dict[str, str]:
-    """Every task's schedule in force: an admin's setting, else the task's default."""
+def schedules(session: Session, *, config: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Every task's schedule in force: an admin's setting, else the task's default. Given the
+    app's config, only the tasks that are on (the scheduler's view: no backup without
+    BACKUP_DIR)."""
     stored = settings.get(session, "task_schedules") or {}
-    return {name: stored.get(name) or task.schedule for name, task in TASKS.items()}
+    return {name: stored.get(name) or task.schedule for name, task in TASKS.items()
+            if config is None or task.off_because(config) is None}
 
 
 def next_run(schedule: str, after: datetime) -> datetime:
@@ -257,6 +288,9 @@ def start(session: Session, name: str, *, trigger: str, actor: Actor | None = No
 
 def run_now(session: Session, name: str, actor: Actor) -> TaskRun:
     """`Run now` (page and API): a queued run, or 409 when one is already queued or running."""
+    off = get(name).off_because(current_app.config)
+    if off is not None:
+        raise InvalidState(f"{get(name).title} cannot run here. {off}")
     run = start(session, name, trigger=f"Run now by {actor.label}", actor=actor)
     if run is None:
         running = active(session, name)
@@ -284,7 +318,8 @@ def execute(session: Session, run_id: uuid.UUID, *, now: datetime | None = None,
     except Exception as exc:
         log.exception("Scheduled task %s (run %s) failed", task.name, run_id)
         if not task.manages_run:  # a task managing its run has failed it already
-            tasks.fail(session, run_id, f"{type(exc).__name__}: {exc}")
+            tasks.fail(session, run_id, str(exc) if isinstance(exc, TaskFailed)
+                       else f"{type(exc).__name__}: {exc}")
         return "failed"
     if task.manages_run:
         session.expire_all()
@@ -337,6 +372,7 @@ class TaskView:
     default: bool  # the schedule is the task's default
     next_run: datetime
     last_run: TaskRun | None
+    off: str | None = None  # why it does not run here (a setting it needs is not set)
 
     @property
     def duration(self) -> timedelta | None:
@@ -372,9 +408,19 @@ def overview(session: Session, now: datetime | None = None) -> list[TaskView]:
         select(TaskRun).join(newest, (TaskRun.task == newest.c.task)
                              & (TaskRun.created_at == newest.c.created_at)))}
     in_force = schedules(session)
+    config = current_app.config if has_app_context() else {}
     return [TaskView(task, in_force[name], in_force[name] == task.schedule,
-                     next_run(in_force[name], now), last.get(name))
+                     next_run(in_force[name], now), last.get(name), task.off_because(config))
             for name, task in TASKS.items()]
+
+
+def view(session: Session, name: str, now: datetime | None = None) -> TaskView:
+    """One task as the pages show it (the dashboard's last backup): two queries."""
+    task = get(name)
+    schedule = schedules(session)[name]
+    config = current_app.config if has_app_context() else {}
+    return TaskView(task, schedule, schedule == task.schedule, next_run(schedule, now or utcnow()),
+                    tasks.latest(session, name), task.off_because(config))
 
 
 def last_started(session: Session) -> dict[str, datetime]:
