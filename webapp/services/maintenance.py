@@ -1,6 +1,7 @@
 """Housekeeping (the `maintenance` scheduled task, and `flask maintenance`): purge the trash past
 its retention, report stale assets, mark failed the imports and change sets whose worker died,
-discard bulk previews nobody applied, and prune old task runs."""
+discard bulk previews nobody applied, and prune old task runs, finished webhook deliveries (30
+days) and read notifications (90 days)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import Asset
 from webapp.models.base import utcnow
-from webapp.services import assets, change_sets, imports, settings, tasks
+from webapp.services import assets, change_sets, imports, notifications, settings, tasks, webhooks
 from webapp.services.actor import Actor
 from webapp.services.asset_search import is_stale
 
@@ -23,6 +24,8 @@ class MaintenanceResult:
     stale: int
     reaped: int = 0
     task_runs_pruned: int = 0
+    deliveries_pruned: int = 0
+    notifications_pruned: int = 0
 
 
 def stale_count(session: Session) -> int:
@@ -53,4 +56,5 @@ def run(session: Session, actor: Actor, *, import_stale_seconds: int = imports.S
     change_sets.discard_previews(session)
     pruned = tasks.prune(session)
     return MaintenanceResult(purged=len(expired), stale=stale_count(session), reaped=reaped,
-                             task_runs_pruned=pruned)
+                             task_runs_pruned=pruned, deliveries_pruned=webhooks.prune(session),
+                             notifications_pruned=notifications.prune(session))

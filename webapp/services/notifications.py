@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     and_,
     cast,
+    delete,
     exists,
     false,
     func,
@@ -56,6 +57,8 @@ from webapp.services.errors import NotFound, ValidationFailed
 from webapp.services.outbox import KINDS
 
 log = logging.getLogger(__name__)
+
+KEEP_DAYS = 90  # read notifications older than this are pruned by maintenance
 
 PAGE_SIZE = 50
 BELL_CAP = 99  # the bell counts at most this many (then says "99+"): cheap however many are unread
@@ -354,3 +357,13 @@ def send_digests(session: Session, *, now: datetime | None = None) -> int:
         session.rollback()
         log.warning("Digests stopped after %d of %d: %s", sent, len(people), exc)
     return sent
+
+
+def prune(session: Session, *, keep_days: int = KEEP_DAYS, now: datetime | None = None) -> int:
+    """Delete notifications read more than `keep_days` ago (unread ones stay, however old).
+    Returns how many went. Run by the maintenance task."""
+    cutoff = (now or utcnow()) - timedelta(days=keep_days)
+    pruned = session.execute(delete(Notification).where(Notification.read_at < cutoff)
+                             .execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    return pruned or 0

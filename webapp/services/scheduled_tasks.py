@@ -113,15 +113,20 @@ def get(name: str) -> ScheduledTask:
 
 @register("maintenance", title="Maintenance", schedule="30 2 * * *",
           description="Purge assets in the trash past their retention (each purge audited), "
-                      "discard bulk previews nobody applied, prune task runs older than 30 days.")
+                      "discard bulk previews nobody applied, prune task runs older than 30 days, "
+                      "finished webhook deliveries older than 30 days and notifications read "
+                      "more than 90 days ago.")
 def _maintenance(session: Session, ctx: RunContext) -> str:
     result = maintenance.run(session, Actor.system("scheduler"), import_stale_seconds=int(
         ctx.config.get("IMPORT_STALE_SECONDS") or imports.STALE_SECONDS))
     ctx.result.update(purged=result.purged, stale=result.stale, reaped=result.reaped,
-                      task_runs_pruned=result.task_runs_pruned)
+                      task_runs_pruned=result.task_runs_pruned,
+                      deliveries_pruned=result.deliveries_pruned,
+                      notifications_pruned=result.notifications_pruned)
     return (f"Purged {result.purged} asset(s) from the trash; {result.stale} active asset(s) are "
             f"stale; {result.reaped} stopped run(s) marked failed; "
-            f"{result.task_runs_pruned} old task run(s) pruned.")
+            f"{result.task_runs_pruned} old task run(s), {result.deliveries_pruned} webhook "
+            f"deliveries and {result.notifications_pruned} read notification(s) pruned.")
 
 
 @register("stale_scan", title="Stale scan", schedule="15 * * * *",

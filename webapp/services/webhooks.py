@@ -111,6 +111,7 @@ BACKOFF_BASE = timedelta(minutes=1)  # the first retry; each next one waits thre
 BACKOFF_CAP = timedelta(hours=12)
 JITTER = 0.2  # ± 20 %, so receivers coming back up are not hit by every retry at once
 EXCERPT_BYTES = 500
+KEEP_DAYS = 30  # finished deliveries older than this are pruned by maintenance (the latest kept)
 SENDERS = 8  # deliveries sent at once by one send_due / job (a slow receiver holds one only)
 NAME_MAX = 100
 TEST_KIND = "test"  # a Send test delivery: not an outbox kind, tried once, never raises webhook_failed
@@ -593,3 +594,25 @@ def _uuid(value: uuid.UUID | str) -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError:
         raise NotFound("No such webhook or delivery.") from None
+
+
+def prune(session: Session, *, keep_days: int = KEEP_DAYS, now: datetime | None = None) -> int:
+    """Delete finished deliveries (and their attempts) older than `keep_days`, keeping each
+    webhook's latest (its list's "last delivery"); pending ones are never pruned. Returns how
+    many deliveries went. Run by the maintenance task."""
+    cutoff = (now or utcnow()) - timedelta(days=keep_days)
+    newest = (select(WebhookDelivery.webhook_id, func.max(WebhookDelivery.created_at).label("created_at"))
+              .group_by(WebhookDelivery.webhook_id).subquery())
+    keep = select(WebhookDelivery.id).join(
+        newest, (WebhookDelivery.webhook_id == newest.c.webhook_id)
+        & (WebhookDelivery.created_at == newest.c.created_at))
+    old = (select(WebhookDelivery.id)
+           .where(WebhookDelivery.status != DeliveryStatus.pending,
+                  WebhookDelivery.created_at < cutoff, WebhookDelivery.id.not_in(keep)))
+    # the attempts first: SQLite does not enforce the cascade
+    session.execute(delete_(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(old))
+                    .execution_options(synchronize_session=False))
+    pruned = session.execute(delete_(WebhookDelivery).where(WebhookDelivery.id.in_(old))
+                             .execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    return pruned or 0
