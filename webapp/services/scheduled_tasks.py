@@ -211,7 +211,7 @@ def _deliveries(session: Session, ctx: RunContext) -> str:
     return f"{dispatched} event(s) dispatched; {sent} webhook delivery attempt(s)."
 
 
-@register("backup", title="Backup", schedule="0 3 * * *", requires="BACKUP_DIR",
+@register("backup", title="Backup", schedule="0 1 * * *", requires="BACKUP_DIR",
           description="Dump the whole inventory into BACKUP_DIR (inventory-<UTC time>.jsonl.gz, "
                       "secrets still encrypted) and keep the newest BACKUP_KEEP. Off unless "
                       "BACKUP_DIR is set. A failed backup notifies admins.")
