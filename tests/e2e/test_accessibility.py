@@ -86,6 +86,8 @@ def _pages(world: dict[str, object]) -> dict[str, str]:
         "change-sets": "/change-sets", "change-set": f"/change-sets/{world['change_set']}",
         "policy": "/policy", "asset-policy": f"/assets/{asset}/policy",
         "policy-report": "/policy/frameworks/soc2/report",
+        "tasks": "/admin/tasks", "notifications": "/notifications",
+        "notification-settings": "/account/notifications",
     }
 
 

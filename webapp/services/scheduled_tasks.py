@@ -131,7 +131,7 @@ def _maintenance(session: Session, ctx: RunContext) -> str:
 
 @register("stale_scan", title="Stale scan", schedule="15 * * * *",
           description="Announce the assets that turned stale since the previous scan (not seen "
-                      "by an import for `stale_after_days`): one `assets_stale` notification "
+                      "by an import for as many days as Settings say): one notification "
                       "for analysts and up, linking to the stale assets.")
 def _stale_scan(session: Session, ctx: RunContext) -> str:
     return stale_scan(session, ctx)
