@@ -106,8 +106,19 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# every sequence a test has drawn from (a rolled-back insert draws too): restarted, as TRUNCATE …
+# RESTART IDENTITY restarted the tables' own
+USED_SEQUENCES = "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' AND last_value IS NOT NULL"
+_engines: dict[str, Any] = {}
+
+
 def _truncate_all(url: str) -> None:
-    engine = create_engine(url)
+    """Empty every table and restart the sequences, as TRUNCATE … RESTART IDENTITY would, but
+    touching only the tables that hold rows and the sequences that were used: one query finds
+    each. (TRUNCATE of all ~45 tables cost 250-800 ms a test, most of it for empty tables.)"""
+    engine = _engines.get(url)
+    if engine is None:
+        engine = _engines[url] = create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True)
     with engine.begin() as conn:
         tables = [
             r[0]
@@ -115,11 +126,21 @@ def _truncate_all(url: str) -> None:
                 text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
             )
         ]
-        # audit_events refuses TRUNCATE (a statement trigger); as a replica the session fires no
-        # ordinary trigger. Only this fixture does that: the app's role never could.
+        if not tables:
+            return
+        probe = " UNION ALL ".join(
+            f"(SELECT '{t}' FROM \"{t}\" LIMIT 1)" for t in tables)
+        filled = [r[0] for r in conn.execute(text(probe))]
+        for (sequence,) in conn.execute(text(USED_SEQUENCES)).all():
+            conn.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
+        if not filled:
+            return
+        # audit_events refuses DELETE and TRUNCATE (triggers), and foreign keys are triggers too:
+        # as a replica the session fires none of them. Only this fixture does that: the app's role
+        # never could. Every table with rows is emptied, so no reference is left dangling.
         conn.execute(text("SET LOCAL session_replication_role = replica"))
-        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+        for table in filled:
+            conn.execute(text(f'DELETE FROM "{table}"'))
 
 
 @pytest.fixture
