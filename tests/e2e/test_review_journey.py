@@ -135,7 +135,10 @@ def test_reviewer_works_the_queue_with_the_keyboard(  # type: ignore[no-untyped-
         expect(page.locator("[data-selected-count]")).to_have_text("2 selected")
         page.screenshot(path=SHOTS / "review-04-selected.png", full_page=True, caret="initial")
         page.get_by_role("button", name="Dismiss selected").click()
-        expect(page.locator("#flashes")).to_contain_text("Dismissed 2 items.")
+        # more than one item: a confirmation first
+        expect(page.get_by_role("heading", name="Dismiss 2 items?")).to_be_visible()
+        page.get_by_role("button", name="Dismiss 2 items").click()
+        expect(page.locator("#undo-flash")).to_contain_text("Resolved 2 items (dismissed).")
         expect(page.locator("#queue tbody tr")).to_have_count(1)
         expect(nav.get_by_role("link", name="Review queue 1 open")).to_be_visible()
         page.screenshot(path=SHOTS / "review-05-after-bulk.png", full_page=True, caret="initial")

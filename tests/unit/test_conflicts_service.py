@@ -4,6 +4,7 @@ resolution leaves in the same transaction as its changes."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -420,7 +421,8 @@ def test_bulk_resolve_reports_each_item_and_keeps_the_good_ones(session, orders,
     done = possible_duplicate(session, orders, INCOMING, run=run, record_key="csv:9")
     conflicts.resolve(session, REVIEWER, done.id, "dismiss")
 
-    outcomes = conflicts.bulk_resolve(session, REVIEWER, [dup.id, fc.id, pair.id, done.id, "junk"],
+    gone = uuid.uuid4()
+    outcomes = conflicts.bulk_resolve(session, REVIEWER, [dup.id, fc.id, pair.id, done.id, gone],
                                       "create")
     by_id = {o.id: o for o in outcomes}
     assert by_id[str(dup.id)].resolved and by_id[str(dup.id)].status == "created"
@@ -428,7 +430,7 @@ def test_bulk_resolve_reports_each_item_and_keeps_the_good_ones(session, orders,
     assert not by_id[str(pair.id)].resolved and "Dismiss keeps them apart" in by_id[str(pair.id)].reason
     assert not by_id[str(done.id)].resolved and "already resolved" in by_id[str(done.id)].reason
     assert by_id[str(done.id)].label == "csv:9"
-    assert not by_id["junk"].resolved and by_id["junk"].reason == "No such review item."
+    assert not by_id[str(gone)].resolved and by_id[str(gone)].reason == "No such review item."
     session.expire_all()
     assert session.get(Conflict, dup.id).status == ConflictStatus.created
     assert session.get(Conflict, fc.id).status == ConflictStatus.open
@@ -445,8 +447,10 @@ def test_bulk_resolve_refuses_bad_requests_outright(session):
     with pytest.raises(ValidationFailed):
         conflicts.bulk_resolve(session, REVIEWER, ["x"], "approve")
     with pytest.raises(ValidationFailed):
-        conflicts.bulk_resolve(session, REVIEWER, [str(i) for i in range(conflicts.BULK_MAX + 1)],
+        conflicts.bulk_resolve(session, REVIEWER, [str(uuid.uuid4()) for _ in range(conflicts.BULK_MAX + 1)],
                                "dismiss")
+    with pytest.raises(ValidationFailed):
+        conflicts.bulk_resolve(session, REVIEWER, ["junk"], "dismiss")
 
 
 def test_list_and_resolve_with_an_old_item(session, orders, run):

@@ -83,6 +83,8 @@ def test_queue_page_lists_open_items_with_labelled_filters(client, login_as, wor
     assert rows[2] == {
         "Select": "Select possible duplicate csv:1", "Kind": "Possible duplicate",
         "Record key": "csv:1", "Candidate asset": "orders-db", "Confidence": "82%",
+        "Differences": "Host : db1.example.com → db-new.example.com Environment : production → "
+                       "staging Owner : — → team-b@example.com",
         "Reasons": "same database name; name similarity 0.91 +2 more",
         "Import": f"#{world['run'].number}", "Age": "3 h",
     }
@@ -100,7 +102,7 @@ def test_queue_page_lists_open_items_with_labelled_filters(client, login_as, wor
     assert [b.text for b in bulk.find_all("button")] == [
         "Merge selected", "Create new for selected", "Dismiss selected"]
     # shortcuts are listed, their behaviour is a static script
-    assert "Keyboard shortcuts" in page.find("aside", class_="card shortcuts").text
+    assert "Keyboard shortcuts" in page.by_id("shortcuts").text
     assert page.find("script", src="/static/js/conflicts.js") is not None
     assert not [s for s in page.find_all("script") if not s.get("src")]
 
@@ -236,7 +238,7 @@ def test_detail_shows_current_and_incoming_side_by_side(client, login_as, world)
     assert page.by_id("choice-name-current") is None  # same value: nothing to choose
     buttons = [b.text for b in page.find("form", id="resolve").find_all("button")]
     assert buttons == ["Merge", "Create new", "Dismiss"]
-    assert "Keyboard shortcuts" in page.find("aside", class_="card shortcuts").text
+    assert "Keyboard shortcuts" in page.find("details", class_="card shortcuts").text
     # j / k: the neighbouring open items (newest first: fields, pair, record)
     nav = page.find("nav", aria_label="Open items")
     assert nav.find("a", rel="prev").get("href") == f"/conflicts/{world['pair'].id}"
@@ -431,11 +433,12 @@ def test_bulk_resolve_selected_items_with_a_mixed_outcome(client, login_as, worl
     action = parse(html).find("form", id="bulk").get("action")
     assert parse_qs(urlsplit(action).query) == {"min_confidence": ["60"]}
     ids = [str(world[k].id) for k in ("record", "pair", "fields")]
-    response = client.post(action, data={"ids": ids, "action": "create"})
+    response = client.post(action, data={"ids": ids, "action": "create", "confirmed": "yes"})
     assert response.status_code == 303
     assert response.headers["Location"].endswith("/conflicts?min_confidence=60")
-    flashes = parse(client.get(response.headers["Location"]).data).by_id("flashes").text
-    assert "Created a new asset for 1 item." in flashes
+    after = parse(client.get(response.headers["Location"]).data)
+    flashes = after.by_id("flashes").text
+    assert "Resolved 1 item (a new asset created)." in after.by_id("queue").text
     assert "2 items were not resolved:" in flashes
     assert "csv:2: A field conflict is about an existing asset" in flashes
     assert "Dismiss keeps them apart" in flashes
@@ -455,10 +458,10 @@ def test_bulk_with_nothing_selected_is_422(client, login_as, world):
 def test_bulk_dismiss_empties_the_queue(client, login_as, world, session):
     login_as("admin")
     ids = [str(world[k].id) for k in ("record", "pair", "fields")]
-    response = client.post("/conflicts/bulk", data={"ids": ids, "action": "dismiss"})
+    response = client.post("/conflicts/bulk", data={"ids": ids, "action": "dismiss", "confirmed": "yes"})
     assert response.status_code == 303
     html = client.get("/conflicts").get_data(as_text=True)
-    assert "Dismissed 3 items." in html and EMPTY_STATE in html
+    assert "Resolved 3 items (dismissed)." in html and EMPTY_STATE in html
     assert re.search(r'id="review-count"[^>]*>0<', html)
 
 

@@ -45,7 +45,7 @@ from webapp.models import (
 )
 from webapp.models.base import utcnow
 from webapp.services import assets as asset_service
-from webapp.services import change_sets, imports, relationships
+from webapp.services import change_sets, conflicts, imports, relationships
 from webapp.services import webhooks as webhook_service
 from webapp.services.actor import Actor
 
@@ -122,6 +122,12 @@ def _open_conflict(session, make_user) -> dict[str, Any]:  # type: ignore[no-unt
                                                    "owner": "team-b@example.com"},
                               run=make_run(session))
     return {"conflict": item.id, "asset": candidate.id}
+
+
+def _dismissed_in_bulk(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    ctx = _open_conflict(session, make_user)
+    resolution = conflicts.bulk_resolve(session, SYSTEM, [ctx["conflict"]], "dismiss")
+    return {**ctx, "change_set": resolution.change_set_id}
 
 
 def _two_assets(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -318,6 +324,12 @@ ROUTES = [
         lambda ctx: {"ids": str(ctx["conflict"]), "action": "dismiss"},
         lambda s, ctx, r: r.status_code == 303 and _conflict_status(s, ctx) == ConflictStatus.dismissed,
         lambda s, ctx: _conflict_status(s, ctx) == ConflictStatus.open,
+    ),
+    Route(
+        "POST /conflicts/undo/<id>", "POST", "/conflicts/undo/{change_set}", Role.reviewer,
+        _dismissed_in_bulk, lambda ctx: {},
+        lambda s, ctx, r: r.status_code == 303 and _conflict_status(s, ctx) == ConflictStatus.open,
+        lambda s, ctx: _conflict_status(s, ctx) == ConflictStatus.dismissed,
     ),
     Route(
         "POST /assets/<id>/relationships", "POST", "/assets/{asset}/relationships", Role.analyst,

@@ -7,15 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, flash, redirect, request, url_for
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from webapp import jobs
 from webapp.change_sets import bp
 from webapp.change_sets.forms import SCOPES, BulkForm, errors_for_form
 from webapp.extensions import db
-from webapp.models import ChangeSet, Role
+from webapp.models import ChangeSet, ChangeSetKind, Role
 from webapp.services import asset_search, change_sets, listing
-from webapp.services.errors import ValidationFailed
+from webapp.services.errors import Forbidden, ValidationFailed
 from webapp.web.forms import apply_errors
 from webapp.web.htmx import is_partial, render
 from webapp.web.session import current_actor, role_required
@@ -119,6 +120,10 @@ def apply(change_set_id: str) -> Response:
 @bp.route("/change-sets/<change_set_id>/undo", methods=["POST"])
 @role_required(Role.analyst)
 def undo(change_set_id: str) -> Response:
+    # resolving review items takes a reviewer (SPEC §4): so does reopening them
+    if (change_sets.get(db.session, change_set_id).kind is ChangeSetKind.review
+            and not current_user.has_role(Role.reviewer)):
+        raise Forbidden("Undoing a review resolution takes the reviewer role.")
     change_set = change_sets.undo(db.session, current_actor(), change_set_id)
     return _start(change_set)
 

@@ -6,13 +6,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import flash, redirect, request, url_for
+from flask import flash, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
 from webapp.conflicts import bp
 from webapp.extensions import db
-from webapp.models import Conflict, ConflictKind, ConflictStatus, ImportRun, Role, User
-from webapp.services import conflicts, listing, settings
+from webapp.models import (
+    ChangeSetKind,
+    Conflict,
+    ConflictKind,
+    ConflictStatus,
+    ImportRun,
+    Role,
+    User,
+)
+from webapp.services import change_sets, conflicts, listing, settings
 from webapp.services.errors import InvalidState, StaleVersion, ValidationFailed
 from webapp.web import navigation
 from webapp.web.htmx import is_partial, render
@@ -20,10 +28,14 @@ from webapp.web.session import current_actor, role_required
 
 PER_PAGE = 50
 QUEUE_ARGS = ("import", "kind", "min_confidence", "status", "after")
+FILTER_ARGS = ("import", "kind", "min_confidence", "status")  # what an item's page carries
+UNDO_KEY = "review_undo"  # the last bulk resolution of this browser session, for its `Undo`
 STATUS_ANY = "any"
 KIND_LABELS = {ConflictKind.possible_duplicate: "Possible duplicate",
                ConflictKind.field_conflict: "Field conflict"}
 DONE = {"merge": "Merged", "create": "Created a new asset for", "dismiss": "Dismissed"}
+PAST = {"merge": "merged", "create": "a new asset created", "dismiss": "dismissed"}
+VERB = {"merge": "Merge", "create": "Create new for", "dismiss": "Dismiss"}
 
 
 @bp.context_processor
@@ -92,6 +104,12 @@ def _filter() -> QueueFilter:
     return f
 
 
+def _kept(names: tuple[str, ...] = QUEUE_ARGS) -> dict[str, str]:
+    """The queue's filters of this request's query string, to carry on (only those: url_for
+    reads `_scheme` and the like as instructions, not as query arguments)."""
+    return {k: v for k in names if (v := request.args.get(k))}
+
+
 @bp.route("/conflicts")
 @role_required(Role.viewer)
 def index() -> Response:
@@ -110,35 +128,68 @@ def _queue(errors: dict[str, str] | None = None) -> Response:
     except ValidationFailed as exc:
         f = QueueFilter(**_typed())
         page, errors, status = None, {**exc.errors, **(errors or {})}, 422
+    # the last bulk resolution's `Undo`, shown once on the page after it (not in a partial)
+    undo = session.pop(UNDO_KEY, None) if not is_partial() and not errors else None
     return render(
         "conflicts/index.html", "queue", status=status,
         page=page, f=f, errors=errors or {}, kinds=list(ConflictKind),
-        statuses=[s.value for s in ConflictStatus] + [STATUS_ANY],
+        statuses=[s.value for s in ConflictStatus] + [STATUS_ANY], undo=undo,
+        differences=conflicts.differences(db.session, [r.conflict for r in page.items]) if page else {},
     )
 
 
 @bp.route("/conflicts/bulk", methods=["POST"])
 @role_required(Role.reviewer)
 def bulk() -> Response:
-    """Resolve the selected items with one action and the default field choices; back to the
-    queue (its filters ride in the query string) with what happened."""
+    """Resolve the selected items with one action and the default field choices, as one change
+    set; more than one item asks for a confirmation first (a page: it works without JS). Back
+    to the queue (its filters ride in the query string) with what happened and `Undo`."""
+    action = request.form.get("action", "")
     try:
-        outcomes = conflicts.bulk_resolve(db.session, current_actor(), request.form.getlist("ids"),
-                                          request.form.get("action", ""))
+        ids = conflicts.check_bulk(request.form.getlist("ids"), action)
+        if len(ids) > 1 and request.form.get("confirmed") != "yes":
+            return render("conflicts/confirm.html", "confirm", action=action, ids=ids,
+                          items=conflicts.selected(db.session, ids), verb=VERB[action],
+                          target=url_for("conflicts.bulk", **_kept()),
+                          back=url_for("conflicts.index", **_kept()))
+        result = conflicts.bulk_resolve(db.session, current_actor(), ids, action)
     except ValidationFailed as exc:
         return _queue(errors=exc.errors)
-    done = [o for o in outcomes if o.resolved]
-    refused = [o for o in outcomes if not o.resolved]
-    verb = DONE[request.form["action"]]
+    navigation.forget_open_conflicts()
+    done, refused = result.resolved, result.refused
     if done:
-        flash(f"{verb} {len(done)} item{'s' if len(done) != 1 else ''}.", "success")
+        session[UNDO_KEY] = {"id": str(result.change_set_id), "number": result.number,
+                             "action": action, "count": len(done), "undoable": result.undoable,
+                             "message": f"Resolved {len(done)} item{'s' if len(done) != 1 else ''} "
+                                        f"({PAST[action]})."}
     if refused:
         flash(f"{len(refused)} item{'s were' if len(refused) != 1 else ' was'} not resolved: "
               + "; ".join(f"{o.label}: {o.reason}" for o in refused), "warning")
-    # back to the queue as it was filtered (only the filters: url_for reads `_scheme` and the
-    # like as instructions, not as query arguments)
-    kept = {k: v for k in QUEUE_ARGS if (v := request.args.get(k))}
-    return redirect(url_for("conflicts.index", **kept), 303)
+    return redirect(url_for("conflicts.index", **_kept()), 303)
+
+
+@bp.route("/conflicts/undo/<change_set_id>", methods=["POST"])
+@role_required(Role.reviewer)
+def undo(change_set_id: str) -> Response:
+    """Undo a bulk resolution: its dismissed items are open again; merges and created assets
+    are listed as left as they are (they changed assets: see docs/decisions.md)."""
+    original = change_sets.get(db.session, change_set_id)
+    if original.kind is not ChangeSetKind.review:
+        raise ValidationFailed({"change_set": "This change set is not a review resolution."},
+                               "Only a resolution made from the review queue is undone here.")
+    reverse = change_sets.execute(db.session, change_sets.undo(db.session, current_actor(), original.id).id)
+    session.pop(UNDO_KEY, None)
+    navigation.forget_open_conflicts()
+    if reverse.error:
+        flash(f"The undo failed: {reverse.error}", "error")
+    else:
+        flash(f"Undone: {reverse.changed} item{'s are' if reverse.changed != 1 else ' is'} open again.",
+              "success")
+    if reverse.refused:
+        flash(f"{reverse.refused} item{'s were' if reverse.refused != 1 else ' was'} left as "
+              + ("they were" if reverse.refused != 1 else "it was") + ": "
+              + "; ".join(f"{r['name']}: {r['reason']}" for r in reverse.reported), "warning")
+    return redirect(url_for("conflicts.index", **_kept()), 303)
 
 
 # --- one item -------------------------------------------------------------------------------
@@ -160,9 +211,18 @@ def _detail(conflict: Conflict, *, status: int = 200, error: str | None = None,
     why = conflicts.why_not_merged(conflict, float(settings.get(db.session, "auto_merge_threshold")))
     return render(
         "conflicts/show.html", "detail", status=status, why_not_merged=why,
-        review=review, conflict=conflict, around=conflicts.neighbours(db.session, conflict),
+        review=review, conflict=conflict, around=_neighbours(conflict), kept=_kept(FILTER_ARGS),
         resolver=resolver, chosen=chosen, error=error, errors=errors or {}, oob=oob,
     )
+
+
+def _neighbours(conflict: Conflict) -> conflicts.Neighbours:
+    """The items around this one within the filters of the list it came from (the query
+    string): `Next` stays in that list."""
+    f = _filter()
+    return conflicts.neighbours(db.session, conflict, status=f.status, kind=f.kind,
+                                import_run_id=f.run.id if f.run else None,
+                                min_confidence=f.min_confidence)
 
 
 @bp.route("/conflicts/<conflict_id>/resolve", methods=["POST"])
@@ -180,16 +240,18 @@ def resolve(conflict_id: str) -> Response:
                        error=exc.message, errors=errors, choices=fields, oob=is_partial())
     flash(f"{DONE[action]} {kind_label(conflict).lower()}"
           f"{' ' + conflict.record_key if conflict.record_key else ''}.", "success")
-    following = conflicts.neighbours(db.session, conflict).after_resolving
-    target = (url_for("conflicts.show", conflict_id=following) if following
-              else url_for("conflicts.index"))
+    following = _neighbours(conflict).after_resolving
+    kept = _kept(FILTER_ARGS)
+    target = (url_for("conflicts.show", conflict_id=following, **kept) if following
+              else url_for("conflicts.index", **kept))
     if not is_partial():
         if following is None:
             flash("No open items left in the review queue.", "info")
         return redirect(target, 303)
     navigation.forget_open_conflicts()  # the count changed with this resolution
     if following is None:
-        response = render("conflicts/show.html", "detail", review=None, conflict=None, oob=True)
+        response = render("conflicts/show.html", "detail", review=None, conflict=None, oob=True,
+                          kept=kept)
     else:
         response = _detail(conflicts.get(db.session, following), oob=True)
     response.headers["HX-Push-Url"] = target

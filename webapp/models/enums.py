@@ -158,6 +158,7 @@ class ChangeSetKind(enum.StrEnum):
     undo = "undo"
     import_ = "import"
     load = "load"
+    review = "review"  # review items resolved together from the queue (one action, many items)
 
 
 class ChangeSetStatus(enum.StrEnum):

@@ -15,6 +15,8 @@ class Actor:
     request_id: str | None = None
     # manual edits lock the fields they touch; discovery does not
     is_manual: bool = True
+    # the change set every audit event this actor writes belongs to (a bulk review resolution)
+    change_set_id: uuid.UUID | None = None
 
     @classmethod
     def system(cls, label: str = "system") -> Actor:

@@ -149,7 +149,9 @@ def record(
 ) -> AuditEvent:
     """Append one event to the chain. The caller commits it together with the change.
 
-    `change_set_id`: the change set (bulk action, undo) the event is part of."""
+    `change_set_id`: the change set (bulk action, undo) the event is part of (default: the
+    actor's)."""
+    change_set_id = change_set_id or actor.change_set_id
     _lock_chain(session)
     session.flush()
     prev = session.execute(
@@ -199,6 +201,7 @@ def record_many(session: Session, actor: Actor, entries: list[Entry], *,
     """
     if not entries:
         return 0
+    change_set_id = change_set_id or actor.change_set_id
     _lock_chain(session)
     session.flush()
     prev = session.execute(

@@ -188,11 +188,16 @@ def _tag_list(values: Iterable[str] | None, name: str, errors: dict[str, str]) -
 def describe(params: Mapping[str, Any]) -> str:
     """The action in words: `Set owner to “dba”; add tag “pci”`."""
     if params.get("undo") is not None:
+        if params.get("review") is not None:
+            return f"Undo of review resolution (change set #{params['undo']}): reopen dismissed items"
         if params.get("import") is not None:
             return f"Undo of import #{params['import']} (change set #{params['undo']})"
         return f"Undo of change set #{params['undo']}"
     if params.get("import") is not None:
         return f"Import #{params['import']}"
+    if params.get("review") is not None:
+        count = params.get("items") or 0
+        return f"Review queue: {params['review']} {count} item{'s' if count != 1 else ''}"
     if params.get("delete"):
         return "Move to the trash"
     parts = []

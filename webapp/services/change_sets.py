@@ -186,9 +186,15 @@ def undo(session: Session, actor: Actor, change_set_id: uuid.UUID | str) -> Chan
         if original.undone_by is not None:
             raise InvalidState(f"{original.label.capitalize()} was undone already; a change set is undone once.")
         params: dict[str, Any] = {"undo": original.number}
+        if "review" in original.params and original.kind is ChangeSetKind.undo:
+            raise InvalidState("The reopened items are back in the review queue: resolve them again there.")
         if "import" in original.params:  # an import, or an undo of one: its links and review items too
             params["import"] = original.params["import"]
-        total = _undo_steps(session, original.id, folded="import" in params)
+        if original.kind is ChangeSetKind.review:  # review items resolved together: reopen them
+            params["review"] = original.params.get("review")
+            total = _review_steps(session, original.id)
+        else:
+            total = _undo_steps(session, original.id, folded="import" in params)
         if not total:
             raise InvalidState(f"{original.label.capitalize()} changed no asset: there is nothing to undo.")
         reverse_id = uuid.uuid4()
@@ -229,6 +235,13 @@ def _undo_steps(session: Session, original_id: uuid.UUID, *, folded: bool) -> in
     return asset_count + link_events // 2  # a link's events: one on each of its two assets
 
 
+def _review_steps(session: Session, original_id: uuid.UUID) -> int:
+    """How many steps undoing a bulk resolution takes: one per item it resolved."""
+    return session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.change_set_id == original_id, AuditEvent.entity_type == conflicts.ENTITY,
+        AuditEvent.action == AuditAction.resolve)) or 0
+
+
 def runs_inline(change_set: ChangeSet, inline_max: int = INLINE_MAX) -> bool:
     """Small change sets are applied in the request; larger ones by a job."""
     return change_set.total <= inline_max
@@ -255,7 +268,9 @@ def execute(session: Session, change_set_id: uuid.UUID | str, *, runner: str = "
     actor = actor_of(change_set)
     try:
         with _few_collections():
-            if change_set.kind is ChangeSetKind.undo and "import" in change_set.params:
+            if change_set.kind is ChangeSetKind.undo and "review" in change_set.params:
+                _run_review_undo(session, actor, change_set, progress)
+            elif change_set.kind is ChangeSetKind.undo and "import" in change_set.params:
                 _run_folded_undo(session, actor, change_set, batch_size, progress)
             elif change_set.kind is ChangeSetKind.undo:
                 _run_undo(session, actor, change_set, batch_size, progress)
@@ -359,6 +374,17 @@ def _run_undo(session: Session, actor: Actor, change_set: ChangeSet, batch_size:
                              since="the change set", action=AuditAction.undo, message=message)
         progress.add(session, result, len(steps))
         session.commit()
+
+
+def _run_review_undo(session: Session, actor: Actor, change_set: ChangeSet, progress: _Progress) -> None:
+    """Undo a bulk resolution: its dismissed items are reopened; merges and created assets are
+    reported, not pretended undone (`conflicts.reopen`). At most `conflicts.BULK_MAX` items:
+    one batch."""
+    assert change_set.undo_of is not None
+    reopened, left = conflicts.reopen(session, actor, change_set.undo_of, change_set_id=change_set.id)
+    progress.add(session, BatchResult(changed=reopened, refused=len(left), reported=left),
+                 reopened + len(left))
+    session.commit()
 
 
 def _reverse(changes: dict[str, Any]) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -78,19 +79,27 @@ def list_conflicts(
         .outerjoin(duplicate, duplicate.id == Conflict.duplicate_id)
         .outerjoin(ImportRun, ImportRun.id == Conflict.import_run_id)
     )
-    if status is not None:
-        stmt = stmt.where(Conflict.status == status)
-    if kind is not None:
-        stmt = stmt.where(Conflict.kind == kind)
-    if import_run_id is not None:
-        stmt = stmt.where(Conflict.import_run_id == import_run_id)
-    if min_confidence is not None:
-        stmt = stmt.where(Conflict.confidence >= min_confidence)
+    stmt = stmt.where(*_narrowing(status, kind, import_run_id, min_confidence))
     stmt = listing.keyset(stmt, (Conflict.created_at, Conflict.id), descending=True, limit=limit,
                           position=decode_cursor(cursor) if cursor else None)
     rows = [QueueRow(c, cand, dup, number) for c, cand, dup, number in session.execute(stmt)]
     page = listing.page(rows, limit=limit, key=lambda row: (row.conflict.created_at, row.conflict.id))
     return ConflictPage(page.items, page.next_cursor)
+
+
+def _narrowing(status: ConflictStatus | None, kind: ConflictKind | None,
+               import_run_id: uuid.UUID | None, min_confidence: float | None) -> list[Any]:
+    """The queue's filters as conditions (the list and an item's neighbours share them)."""
+    conditions: list[Any] = []
+    if status is not None:
+        conditions.append(Conflict.status == status)
+    if kind is not None:
+        conditions.append(Conflict.kind == kind)
+    if import_run_id is not None:
+        conditions.append(Conflict.import_run_id == import_run_id)
+    if min_confidence is not None:
+        conditions.append(Conflict.confidence >= min_confidence)
+    return conditions
 
 
 def get(session: Session, conflict_id: uuid.UUID | str) -> Conflict:
@@ -139,16 +148,25 @@ class Neighbours:
         return self.next or self.previous
 
 
-def neighbours(session: Session, conflict: Conflict) -> Neighbours:
-    """The previous and next open items around `conflict` (one query)."""
+def neighbours(
+    session: Session,
+    conflict: Conflict,
+    *,
+    status: ConflictStatus | None = ConflictStatus.open,
+    kind: ConflictKind | None = None,
+    import_run_id: uuid.UUID | None = None,
+    min_confidence: float | None = None,
+) -> Neighbours:
+    """The previous and next items around `conflict` within the queue's filters (by default:
+    the open items), in one query: `Next` on an item stays in the list it came from."""
     newer = or_(Conflict.created_at > conflict.created_at,
                 and_(Conflict.created_at == conflict.created_at, Conflict.id > conflict.id))
     older = or_(Conflict.created_at < conflict.created_at,
                 and_(Conflict.created_at == conflict.created_at, Conflict.id < conflict.id))
-    is_open = Conflict.status == ConflictStatus.open
-    previous = (select(Conflict.id).where(is_open, newer)
+    within = _narrowing(status, kind, import_run_id, min_confidence)
+    previous = (select(Conflict.id).where(*within, newer)
                 .order_by(Conflict.created_at.asc(), Conflict.id.asc()).limit(1))
-    following = (select(Conflict.id).where(is_open, older)
+    following = (select(Conflict.id).where(*within, older)
                  .order_by(Conflict.created_at.desc(), Conflict.id.desc()).limit(1))
     row = session.execute(select(previous.scalar_subquery(), following.scalar_subquery())).one()
     return Neighbours(row[0], row[1])
