@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from webapp.models import EventSeverity, Notification, OutboxEvent
 from webapp.models.base import utcnow
 from webapp.models.webhook import DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery
-from webapp.services import maintenance, notifications, webhooks
+from webapp.services import maintenance, notifications, webhook_history
 from webapp.services.actor import Actor
 
 NOW = utcnow()
@@ -46,7 +46,7 @@ def test_old_finished_deliveries_go_with_their_attempts(session):
     session.commit()
     gone = {old_ok.id, old_failed.id}
     keep = {old_pending.id, recent.id}
-    assert webhooks.prune(session, now=NOW) == 2
+    assert webhook_history.prune(session, now=NOW) == 2
     left = set(session.scalars(select(WebhookDelivery.id)))
     assert left == keep and gone.isdisjoint(left)
     assert _count(session, WebhookAttempt) == 2
@@ -55,7 +55,7 @@ def test_old_finished_deliveries_go_with_their_attempts(session):
     session.commit()
     only = _delivery(session, hook, days_ago=400, status=DeliveryStatus.failed)
     session.commit()
-    assert webhooks.prune(session, now=NOW) == 0
+    assert webhook_history.prune(session, now=NOW) == 0
     assert list(session.scalars(select(WebhookDelivery.id))) == [only.id]
 
 

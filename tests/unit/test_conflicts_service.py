@@ -23,7 +23,15 @@ from webapp.models import (
     ConflictStatus,
     ImportRecord,
 )
-from webapp.services import assets, audit, conflicts, identifiers, imports, relationships
+from webapp.services import (
+    assets,
+    audit,
+    conflicts,
+    identifiers,
+    imports,
+    relationships,
+    review_bulk,
+)
 from webapp.services.actor import Actor
 from webapp.services.errors import InvalidState, NotFound, ValidationFailed
 
@@ -422,7 +430,7 @@ def test_bulk_resolve_reports_each_item_and_keeps_the_good_ones(session, orders,
     conflicts.resolve(session, REVIEWER, done.id, "dismiss")
 
     gone = uuid.uuid4()
-    outcomes = conflicts.bulk_resolve(session, REVIEWER, [dup.id, fc.id, pair.id, done.id, gone],
+    outcomes = review_bulk.bulk_resolve(session, REVIEWER, [dup.id, fc.id, pair.id, done.id, gone],
                                       "create")
     by_id = {o.id: o for o in outcomes}
     assert by_id[str(dup.id)].resolved and by_id[str(dup.id)].status == "created"
@@ -435,7 +443,7 @@ def test_bulk_resolve_reports_each_item_and_keeps_the_good_ones(session, orders,
     assert session.get(Conflict, dup.id).status == ConflictStatus.created
     assert session.get(Conflict, fc.id).status == ConflictStatus.open
 
-    outcomes = conflicts.bulk_resolve(session, REVIEWER, [fc.id, pair.id], "merge")
+    outcomes = review_bulk.bulk_resolve(session, REVIEWER, [fc.id, pair.id], "merge")
     assert all(o.resolved for o in outcomes)
     assert fresh(session, Asset, other.id).merged_into == orders.id
     assert fresh(session, Asset, orders.id).environment.value == "production"  # defaults
@@ -443,14 +451,14 @@ def test_bulk_resolve_reports_each_item_and_keeps_the_good_ones(session, orders,
 
 def test_bulk_resolve_refuses_bad_requests_outright(session):
     with pytest.raises(ValidationFailed):
-        conflicts.bulk_resolve(session, REVIEWER, [], "dismiss")
+        review_bulk.bulk_resolve(session, REVIEWER, [], "dismiss")
     with pytest.raises(ValidationFailed):
-        conflicts.bulk_resolve(session, REVIEWER, ["x"], "approve")
+        review_bulk.bulk_resolve(session, REVIEWER, ["x"], "approve")
     with pytest.raises(ValidationFailed):
-        conflicts.bulk_resolve(session, REVIEWER, [str(uuid.uuid4()) for _ in range(conflicts.BULK_MAX + 1)],
+        review_bulk.bulk_resolve(session, REVIEWER, [str(uuid.uuid4()) for _ in range(conflicts.BULK_MAX + 1)],
                                "dismiss")
     with pytest.raises(ValidationFailed):
-        conflicts.bulk_resolve(session, REVIEWER, ["junk"], "dismiss")
+        review_bulk.bulk_resolve(session, REVIEWER, ["junk"], "dismiss")
 
 
 def test_list_and_resolve_with_an_old_item(session, orders, run):

@@ -45,7 +45,7 @@ from webapp.models import (
 )
 from webapp.models.base import utcnow
 from webapp.services import assets as asset_service
-from webapp.services import change_sets, conflicts, imports, relationships
+from webapp.services import change_sets, imports, relationships, review_bulk
 from webapp.services import webhooks as webhook_service
 from webapp.services.actor import Actor
 
@@ -126,7 +126,7 @@ def _open_conflict(session, make_user) -> dict[str, Any]:  # type: ignore[no-unt
 
 def _dismissed_in_bulk(session, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     ctx = _open_conflict(session, make_user)
-    resolution = conflicts.bulk_resolve(session, SYSTEM, [ctx["conflict"]], "dismiss")
+    resolution = review_bulk.bulk_resolve(session, SYSTEM, [ctx["conflict"]], "dismiss")
     return {**ctx, "change_set": resolution.change_set_id}
 
 

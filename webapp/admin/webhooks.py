@@ -19,7 +19,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from webapp.admin import bp
 from webapp.extensions import db
 from webapp.models import DeliveryStatus, Role
-from webapp.services import outbox, webhooks
+from webapp.services import outbox, webhook_history, webhooks
 from webapp.services.errors import ValidationFailed
 from webapp.web.forms import apply_errors
 from webapp.web.htmx import render
@@ -47,7 +47,7 @@ def _save_fields(form: WebhookForm) -> dict[str, object]:
 @bp.route("/webhooks")
 @role_required(Role.admin)
 def webhooks_index() -> Response:
-    return render("admin/webhooks.html", "content", rows=webhooks.list_webhooks(db.session))
+    return render("admin/webhooks.html", "content", rows=webhook_history.list_webhooks(db.session))
 
 
 @bp.route("/webhooks/new", methods=["GET", "POST"])
@@ -120,7 +120,7 @@ def test_webhook(webhook_id: str) -> Response:
 @role_required(Role.admin)
 def webhook_deliveries(webhook_id: str) -> Response:
     webhook = webhooks.get(db.session, webhook_id)
-    rows = webhooks.deliveries(db.session, webhook.id, limit=50)
+    rows = webhook_history.deliveries(db.session, webhook.id, limit=50)
     # the page refreshes itself while a delivery just queued has not been tried yet
     sending = any(r.delivery.status is DeliveryStatus.pending and r.delivery.attempts == 0 for r in rows)
     return render("admin/webhook_deliveries.html", "deliveries", webhook=webhook, rows=rows, sending=sending)

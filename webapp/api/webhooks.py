@@ -12,7 +12,7 @@ from webapp.api.common import document_errors
 from webapp.api.parsing import ApiBlueprint
 from webapp.extensions import db
 from webapp.models import Role, Webhook
-from webapp.services import webhooks
+from webapp.services import webhook_history, webhooks
 
 blp = ApiBlueprint(
     "api_webhooks", __name__, url_prefix="/api/v1",
@@ -21,7 +21,7 @@ blp = ApiBlueprint(
 )
 
 
-def _webhook(webhook: Webhook, last: webhooks.Listed | None = None) -> dict[str, Any]:
+def _webhook(webhook: Webhook, last: webhook_history.Listed | None = None) -> dict[str, Any]:
     return {"id": webhook.id, "name": webhook.name, "url": webhook.url, "kinds": list(webhook.kinds),
             "active": webhook.active, "created_at": webhook.created_at, "updated_at": webhook.updated_at,
             "last_delivery": {"status": last.last_status.value, "created_at": last.last_at}
@@ -35,7 +35,7 @@ def _webhook(webhook: Webhook, last: webhooks.Listed | None = None) -> dict[str,
 @document_errors(blp, (401, 403))
 def list_webhooks() -> dict[str, Any]:
     """Every webhook by name, with its newest delivery's status (never its secret)."""
-    return {"items": [_webhook(row.webhook, row) for row in webhooks.list_webhooks(db.session)]}
+    return {"items": [_webhook(row.webhook, row) for row in webhook_history.list_webhooks(db.session)]}
 
 
 @blp.route("/webhooks", methods=["POST"])
@@ -61,7 +61,7 @@ def create_webhook(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
 @document_errors(blp, (401, 403, 404, 422))
 def list_deliveries(args: dict[str, Any], webhook_id: uuid.UUID) -> dict[str, Any]:
     """The webhook's newest deliveries (`limit`, at most 200), each with every attempt."""
-    rows = webhooks.deliveries(db.session, webhook_id, limit=args["limit"])
+    rows = webhook_history.deliveries(db.session, webhook_id, limit=args["limit"])
     return {"items": [{
         "id": r.delivery.id, "event_id": r.delivery.event_id, "kind": r.delivery.kind,
         "status": r.delivery.status.value, "round_attempts": r.delivery.attempts,

@@ -20,7 +20,7 @@ from webapp.models import (
     Role,
     User,
 )
-from webapp.services import change_sets, conflicts, listing, settings
+from webapp.services import change_sets, conflicts, listing, review_bulk, settings
 from webapp.services.errors import InvalidState, StaleVersion, ValidationFailed
 from webapp.web import navigation
 from webapp.web.htmx import is_partial, render
@@ -146,13 +146,13 @@ def bulk() -> Response:
     to the queue (its filters ride in the query string) with what happened and `Undo`."""
     action = request.form.get("action", "")
     try:
-        ids = conflicts.check_bulk(request.form.getlist("ids"), action)
+        ids = review_bulk.check_bulk(request.form.getlist("ids"), action)
         if len(ids) > 1 and request.form.get("confirmed") != "yes":
             return render("conflicts/confirm.html", "confirm", action=action, ids=ids,
-                          items=conflicts.selected(db.session, ids), verb=VERB[action],
+                          items=review_bulk.selected(db.session, ids), verb=VERB[action],
                           target=url_for("conflicts.bulk", **_kept()),
                           back=url_for("conflicts.index", **_kept()))
-        result = conflicts.bulk_resolve(db.session, current_actor(), ids, action)
+        result = review_bulk.bulk_resolve(db.session, current_actor(), ids, action)
     except ValidationFailed as exc:
         return _queue(errors=exc.errors)
     navigation.forget_open_conflicts()

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.models.base import Base, JSONType, UUIDPrimaryKey, str_enum, utcnow
@@ -65,6 +65,11 @@ class ChangeSet(UUIDPrimaryKey, Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
+
+    @staticmethod
+    def next_number() -> Any:
+        """The next number, as a subquery an UPDATE sets (a unique key: on a clash, retry)."""
+        return select(func.coalesce(func.max(ChangeSet.number), 0) + 1).scalar_subquery()
 
     @property
     def label(self) -> str:

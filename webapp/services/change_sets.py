@@ -57,7 +57,7 @@ from webapp.models import (
     ImportRun,
 )
 from webapp.models.base import utcnow
-from webapp.services import assets, bulk, conflicts, relationships
+from webapp.services import assets, bulk, conflicts, relationships, review_bulk
 from webapp.services.actor import Actor
 from webapp.services.asset_validation import FIELDS, NOT_NULL_DEFAULTS
 from webapp.services.bulk_actions import (  # noqa: F401 (re-exported: one module per area)
@@ -147,10 +147,6 @@ def create(session: Session, actor: Actor, selection: Selection, action: BulkAct
     return change_set
 
 
-def _next_number() -> Any:
-    return select(func.coalesce(func.max(ChangeSet.number), 0) + 1).scalar_subquery()
-
-
 def apply(session: Session, actor: Actor, change_set_id: uuid.UUID | str) -> ChangeSet:
     """Queue a previewed change set, numbered, acting as `actor`. InvalidState if it was
     applied already. The caller runs it: `execute` now (`runs_inline`) or a job."""
@@ -162,7 +158,7 @@ def apply(session: Session, actor: Actor, change_set_id: uuid.UUID | str) -> Cha
             claimed = session.execute(
                 update(ChangeSet)
                 .where(ChangeSet.id == change_set.id, ChangeSet.status == ChangeSetStatus.previewed)
-                .values(status=ChangeSetStatus.queued, number=_next_number(), **_actor_columns(actor))
+                .values(status=ChangeSetStatus.queued, number=ChangeSet.next_number(), **_actor_columns(actor))
                 .execution_options(synchronize_session=False)
             ).rowcount
             session.commit()
@@ -206,7 +202,7 @@ def undo(session: Session, actor: Actor, change_set_id: uuid.UUID | str) -> Chan
                 **_actor_columns(actor),
             ))
             session.flush()
-            session.execute(update(ChangeSet).where(ChangeSet.id == reverse_id).values(number=_next_number())
+            session.execute(update(ChangeSet).where(ChangeSet.id == reverse_id).values(number=ChangeSet.next_number())
                             .execution_options(synchronize_session=False))
             taken = session.execute(
                 update(ChangeSet).where(ChangeSet.id == original.id, ChangeSet.undone_by.is_(None))
@@ -378,10 +374,10 @@ def _run_undo(session: Session, actor: Actor, change_set: ChangeSet, batch_size:
 
 def _run_review_undo(session: Session, actor: Actor, change_set: ChangeSet, progress: _Progress) -> None:
     """Undo a bulk resolution: its dismissed items are reopened; merges and created assets are
-    reported, not pretended undone (`conflicts.reopen`). At most `conflicts.BULK_MAX` items:
+    reported, not pretended undone (`review_bulk.reopen`). At most `conflicts.BULK_MAX` items:
     one batch."""
     assert change_set.undo_of is not None
-    reopened, left = conflicts.reopen(session, actor, change_set.undo_of, change_set_id=change_set.id)
+    reopened, left = review_bulk.reopen(session, actor, change_set.undo_of, change_set_id=change_set.id)
     progress.add(session, BatchResult(changed=reopened, refused=len(left), reported=left),
                  reopened + len(left))
     session.commit()
@@ -521,7 +517,7 @@ def begin_import(session: Session, run: ImportRun) -> ChangeSet:
                 started_at=now, heartbeat_at=now,
             ))
             session.flush()
-            session.execute(update(ChangeSet).where(ChangeSet.id == change_set_id).values(number=_next_number())
+            session.execute(update(ChangeSet).where(ChangeSet.id == change_set_id).values(number=ChangeSet.next_number())
                             .execution_options(synchronize_session=False))
             run.change_set_id = change_set_id
             session.commit()

@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 
 from webapp.models import Asset
 from webapp.models.base import utcnow
-from webapp.services import assets, change_sets, imports, notifications, settings, tasks, webhooks
+from webapp.services import (
+    assets,
+    change_sets,
+    imports,
+    notifications,
+    settings,
+    tasks,
+    webhook_history,
+)
 from webapp.services.actor import Actor
 from webapp.services.asset_search import is_stale
 
@@ -56,5 +64,5 @@ def run(session: Session, actor: Actor, *, import_stale_seconds: int = imports.S
     change_sets.discard_previews(session)
     pruned = tasks.prune(session)
     return MaintenanceResult(purged=len(expired), stale=stale_count(session), reaped=reaped,
-                             task_runs_pruned=pruned, deliveries_pruned=webhooks.prune(session),
+                             task_runs_pruned=pruned, deliveries_pruned=webhook_history.prune(session),
                              notifications_pruned=notifications.prune(session))
