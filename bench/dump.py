@@ -33,7 +33,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from bench import data
-from bench.exports import _high_water_mb
+from bench.exports import ChildRun, _high_water_mb
 from bench.imports import _env
 
 TARGET_RATIO = 3.0
@@ -43,7 +43,7 @@ EVENTS_BATCH = 10_000
 
 
 @dataclass
-class DumpResult:
+class DumpResult(ChildRun):
     label: str
     rows: int
     seconds: float  # as the command reports it
@@ -52,22 +52,6 @@ class DumpResult:
     peak_mb: float
     baseline_mb: float
     size_mb: float
-
-    @property
-    def net_s(self) -> float:
-        return max(self.seconds - self.fixed_s, 0.0)
-
-    @property
-    def ratio(self) -> float:
-        return self.net_s / self.floor_s if self.floor_s else float("inf")
-
-    @property
-    def extra_mb(self) -> float:
-        return self.peak_mb - self.baseline_mb
-
-    @property
-    def ok(self) -> bool:
-        return self.ratio <= TARGET_RATIO and self.extra_mb <= TARGET_EXTRA_MB
 
     def line(self) -> str:
         return (f"{self.label:<6} {self.rows:>11,} rows  {self.net_s:7.2f}s ({self.seconds:.2f}s less "

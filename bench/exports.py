@@ -44,17 +44,16 @@ TAGS_SQL = ("(SELECT string_agg(t.name, '; ' ORDER BY t.name) FROM asset_tags at
             "JOIN tags t ON t.id = at.tag_id WHERE at.asset_id = a.id)")
 
 
-@dataclass
-class ExportResult:
-    label: str
-    rows: int
-    seconds: float  # as `flask export` reports it: count, audit, every row written
-    fixed_s: float  # the same, exporting nothing
-    wall_s: float  # the child process from start to exit
+class ChildRun:
+    """A command measured in a child process against a floor: its time net of the same command
+    on nothing (`seconds - fixed_s`), the ratio to the floor, and its peak memory over the
+    baseline's (the export and the dump/load workloads share these)."""
+
+    seconds: float
+    fixed_s: float
     floor_s: float
     peak_mb: float
     baseline_mb: float
-    outcome: str
 
     @property
     def net_s(self) -> float:
@@ -71,6 +70,19 @@ class ExportResult:
     @property
     def ok(self) -> bool:
         return self.ratio <= TARGET_RATIO and self.extra_mb <= TARGET_EXTRA_MB
+
+
+@dataclass
+class ExportResult(ChildRun):
+    label: str
+    rows: int
+    seconds: float  # as `flask export` reports it: count, audit, every row written
+    fixed_s: float  # the same, exporting nothing
+    wall_s: float  # the child process from start to exit
+    floor_s: float
+    peak_mb: float
+    baseline_mb: float
+    outcome: str
 
     def line(self) -> str:
         verdict = "OK" if self.ok else "MISSED"
