@@ -283,44 +283,37 @@ class VerifyResult:
     anchor: Anchor | None = None
 
 
-def _check_event(event: AuditEvent, expected_prev: str, expect: Anchor | None) -> str | None:
-    """What is wrong with one event of the walk, or None."""
-    if event.prev_hash != expected_prev:
-        return "prev_hash does not link to the previous event"
-    if compute_hash(event) != event.hash:
-        return "hash does not match the event's content"
-    if expect is not None and event.id == expect.id and event.hash != expect.hash:
-        return "the event does not have the hash of the anchor given"
-    return None
-
-
-def verify(session: Session, batch_size: int = 5000, expect: Anchor | None = None) -> VerifyResult:
+def verify(session: Session, expect: Anchor | None = None) -> VerifyResult:
     """Walk the whole chain in id order; name the first event whose link or hash is wrong.
 
     The chain must then end exactly at the recorded anchor: a log that stops short of it was
     cut (truncated, newest events deleted); events past it were not written by the app. With
     `expect` (an anchor an operator kept elsewhere) that event must be in the chain too.
+    The walk itself (raw rows, both cores on a large log) is `audit_walk`'s.
     """
+    from webapp.services import audit_walk
+
     recorded = anchor(session)
     expected_prev = GENESIS_HASH
     checked = 0
     last: Anchor | None = None
-    seen_expected = expect is None
-    stmt = select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=batch_size)
-    events = session.scalars(stmt)
-    try:
-        for event in events:
-            broken = _check_event(event, expected_prev, expect)
-            if broken:
-                return VerifyResult(False, checked, event.id, broken, recorded)
-            if expect is not None and event.id == expect.id:
-                seen_expected = True
-            expected_prev = event.hash
-            last = Anchor(event.id, event.hash)
-            checked += 1
-            session.expunge(event)
-    finally:
-        events.close()
+    watched: dict[int, str] = {}
+    for part in audit_walk.walk_parts(session, hash_payload, watch=(expect.id,) if expect else ()):
+        if part.first_id is None:
+            continue  # an empty stretch of ids
+        if part.first_prev != expected_prev:
+            return VerifyResult(False, checked, part.first_id, "prev_hash does not link to the previous event",
+                                recorded)
+        if part.broken_id is not None:
+            return VerifyResult(False, checked + part.checked, part.broken_id, part.reason, recorded)
+        checked += part.checked
+        watched.update(part.watched)
+        assert part.last_id is not None and part.last_hash is not None
+        expected_prev, last = part.last_hash, Anchor(part.last_id, part.last_hash)
+    seen_expected = expect is None or expect.id in watched
+    if expect is not None and seen_expected and watched[expect.id] != expect.hash:
+        return VerifyResult(False, checked, expect.id, "the event does not have the hash of the anchor given",
+                            recorded)
     if not seen_expected:
         assert expect is not None
         return VerifyResult(False, checked, None, f"the anchor given (event {expect.id}) is not in the log: "
