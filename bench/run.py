@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.run [--assets N] [--requests N] [--quick] [--rebuild] [--explain]
         [--skip-pages] [--skip-exports] [--skip-bulk] [--skip-imports] [--skip-matching]
-        [--skip-graph] [--skip-policy] [--skip-dump]
+        [--skip-graph] [--skip-policy] [--skip-dump] [--skip-audit]
 
 The database is BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/
 inventory_bench); it is created if missing and migrated to head. Data is rebuilt only when the
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench import bulk, data, exports, graph, imports, matching, pages, policy, verify
+from bench import audit_verify, bulk, data, exports, graph, imports, matching, pages, policy, verify
 from bench import dump as dump_bench
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -70,6 +70,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-dump", action="store_true",
                         help="skip the dump and load workload (flask dump / load of the bench database "
                         "vs COPY TO / COPY FROM of the same tables)")
+    parser.add_argument("--skip-audit", action="store_true",
+                        help="skip the audit verify workload (its own database, BENCH_AUDIT_DATABASE_URL)")
+    parser.add_argument("--audit-events", type=int,
+                        help="events of the audit verify workload (default 10000000; 200000 with --quick)")
     parser.add_argument(
         "--matching-assets", type=int,
         help="assets of the matching workload's own database (default 1000000; 20000 with --quick)",
@@ -101,6 +105,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.matching_records = args.matching_records or (4_000 if args.quick else 100_000)
     args.graph_relationships = args.graph_relationships or (20_000 if args.quick else 1_000_000)
     args.graph_requests = args.graph_requests or (40 if args.quick else 400)
+    args.audit_events = args.audit_events or (200_000 if args.quick else 10_000_000)
     if not 1 <= args.assets <= 5_000_000:
         parser.error("--assets must be between 1 and 5,000,000")
     if not 1 <= args.requests <= 10_000:
@@ -338,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         policy_result = policy.run(policy_url, args.matching_assets)
 
     dump_results = [] if args.skip_dump else dump_bench.run(url)
+    audit_result = None if args.skip_audit else audit_verify.run(
+        os.environ.get("BENCH_AUDIT_DATABASE_URL") or audit_verify.DEFAULT_URL, args.audit_events)
 
     total_s = time.perf_counter() - started
     load = os.getloadavg()
@@ -352,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         misses += graph_report.misses
     if policy_result is not None and not policy_result.ok:
         misses.append(policy_result.label)
+    if audit_result is not None and not audit_result.ok:
+        misses.append(audit_result.label)
     print(
         f"\nrows={rows:,}  total bench time {total_s:.1f}s  "
         f"load average {load[0]:.1f}/{load[1]:.1f} on {os.cpu_count()} CPUs  "
@@ -384,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
                     "matching": [asdict(r) for r in matching_results],
                     "graph": asdict(graph_report) if graph_report is not None else None,
                     "policy": asdict(policy_result) if policy_result is not None else None,
+                    "audit_verify": (asdict(audit_result) | {"ratio": audit_result.ratio}
+                                     if audit_result is not None else None),
                     "dump": [asdict(r) | {"net_s": r.net_s, "ratio": r.ratio} for r in dump_results],
                     "total_s": total_s,
                 },

@@ -16,6 +16,7 @@ always the standard encoder's, and the fast one only saves time.
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -61,9 +62,8 @@ def _columns() -> list[Any]:
 
 def _postgres_rows(connection: Connection, low: int | None, high: int | None) -> Iterator[Sequence[Any]]:
     """Rows in id order from a server-side cursor of the raw driver (no SQLAlchemy per row);
-    the session's time zone set to UTC, so timestamps arrive as the app wrote them."""
-    from psycopg.types.json import set_json_loads
-
+    the session's time zone set to UTC, so timestamps arrive as the app wrote them; `changes`
+    as text, parsed by `_loads` (psycopg's own jsonb loader cost six times the parse here)."""
     raw = connection.connection.driver_connection
     where = []
     params: list[Any] = []
@@ -74,11 +74,10 @@ def _postgres_rows(connection: Connection, low: int | None, high: int | None) ->
         where.append("id <= %s")
         params.append(high)
     statement = ("SELECT id, occurred_at, actor_id::text, actor_label, ip, user_agent, request_id, action, "
-                 "entity_type, entity_id, changes, message, prev_hash, hash, change_set_id::text "
+                 "entity_type, entity_id, changes::text, message, prev_hash, hash, change_set_id::text "
                  "FROM audit_events" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id")
     raw.execute("SET LOCAL TIME ZONE 'UTC'")
     with raw.cursor(name="audit_walk") as cursor:
-        set_json_loads(orjson.loads, cursor)
         cursor.itersize = BATCH
         cursor.execute(statement, params)
         while rows := cursor.fetchmany(BATCH):
@@ -102,12 +101,21 @@ def _uuid_text(value: str | None) -> str | None:
     return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
 
 
+def _loads(text: str) -> Any:
+    """The changes' JSON text as the app reads it (orjson refuses integers past 64 bits)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def _payload(row: Sequence[Any]) -> dict[str, Any]:
     occurred_at = row[1]
     occurred_at = occurred_at.replace(tzinfo=UTC) if occurred_at.tzinfo is None else occurred_at.astimezone(UTC)
     return {"occurred_at": occurred_at.isoformat(), "actor_id": _uuid_text(row[2]), "actor_label": row[3],
             "ip": row[4], "user_agent": row[5], "request_id": row[6], "action": row[7], "entity_type": row[8],
-            "entity_id": row[9], "changes": row[10], "message": row[11], "prev_hash": row[12]}
+            "entity_id": row[9],
+            "changes": _loads(row[10]) if type(row[10]) is str else row[10], "message": row[11], "prev_hash": row[12]}
 
 
 def _matches(row: Sequence[Any], digest: Digest) -> bool:
