@@ -140,7 +140,7 @@ def walk(connection: Connection, digest: Digest, low: int | None = None, high: i
     part = Part()
     expected_prev: str | None = None
     for row in rows(connection, low, high):
-        event_id, prev_hash, digest = row[0], row[12], row[13]
+        event_id, prev_hash, stored = row[0], row[12], row[13]
         if expected_prev is None:
             part.first_id, part.first_prev = event_id, prev_hash
         elif prev_hash != expected_prev:
@@ -150,10 +150,10 @@ def walk(connection: Connection, digest: Digest, low: int | None = None, high: i
             part.broken_id, part.reason = event_id, "hash does not match the event's content"
             return part
         if event_id in watch:
-            part.watched[event_id] = digest
-        expected_prev = digest
+            part.watched[event_id] = stored
+        expected_prev = stored
         part.checked += 1
-        part.last_id, part.last_hash = event_id, digest
+        part.last_id, part.last_hash = event_id, stored
     return part
 
 
