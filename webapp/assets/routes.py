@@ -119,11 +119,14 @@ def show(asset_id: str) -> Response:
 @role_required(Role.viewer)
 def history(asset_id: str) -> Response:
     asset = asset_service.get(db.session, asset_id)
-    events = asset_history.events(db.session, asset.id)
+    before = _int_or_none(request.args.get("before"))
+    events, older = asset_history.page(db.session, asset.id, before)
+    if before is not None and is_partial():  # "Show older events": the next items of the list
+        return render("assets/history.html", "older", asset=asset, events=events, older=older)
     shown = _int_or_none(request.args.get("version"))
     as_of = asset_service.state_at(db.session, asset, shown) if shown else None
     return render("assets/history.html", "content", asset=asset, tab="history", events=events,
-                  shown_version=shown, as_of=as_of)
+                  older=older, before=before, shown_version=shown, as_of=as_of)
 
 
 @bp.route("/assets/<asset_id>/revert", methods=["POST"])
