@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import AuditAction, ChangeSet, ChangeSetKind, ChangeSetStatus
 from webapp.models.base import utcnow
-from webapp.services import audit, bulk, dump, keyring
+from webapp.services import audit, bulk, database, dump, keyring
 from webapp.services.actor import Actor
 
 Progress = Callable[[int, int], None]
@@ -252,6 +252,7 @@ def load(session: Session, path: Path | str, actor: Actor, *, progress: Progress
             _check_keys(header)
             result = _load_sections(session, lines, iterator, header, progress)
             result.event_id, result.change_set_number = _record(session, actor, path, header, result)
+            database.analyze_changed(session, result.tables)  # every table is new: the planner needs statistics
             session.commit()
         except (DBAPIError, psycopg.Error) as exc:
             _rollback(session)
