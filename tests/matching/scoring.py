@@ -22,10 +22,16 @@ with different labels is a *wrong flag* when its two nodes are joined directly b
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+from webapp.discovery import DiscoveredRecord, parse
 
 RecordId = tuple[str, str]  # (file, record key)
 Pair = tuple[RecordId, RecordId]  # sorted
@@ -63,6 +69,36 @@ class Score:
     def merge_precision(self) -> float:
         merged = len(self.merged_correct) + len(self.wrong_merges)
         return len(self.merged_correct) / merged if merged else 1.0
+
+
+class Corpus:
+    """A labelled corpus: a directory of discovery files and its `labels.json` (`files`,
+    `sources`, `records` {file: {record key: label}}, `notes`, `cases`), parsed once."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._parsed: dict[str, list[DiscoveredRecord]] = {}
+
+    @cached_property
+    def doc(self) -> dict[str, Any]:
+        return json.loads((self.directory / "labels.json").read_text(encoding="utf-8"))
+
+    @property
+    def files(self) -> list[str]:
+        return list(self.doc["files"])
+
+    def parsed(self, file: str) -> list[DiscoveredRecord]:
+        if file not in self._parsed:
+            self._parsed[file] = parse((self.directory / file).read_bytes(), filename=file).records
+        return self._parsed[file]
+
+    def labelled(self) -> dict[RecordId, str]:
+        return labels_of(self.doc["records"])
+
+    def records_of(self, label: str) -> list[DiscoveredRecord]:
+        """The parsed records labelled `label`, file by file."""
+        return [record for file in self.files for record in self.parsed(file)
+                if self.doc["records"][file].get(record.key) == label]
 
 
 def labels_of(records: Mapping[str, Mapping[str, str]]) -> dict[RecordId, str]:

@@ -124,19 +124,34 @@ def test_a_version_range_never_replaces_an_exact_version(session):
     assert count(session, Conflict) == 0
 
 
-def test_weak_evidence_above_the_review_threshold_is_flagged_and_nothing_is_created(session):
+def test_weak_evidence_creates_the_record_and_asks_whether_it_duplicates_the_candidate(session):
     existing = run_file(session, csv_file("orders-db,postgresql,15,orders-db.corp.example.com,5432,orders,production,dba"),
                         "cmdb.csv")
     assert outcomes(session, existing) == {"csv:1": "created"}
-    # a short host name and the same database, no port: not a strong identifier
+    [candidate] = assets(session)
+    # a short host name and the same name and database, no port: weak evidence, never a merge
     run = run_file(session, inventory({"name": "orders-db", "engine": "postgresql", "host": "orders-db",
                                        "database_name": "orders"}))
+    assert outcomes(session, run) == {"json:1": "created"}
+    [record] = records(session, run)
+    question = session.get(Conflict, record.conflict_id)
+    assert question.kind == ConflictKind.possible_duplicate
+    assert {question.candidate_id, question.duplicate_id} == {candidate.id, record.asset_id}
+    assert question.confidence < 0.90
+    assert any(r.startswith("weak: short host name orders-db = first label of") for r in question.reasons)
+    assert any(r.startswith("weak: name tokens in common (orders)") for r in question.reasons)
+    assert len(assets(session)) == 2  # nothing merged without a reviewer
+
+
+def test_medium_evidence_is_held_for_review_and_nothing_is_created(session):
+    run_file(session, csv_file("orders-db,postgresql,,orders-db.corp.example.com,5432,orders,production,dba"),
+             "cmdb.csv")
+    # a short host name on the same port and engine: medium evidence, nothing corroborates it
+    run = run_file(session, inventory({"name": "x", "engine": "postgresql", "host": "orders-db", "port": 5432}))
     assert outcomes(session, run) == {"json:1": "flagged"}
     conflict = conflict_of(session, run)
-    assert conflict.kind == ConflictKind.possible_duplicate
-    assert conflict.incoming["host"] == "orders-db"
-    assert 0.60 <= conflict.confidence < 0.90
-    assert any(r.startswith("short host name orders-db = first label of") for r in conflict.reasons)
+    assert conflict.kind == ConflictKind.possible_duplicate and conflict.duplicate_id is None
+    assert conflict.reasons[0].startswith("medium: short host name orders-db = first label of")
     assert len(assets(session)) == 1
     assert session.scalar(select(ImportRecord.asset_id).where(ImportRecord.conflict_id == conflict.id)) is None
 
@@ -165,21 +180,45 @@ def test_thresholds_come_from_settings(session):
 def test_a_dry_run_flags_without_writing_review_items(session):
     run_file(session, csv_file("orders-db,postgresql,15,orders-db.corp.example.com,5432,orders,production,dba"),
              "cmdb.csv")
-    run = run_file(session, inventory({"name": "orders-db", "engine": "postgresql", "host": "orders-db",
-                                       "database_name": "orders"}), dry_run=True)
+    run = run_file(session, inventory({"name": "x", "engine": "postgresql", "host": "orders-db",
+                                       "port": 5432}), dry_run=True)
     assert outcomes(session, run) == {"json:1": "flagged"}
     assert run.flagged == 1
     assert count(session, Conflict) == 0
 
 
-def test_existing_assets_the_new_evidence_connects_are_brought_to_review(session):
+def test_existing_assets_the_new_evidence_connects_merge_when_the_record_names_both(session):
     """One asset known by its address, another by its DNS name: a scan that sees the address
-    answer to that name (a bridge) shows them to be one server, and a reviewer is asked."""
+    answer to that name (a bridge) shows them to be one server: strong evidence, they merge."""
     by_ip = asset_service.create(session, Actor.cli(), {
         "name": "legacy-pg", "engine": "postgresql", "host": "10.0.0.5", "port": 5432, "source": "old-cmdb"})
     by_name = asset_service.create(session, Actor.cli(), {
         "name": "db01", "engine": "postgresql", "host": "db01.corp.example.com", "port": 5432,
         "source": "old-cmdb"})
+    run = run_file(session, nmap_file("10.0.0.5", "db01.corp.example.com", 5432, "16.1"), "scan.xml")
+    [record] = records(session, run)
+    assert record.outcome.value == "updated"
+    session.expire_all()
+    [survivor] = [a for a in assets(session) if a.deleted_at is None]
+    assert record.asset_id == survivor.id and survivor.id in {by_ip.id, by_name.id}
+    other = by_name if survivor.id == by_ip.id else by_ip
+    assert session.get(Asset, other.id).merged_into == survivor.id
+    assert {survivor.host, *survivor.aliases} >= {"10.0.0.5", "db01.corp.example.com"}
+    assert count(session, Conflict) == 0
+    # scanning again finds the one asset
+    again = run_file(session, nmap_file("10.0.0.5", "db01.corp.example.com", 5432, "16.2"), "scan2.xml")
+    assert [r.asset_id for r in records(session, again)] == [survivor.id]
+
+
+def test_existing_assets_the_new_evidence_connects_are_brought_to_review(session):
+    """One asset known by its address, another by its DNS name and a second address the scan
+    does not see: the record shows them to be one server, but not all of the other, so a
+    reviewer is asked."""
+    by_ip = asset_service.create(session, Actor.cli(), {
+        "name": "legacy-pg", "engine": "postgresql", "host": "10.0.0.5", "port": 5432, "source": "old-cmdb"})
+    by_name = asset_service.create(session, Actor.cli(), {
+        "name": "db01", "engine": "postgresql", "host": "db01.corp.example.com", "port": 5432,
+        "aliases": ["10.9.9.9"], "source": "old-cmdb"})
     run = run_file(session, nmap_file("10.0.0.5", "db01.corp.example.com", 5432, "16.1"), "scan.xml")
     [record] = records(session, run)
     assert record.outcome.value == "updated"  # one of the two takes the record
@@ -188,7 +227,7 @@ def test_existing_assets_the_new_evidence_connects_are_brought_to_review(session
     assert pair.kind == ConflictKind.possible_duplicate
     assert {pair.candidate_id, pair.duplicate_id} == {by_ip.id, by_name.id}
     assert pair.reasons[0].startswith(f"record nmap:10.0.0.5:5432/tcp of import #{run.number} names both")
-    assert any(r.startswith("same host:port") for r in pair.reasons)
+    assert any(r.startswith("strong: same host:port") for r in pair.reasons)
     assert len(assets(session)) == 2  # nothing is merged without a reviewer
     # scanning again asks nothing new
     run_file(session, nmap_file("10.0.0.5", "db01.corp.example.com", 5432, "16.2"), "scan2.xml")

@@ -141,25 +141,88 @@ def test_an_identical_record_seen_before_finds_its_asset():
     assert (decision.asset_id, decision.how) == (A, "fingerprint")
 
 
-def test_weak_evidence_above_the_review_threshold_is_flagged_never_merged():
+def test_weak_evidence_never_merges_it_creates_and_asks_a_reviewer():
+    # a short host name without a port, the same name and database: weak evidence only
     record = item({"name": "orders-db", "engine": "postgresql", "host": "orders-db",
                    "database_name": "orders"})
     decision = identify(record, asset(A, **ORDERS))
-    assert decision.asset_id is None and decision.flag is not None
-    asset_id, score = decision.flag
-    assert asset_id == A and not score.strong
-    assert REVIEW <= score.confidence < AUTO_MERGE
+    assert decision.asset_id is None and decision.flag is None
+    assert decision.link is not None
+    asset_id, score = decision.link
+    assert asset_id == A and score.level == "weak" and not score.strong
+    assert score.confidence < AUTO_MERGE
 
 
-def test_weak_evidence_below_the_review_threshold_creates():
-    record = item({"name": "orders-db", "engine": "postgresql", "host": "other.example.com",
+def test_shared_name_tokens_are_found_by_their_blocking_key_and_only_asked_about():
+    cmdb = asset(A, name="Billing DB", engine="postgresql", engine_version="16",
+                 host="pgbill01.corp.example.com", port=5432)
+    record = item({"name": "prod-billing-pg", "engine": "postgresql", "engine_version": "16.2",
+                   "host": "billing.corp.example.com", "port": 5432})
+    assert "tok:billing" in record.block_keys and A in hits(cmdb)["tok:billing"]
+    decision = identify(record, cmdb)
+    assert decision.asset_id is None and decision.link is not None and decision.link[0] == A
+
+
+def test_evidence_of_no_level_creates_without_asking():
+    record = item({"name": "invoices", "engine": "postgresql", "host": "other.example.com",
                    "port": 5432, "database_name": "orders"})
     state = asset(A, **ORDERS)
-    # the candidate was found (by its name) and scored, but too weakly to ask anyone
     [(candidate, score)] = Decider(AUTO_MERGE, REVIEW).scores(record, [A], {A: state})
-    assert candidate == A and 0 < score.confidence < REVIEW
-    assert A in hits(state)["name:orders-db"]
+    assert candidate == A and score.level is None and 0 < score.confidence < REVIEW
     assert identify(record, state) == Decision()
+
+
+def test_medium_evidence_with_a_corroboration_merges():
+    record = item({"name": "x", "engine": "postgresql", "engine_version": "16.1", "host": "orders-db",
+                   "port": 5432})
+    decision = identify(record, asset(A, **ORDERS, engine_version="16"))
+    assert (decision.asset_id, decision.how) == (A, "medium")
+
+
+def test_medium_evidence_alone_goes_to_review_and_never_creates():
+    record = item({"name": "x", "engine": "postgresql", "host": "orders-db", "port": 5432})
+    # below the review threshold too: medium evidence is never created as a new asset
+    decision = identify(record, asset(A, **ORDERS), decider=Decider(AUTO_MERGE, 0.89))
+    assert decision.asset_id is None and decision.link is None
+    assert decision.flag is not None and decision.flag[0] == A and decision.flag[1].level == "medium"
+
+
+def test_medium_evidence_for_two_assets_goes_to_review():
+    record = item({"name": "x", "engine": "postgresql", "engine_version": "16", "host": "orders-db",
+                   "port": 5432})
+    one = asset(A, **ORDERS, engine_version="16.1")
+    other = asset(B, **{**ORDERS, "host": "orders-db.other.example.com"}, engine_version="16.2")
+    decision = identify(record, one, other)
+    assert decision.asset_id is None and decision.flag is not None
+    assert "ambiguous: medium evidence for 2 assets" in decision.flag[1].reasons
+
+
+def test_assets_a_record_names_strongly_by_its_own_names_merge_into_the_match():
+    by_ip = asset(A, name="legacy", engine="postgresql", host="10.0.0.5", port=5432, _light=False)
+    by_name = asset(B, name="db01", engine="postgresql", host="db01.example.com", port=5432, _light=False)
+    record = item({"name": "x", "engine": "postgresql", "host": "10.0.0.5", "port": 5432,
+                   "aliases": ["db01.example.com"]}, ips=("10.0.0.5",))
+    decision = identify(record, by_ip, by_name)
+    assert (decision.asset_id, decision.how) == (A, "endpoint")
+    assert decision.absorb == [B] and decision.duplicates == []
+    # a version that cannot be the same installation leaves it to a reviewer
+    older = asset(B, name="db01", engine="postgresql", host="db01.example.com", port=5432,
+                  engine_version="9.6", _light=False)
+    versioned = identify(item({"name": "x", "engine": "postgresql", "host": "10.0.0.5", "port": 5432,
+                               "aliases": ["db01.example.com"], "engine_version": "16.1"},
+                              ips=("10.0.0.5",)), by_ip, older)
+    assert versioned.asset_id == A and versioned.absorb == []
+
+
+def test_an_address_reused_by_another_server_is_told_apart_by_the_version():
+    retired = asset(A, name="claims", engine="postgresql", engine_version="10", host="oslpgs03.example.com",
+                    aliases=["10.0.0.31"], port=5432)
+    current = asset(B, name="dwh", engine="postgresql", engine_version="16", host="osldwh01.example.com", port=5432)
+    record = item({"name": "x", "engine": "postgresql", "engine_version": "16.2", "host": "10.0.0.31",
+                   "aliases": ["osldwh01.example.com"], "port": 5432}, ips=("10.0.0.31",))
+    decision = identify(record, retired, current)
+    assert (decision.asset_id, decision.how) == (B, "endpoint")
+    assert decision.absorb == [] and decision.duplicates == []  # the retired one is not asked about
 
 
 def test_a_trashed_candidate_is_not_flagged_on_weak_evidence():

@@ -10,7 +10,9 @@ Blocking keys, which only bring candidates to be scored (`matching.score`):
 
 * `short:<label>`: the first label of each DNS name (`orders-db` for `orders-db.corp.example`);
 * `name:<name>`: the name, loosely compared (`matching`'s `name_form`), and the instance name
-  inside the cloud id.
+  inside the cloud id;
+* `tok:<token>`: each token of the name (`name_tokens`: `Billing DB (prod)` → `billing`), so
+  that weak evidence (shared name tokens) finds its candidates by an index too.
 
 A host alone is never a strong key: two databases on one server differ by port (SPEC §6). The
 keys are written by the service layer whenever a field they come from changes, so the import
@@ -43,9 +45,19 @@ def host_form(value: str) -> str:
     return normalise.host(value) or value.strip().lower().rstrip(".")
 
 
+# Cloud SQL self-links: the API's old host (`www.googleapis.com`) and its current one
+# (`sqladmin.googleapis.com`) name one instance
+_GCP_SELF_LINK = re.compile(r"^https?://(?:www|sqladmin)\.googleapis\.com/sql/", re.IGNORECASE)
+GCP_SELF_LINK = "https://sqladmin.googleapis.com/sql/"
+
+
 def cloud_form(value: str) -> str:
+    """A cloud id's canonical spelling: Azure ids lower-cased, GCP self-links on the current
+    API host."""
     value = value.strip()
-    return value.lower() if value.lower().startswith("/subscriptions/") else value
+    if value.lower().startswith("/subscriptions/"):
+        return value.lower()
+    return _GCP_SELF_LINK.sub(GCP_SELF_LINK, value)
 
 
 def cloud_key(value: str) -> str:
@@ -90,6 +102,53 @@ def cloud_short_id(cloud_id: Any) -> str:
     return name_form(re.split(r"[:/]", text)[-1]) if text else ""
 
 
+_TOKEN_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])")
+_HOSTLIKE = re.compile(r"^\[?[0-9a-z:.-]+\]?(?::\d+)?(?:/.*)?$")
+# words that say where a database runs or what it is, not which one it is: kept out of the
+# tokens (`environment_words` and the engine are compared on their own)
+ENVIRONMENT_WORDS = {
+    "prod": "production", "prd": "production", "production": "production", "live": "production",
+    "stg": "staging", "stage": "staging", "staging": "staging", "preprod": "staging",
+    "dev": "development", "devel": "development", "development": "development",
+    "test": "test", "tst": "test", "qa": "test", "uat": "test", "sit": "test",
+}
+ENGINE_WORDS = {
+    "pg": "postgresql", "pgsql": "postgresql", "psql": "postgresql", "postgres": "postgresql",
+    "postgresql": "postgresql", "mysql": "mysql", "mariadb": "mariadb", "maria": "mariadb",
+    "mssql": "mssql", "sqlserver": "mssql", "oracle": "oracle", "ora": "oracle",
+    "mongo": "mongodb", "mongodb": "mongodb", "redis": "redis", "elasticsearch": "elasticsearch",
+    "elastic": "elasticsearch", "es": "elasticsearch", "db2": "db2", "cassandra": "cassandra",
+    "aurora": "", "sql": "",
+}
+# words that say a database is a copy of another (a replica, a DR standby, a restore): a name
+# with one and a name without are two databases, whatever else they share
+ROLE_WORDS = frozenset({"dr", "replica", "standby", "secondary", "ro", "readonly", "reader",
+                        "failover", "restore", "restored", "clone"})
+GENERIC_WORDS = frozenset({"db", "database", "databases", "server", "srv", "instance", "cluster",
+                           "rds", "cloud", "azure", "aws", "gcp", "the", "of", "and", "for"})
+
+
+def name_words(value: Any) -> list[str]:
+    """A name split into lower-case words on `-_. ` (and any punctuation), case changes
+    (`RoutePlanner`) and letter/digit boundaries; empty for a name that is only a host name
+    or an address with a port (nmap's made-up `host:port`)."""
+    text = str(value or "").strip()
+    if not text or (("." in text or ":" in text) and " " not in text and _HOSTLIKE.match(text.lower())):
+        return []
+    return [w.lower() for w in _TOKEN_SPLIT.split(text) if w]
+
+
+def name_tokens(value: Any) -> list[str]:
+    """The words of a name that tell which database it is: without environment words,
+    engine names, role words (`replica`, `dr`), generic words (`db`, `server`) and bare
+    numbers."""
+    return list(dict.fromkeys(
+        w for w in name_words(value)
+        if len(w) > 1 and not w.isdigit() and w not in ENVIRONMENT_WORDS
+        and w not in ENGINE_WORDS and w not in GENERIC_WORDS and w not in ROLE_WORDS
+    ))
+
+
 def short_labels(host_names: Iterable[str]) -> list[str]:
     """The first label of every DNS name (a single-label name is its own first label)."""
     labels = [n.split(".", 1)[0] for n in host_names if n and not normalise.ip(n)]
@@ -102,6 +161,7 @@ def blocking_keys(fields: Mapping[str, Any], host_names: Iterable[str] | None = 
     for value in (name_form(fields.get("name")), cloud_short_id(fields.get("cloud_resource_id"))):
         if value and f"name:{value}" not in keys:
             keys.append(f"name:{value}")
+    keys += [f"tok:{token}" for token in name_tokens(fields.get("name"))]
     return keys
 
 

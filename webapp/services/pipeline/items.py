@@ -26,8 +26,8 @@ BRIDGES_PER_RECORD = 20
 BLOCK_MAX = 10  # a blocking key shared by more assets than this tells nothing: it is ignored
 ASSETS = Asset.__table__
 # what scoring a candidate reads (`Lookup.load_light`)
-LIGHT_COLUMNS = ("id", "deleted_at", "name", "engine", "host", "port", "aliases", "database_name",
-                 "cloud_resource_id", "environment")
+LIGHT_COLUMNS = ("id", "deleted_at", "name", "engine", "engine_version", "host", "port", "aliases",
+                 "database_name", "cloud_resource_id", "environment", "cloud_provider", "region")
 # field name -> column name, where they differ (tags live in their own table)
 COLUMN = {"metadata": "metadata", "connection_string": "connection_string_encrypted"}
 
@@ -89,11 +89,16 @@ class Decision:
     """What identification concluded for one record."""
 
     asset_id: uuid.UUID | None = None
-    how: str | None = None  # cloud, endpoint or fingerprint
+    how: str | None = None  # cloud, endpoint, medium or fingerprint
     skip: str | None = None  # why the record is left alone
     flag: tuple[uuid.UUID, matching.Score] | None = None  # a possible duplicate of this asset
     # other existing assets the record's evidence ties to the matched one
     duplicates: list[tuple[uuid.UUID, matching.Score]] = field(default_factory=list)
+    # other existing assets the record's strong evidence shows to be the matched one's database:
+    # they merge into it
+    absorb: list[uuid.UUID] = field(default_factory=list)
+    # weak evidence only: the record is created, and a reviewer asked about this candidate
+    link: tuple[uuid.UUID, matching.Score] | None = None
 
 
 @dataclass

@@ -117,12 +117,15 @@ class Lookup:
         return new_pairs
 
     def key_hits(self, items: list[Item]) -> dict[str, set[uuid.UUID]]:
-        """The assets each key names: strong keys for every record; blocking keys only for the
-        records no strong key found (weak evidence is what decides those; a record found by a
-        strong key is compared with the other assets on its endpoint instead)."""
+        """The assets each key names: strong keys for every record; blocking keys for the
+        records no strong key found (medium and weak evidence is what decides those); for a
+        record found by a strong key, only its names (`name:`, a cloud id's instance name
+        among them), so an asset named by the record's cloud identifier is asked about too."""
         hits = self._lookup(sorted({k for it in items for k in [it.cloud_key, *it.endpoint_keys] if k}))
-        unfound = [it for it in items if not any(k in hits for k in [it.cloud_key, *it.endpoint_keys] if k)]
-        hits.update(self._lookup(sorted({k for it in unfound for k in it.block_keys})))
+        found = {it.seq for it in items if any(k in hits for k in [it.cloud_key, *it.endpoint_keys] if k)}
+        hits.update(self._lookup(sorted({
+            k for it in items for k in it.block_keys if it.seq not in found or k.startswith("name:")
+        })))
         for key in [k for k, found in hits.items() if len(found) > BLOCK_MAX and not is_strong(k)]:
             del hits[key]  # too common to point at anyone (a name like "db", a host "localhost")
         return hits
