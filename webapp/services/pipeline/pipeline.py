@@ -15,6 +15,7 @@ from webapp.discovery import DiscoveredRecord
 from webapp.models import AuditAction, Conflict, ImportRun, RecordOutcome
 from webapp.models.base import utcnow
 from webapp.services import assets, audit, bulk, crypto, identifiers, matching, review_queue
+from webapp.services import conflicts as review
 from webapp.services import settings as settings_service
 from webapp.services.actor import Actor
 from webapp.services.errors import ValidationFailed
@@ -62,6 +63,9 @@ class Pipeline:
         self.reconciler = Reconciler(session, self.precedence, self.kind)
         self.writer = Writer(session, run, self.actor)
         self.imagined: set[uuid.UUID] = set()  # the assets a dry run would have created
+        # (survivor, other): existing assets a record showed to be one database, merged at the
+        # end of the batch
+        self.absorbing: list[tuple[uuid.UUID, uuid.UUID]] = []
 
     # --- driver ---------------------------------------------------------------------------
 
@@ -105,12 +109,15 @@ class Pipeline:
             results.append(result)
         asked = conflicts(self.session, self.run_id, results, now)
         if not self.dry:
+            self.writer.write(work, results, new_bridges, now)
+            # after the assets: a question may name one this batch created
             bulk.insert_rows(self.session, Conflict.__table__, asked)
             if asked:  # reviewers hear of it (at most once an hour), with this batch
                 review_queue.announce_waiting(self.session, now)
-            self.writer.write(work, results, new_bridges, now)
         if self.dry:
             self.imagined |= {asset_id for asset_id, w in work.items() if w.is_new}
+        if self.absorbing and not self.dry:
+            self._absorb(results)
         self.writer.record(results, self.position, self.imagined, now)
         try:
             self.session.commit()
@@ -143,12 +150,21 @@ class Pipeline:
         if decision.flag is not None:
             return flag_duplicate(it, states[decision.flag[0]], decision.flag[1], result)
         if decision.asset_id is None:
-            return self._create(it, key_hits, states, work, result, now)
+            created = self._create(it, key_hits, states, work, result, now)
+            if decision.link is not None and created.outcome == RecordOutcome.created:
+                self._ask_about(it, created, states, *decision.link)
+            return created
         asset_id = decision.asset_id
+        if states[asset_id].get("_light"):  # found by a blocking key (a medium match): load it whole
+            states.update(self.lookup.load({asset_id}))
         state = states[asset_id]
         result.asset_id = asset_id
         for other, score in decision.duplicates:
             result.pairs.append(pair(it, state, states[other], score, self.run.label))
+        for other in decision.absorb:
+            self.absorbing.append((asset_id, other))
+            result.message = (f"Also names “{states[other]['name']}” by its host and port: merged "
+                              "into this asset.")
         if state["_deleted_at"] is not None:
             result.outcome = RecordOutcome.skipped
             result.message = (
@@ -236,3 +252,42 @@ class Pipeline:
         result.outcome = RecordOutcome.created
         result.asset_id = asset_id
         return result
+
+    # --- evidence that joins ----------------------------------------------------------------
+
+    def _ask_about(
+        self, it: Item, result: Result, states: dict[uuid.UUID, dict[str, Any]],
+        candidate: uuid.UUID, score: matching.Score,
+    ) -> None:
+        """Weak evidence never merges: the record became its own asset, and a reviewer is asked
+        whether it is the candidate's database (SPEC §6)."""
+        mine, theirs = states[result.asset_id], states[candidate]
+        question = pair(it, theirs, mine, score, self.run.label)
+        question["reasons"][0] = (f"record {it.record.key} of {self.run.label} was created as "
+                                  f"“{mine['name']}”; weak evidence says it may be “{theirs['name']}”")
+        result.pairs.append(question)
+        result.message = (f"Created; possibly the same database as “{theirs['name']}” (confidence "
+                          f"{score.confidence:.0%}); waiting in the review queue.")
+
+    def _absorb(self, results: list[Result]) -> None:
+        """Merge the assets records of this batch showed to be one database (strong evidence
+        naming both), as a reviewer's merge would, audited as the import; the batch's records
+        then point at the survivors."""
+        into: dict[uuid.UUID, uuid.UUID] = {}
+
+        def final(asset_id: uuid.UUID) -> uuid.UUID:
+            while asset_id in into:
+                asset_id = into[asset_id]
+            return asset_id
+
+        for survivor, other in self.absorbing:
+            survivor, other = final(survivor), final(other)
+            if survivor == other:
+                continue
+            review.merge_assets(self.session, self.actor, survivor_id=survivor, other_id=other, commit=False)
+            into[other] = survivor
+        self.absorbing = []
+        for r in results:
+            if r.asset_id in into:
+                r.asset_id = final(r.asset_id)
+
