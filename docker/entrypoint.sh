@@ -6,7 +6,7 @@
 #                          more gunicorn options via $GUNICORN_CMD_ARGS)
 #   worker                 an RQ worker with the app context (flask --app webapp worker)
 #   scheduler              the one scheduler of the scheduled tasks (flask --app webapp scheduler)
-#   migrate                apply migrations (retried) and exit
+#   migrate                apply migrations (retried), then the data steps, and exit
 #   anything else          run as given, e.g. `flask --app webapp users create ...`
 #
 # RUN_MIGRATIONS=0 skips the migration step of `web` (when a separate job runs `migrate`).
@@ -21,6 +21,9 @@ migrate() {
         if output=$(flask --app webapp db upgrade 2>&1); then
             [ -z "$output" ] || printf '%s\n' "$output"
             echo "entrypoint: database migrated to head."
+            # data steps that write audit events run as services, after the schema is at head
+            # (idempotent: a second run finds nothing to do)
+            flask --app webapp conflicts supersede
             return 0
         fi
         if [ "$attempt" -ge "$tries" ]; then

@@ -317,6 +317,20 @@ def export(fmt: str, output: str, stale: bool | None, include_deleted: bool,
                err=output == "-")
 
 
+conflicts_cli = AppGroup("conflicts", help="The review queue (SPEC §5, §6).")
+
+
+@conflicts_cli.command("supersede")
+def conflicts_supersede() -> None:
+    """Close the open field conflicts that only a higher-precedence source raised: they are
+    observations now (the asset's Sources tab), status `superseded`, one audit event each.
+    Safe to run again: it then finds nothing."""
+    from webapp.services import superseding
+
+    closed = superseding.supersede_observed(db.session, Actor.cli("flask conflicts supersede"))
+    click.echo(f"{closed} field conflict{'' if closed == 1 else 's'} superseded by observations.")
+
+
 policy_cli = AppGroup("policy", help="Policy results (SPEC §12).")
 
 
@@ -385,6 +399,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo)
     app.cli.add_command(export)
     app.cli.add_command(policy_cli)
+    app.cli.add_command(conflicts_cli)
     app.cli.add_command(scheduler)
 
     from webapp import cli_ops  # dump, load, backup, validate, optimize, reset, cleanup

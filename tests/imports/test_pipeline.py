@@ -239,11 +239,26 @@ def test_nmap_then_csv_by_dns_name_is_one_asset(session):
 
 
 def test_records_repeated_in_one_file_make_one_asset(session):
-    run = run_file(session, inventory({**PG, "owner": "a"}, {**PG, "owner": "b"}, {**PG, "owner": "b"}))
+    run = run_file(session, inventory({**PG, "owner": "a"}, {**PG, "owner": "a", "engine_version": "16.2"},
+                                      {**PG, "owner": "a", "engine_version": "16.2"}))
     assert outcomes(session, run) == {"json:1": "created", "json:2": "updated", "json:3": "unchanged"}
     [asset] = assets(session)
-    assert asset.owner == "b" and asset.version == 2
+    assert asset.engine_version == "16.2" and asset.version == 2
     assert [v for v, _ in asset_service.versions(session, asset)] == [1, 2]
+
+
+def test_records_of_one_file_that_disagree_about_one_asset_ask_a_person(session):
+    """Two records of the same source in one run saying two owners: a person decides (SPEC
+    §6); the first value stands meanwhile, and both later records point to one review item."""
+    run = run_file(session, inventory({**PG, "owner": "a"}, {**PG, "owner": "b"}, {**PG, "owner": "b"}))
+    assert outcomes(session, run) == {"json:1": "created", "json:2": "flagged", "json:3": "flagged"}
+    [asset] = assets(session)
+    assert asset.owner == "a" and asset.version == 1
+    first, second, third = records(session, run)
+    assert second.conflict_id is not None and third.conflict_id == second.conflict_id
+    conflict = session.get(Conflict, second.conflict_id)
+    assert conflict.kind == ConflictKind.field_conflict and conflict.fields == {"owner": ["a", "b"]}
+    assert conflict.reasons == ["owner: record json:1 reported 'a', record json:2 reports 'b'"]
 
 
 def test_portless_records_are_idempotent_by_endpoint_and_database(session):

@@ -1,12 +1,14 @@
 """What the import pipeline asks reviewers: possible duplicates from weak evidence, and field
-conflicts from locked fields and source precedence (SPEC §6), through the real pipeline."""
+conflicts only where a person is needed: a locked field contradicted (SPEC §6). A value a
+higher-precedence source outranks is an observation, not a review item (tests/imports/
+test_observations.py has the rest), through the real pipeline."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from tests.imports.helpers import assets, count, inventory, outcomes, records, run_file
-from webapp.models import Asset, Conflict, ConflictKind, ConflictStatus, ImportRecord
+from webapp.models import Asset, Conflict, ConflictKind, ConflictStatus, ImportRecord, Observation
 from webapp.services import assets as asset_service
 from webapp.services import conflicts, settings
 from webapp.services.actor import Actor
@@ -43,17 +45,24 @@ def conflict_of(session, run) -> Conflict:  # type: ignore[no-untyped-def]
     return session.get(Conflict, record.conflict_id)
 
 
-def test_a_value_a_person_set_is_not_overwritten_but_asked_about(session):
+def locked_asset(session, version: str = "15.2") -> Asset:  # type: ignore[no-untyped-def]
+    """An asset whose engine version a person edited (so it is locked)."""
     asset = asset_service.create(session, Actor.cli(), {
         "name": "orders", "engine": "postgresql", "host": "db1.example.com", "port": 5432,
-        "engine_version": "15.2"})
+        "engine_version": "15.1"})
+    return asset_service.update(session, Actor.cli(), asset.id, {"engine_version": version},
+                                expected_version=None)
+
+
+def test_a_value_a_person_set_is_not_overwritten_but_asked_about(session):
+    asset = locked_asset(session)
     run = run_file(session, nmap_file("10.0.0.1", "db1.example.com", 5432, "15.6"), "scan.xml")
     assert outcomes(session, run) == {"nmap:10.0.0.1:5432/tcp": "flagged"}
     conflict = conflict_of(session, run)
     assert conflict.kind == ConflictKind.field_conflict and conflict.status == ConflictStatus.open
     assert conflict.candidate_id == asset.id and conflict.import_run_id == run.id
     assert conflict.fields == {"engine_version": ["15.2", "15.6"]}
-    assert conflict.reasons == ["engine_version was set by manual, which outranks nmap"]
+    assert conflict.reasons == ["engine_version is locked: a person set it"]
     session.expire_all()
     assert session.get(Asset, asset.id).engine_version == "15.2"
     # the address is not a held value: it joins the aliases
@@ -65,10 +74,29 @@ def test_a_value_a_person_set_is_not_overwritten_but_asked_about(session):
     assert count(session, Conflict) == 1
 
 
-def test_an_answered_question_is_not_asked_again(session):
-    asset_service.create(session, Actor.cli(), {
+def test_a_value_a_person_typed_without_locking_it_is_only_observed(session):
+    """A value entered when the asset was created is not locked (nobody edited it): a scan
+    that disagrees leaves it, and the scan's value is kept as an observation."""
+    asset = asset_service.create(session, Actor.cli(), {
         "name": "orders", "engine": "postgresql", "host": "db1.example.com", "port": 5432,
         "engine_version": "15.2"})
+    run = run_file(session, nmap_file("10.0.0.1", "db1.example.com", 5432, "15.6"), "scan.xml")
+    assert outcomes(session, run) == {"nmap:10.0.0.1:5432/tcp": "updated"}  # the address joins
+    assert count(session, Conflict) == 0
+    session.expire_all()
+    assert session.get(Asset, asset.id).engine_version == "15.2"
+    assert session.get(Observation, (asset.id, "engine_version", "nmap")).value == "15.6"
+
+
+def test_a_locked_value_spelled_the_vendor_way_is_no_conflict(session):
+    locked_asset(session, "8.0")
+    run = run_file(session, nmap_file("10.0.0.1", "db1.example.com", 5432, "8.0.36-log"), "scan.xml")
+    assert outcomes(session, run) == {"nmap:10.0.0.1:5432/tcp": "updated"}
+    assert count(session, Conflict) == 0
+
+
+def test_an_answered_question_is_not_asked_again(session):
+    locked_asset(session)
     run = run_file(session, nmap_file("10.0.0.1", "db1.example.com", 5432, "15.6"), "scan.xml")
     conflicts.resolve(session, Actor.cli("reviewer"), conflict_of(session, run).id, "dismiss")
     again = run_file(session, nmap_file("10.0.0.1", "db1.example.com", 5432, "15.6"), "scan2.xml")
@@ -85,11 +113,14 @@ def test_technical_fields_cloud_outranks_scanner(session):
     aws = run_file(session, aws_file("orders", "orders.abc.rds.amazonaws.com", "15.4", "team-a"), "rds.json")
     assert outcomes(session, aws) == {"aws_rds:orders": "created"}
     scan = run_file(session, nmap_file("10.0.0.9", "orders.abc.rds.amazonaws.com", 5432, "15.5"), "scan.xml")
-    assert outcomes(session, scan) == {"nmap:10.0.0.9:5432/tcp": "flagged"}
-    assert conflict_of(session, scan).fields == {"engine_version": ["15.4", "15.5"]}
+    # outranked, not asked about: the scan's version is an observation (the address is new)
+    assert outcomes(session, scan) == {"nmap:10.0.0.9:5432/tcp": "updated"}
+    assert count(session, Conflict) == 0
     [asset] = assets(session)
     assert asset.engine_version == "15.4"
     assert asset.field_sources["engine_version"] == "aws"
+    seen = session.get(Observation, (asset.id, "engine_version", "nmap"))
+    assert seen.value == "15.5" and seen.import_run_id == scan.id
 
 
 def test_technical_fields_scanner_is_outranked_by_cloud(session):
@@ -106,11 +137,11 @@ def test_business_fields_csv_outranks_cloud_tags(session):
              "cmdb.csv")
     aws = run_file(session, aws_file("orders", "orders.abc.rds.amazonaws.com", "15.4", "someone-else"), "rds.json")
     [record] = records(session, aws)
-    assert record.outcome.value == "flagged"
-    conflict = session.get(Conflict, record.conflict_id)
-    assert conflict.fields == {"owner": ["dba-team", "someone-else"]}
+    assert record.outcome.value == "updated" and record.conflict_id is None
+    assert count(session, Conflict) == 0
     [asset] = assets(session)
     assert asset.owner == "dba-team"
+    assert session.get(Observation, (asset.id, "owner", "aws")).value == "someone-else"
     assert asset.cloud_resource_id  # the technical fields the cloud brings still go in
     assert record.changes and "cloud_resource_id" in record.changes
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from webapp.discovery import coverage
 from webapp.discovery.base import (
     Content,
     DiscoveredRecord,
@@ -104,8 +103,7 @@ def parse(content: Content) -> ParseResult:
         )
     if not records:
         warnings.add("The file lists no Azure database servers.")
-    return ParseResult(format=NAME, records=records, warnings=warnings.finish(),
-                       coverage=coverage.of_cloud_records(records))
+    return ParseResult(format=NAME, records=records, warnings=warnings.finish())
 
 
 def _record(n: int, item: Any) -> DiscoveredRecord:

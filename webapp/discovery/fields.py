@@ -64,8 +64,6 @@ BOOKKEEPING = frozenset(
         "merged_into",
         "has_connection_string",
         "stale",
-        "seen",
-        "missed_since",
     }
 )
 

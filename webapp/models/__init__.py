@@ -32,6 +32,7 @@ from webapp.models.imports import (
     ImportRun,
 )
 from webapp.models.notification import EmailMode, Notification, NotificationPreference
+from webapp.models.observation import Observation
 from webapp.models.outbox import EventSeverity, OutboxEvent
 from webapp.models.policy import PolicyException, PolicyResult, PolicySnapshot
 from webapp.models.relationship import AssetRelationship
@@ -74,6 +75,7 @@ __all__ = [
     "LoginThrottle",
     "Notification",
     "NotificationPreference",
+    "Observation",
     "OutboxEvent",
     "PolicyException",
     "PolicyResult",

@@ -132,6 +132,9 @@ class ConflictStatus(enum.StrEnum):
     merged = "merged"
     created = "created"
     dismissed = "dismissed"
+    # closed without a decision: the disagreement no longer needs a person (it is kept as an
+    # observation, SPEC §6); set by `flask conflicts supersede`
+    superseded = "superseded"
 
     @property
     def resolved(self) -> bool:

@@ -47,7 +47,6 @@ COLUMNS: tuple[str, ...] = (
     "last_seen_at",
     "deleted_at",
     "merged_into",
-    "missed_since",
 )
 
 
@@ -74,8 +73,6 @@ class AssetFacts:
     last_seen_at: datetime | None
     deleted_at: datetime | None
     merged_into: uuid.UUID | None = None
-    # when a scan that covered the asset first missed it after its last sighting (SPEC §6)
-    missed_since: datetime | None = None
 
     @classmethod
     def from_asset(cls, asset: Any) -> AssetFacts:
@@ -124,7 +121,6 @@ class AssetFacts:
             last_seen_at=get("last_seen_at"),
             deleted_at=get("deleted_at"),
             merged_into=get("merged_into"),
-            missed_since=get("missed_since"),
         )
 
     # Derived facts the controls share.

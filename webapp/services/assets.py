@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
@@ -23,10 +24,11 @@ from webapp.models import (
     AuditEvent,
     Environment,
     ImportRecord,
+    Observation,
     Tag,
 )
 from webapp.models.base import utcnow
-from webapp.services import audit, bulk, crypto, identifiers, relationships
+from webapp.services import audit, bulk, crypto, identifiers, observations, relationships
 from webapp.services.actor import Actor
 from webapp.services.asset_validation import (  # noqa: F401 (re-exported)
     ATTRIBUTE,
@@ -237,6 +239,8 @@ def create(session: Session, actor: Actor, data: dict[str, Any], *, commit: bool
     }
     diff["version"] = [None, asset.version]
     audit.record(session, actor, AuditAction.create, ENTITY, asset.id, diff)
+    if actor.is_manual:  # what a person typed is a report of source `manual` (Sources tab)
+        observations.record_manual(session, actor.user_id, asset.id, _new_values(diff), utcnow())
     if commit:
         commit_change(session)
     return asset
@@ -319,9 +323,16 @@ def _change(
     diff.update(extra_changes or {})
     diff["version"] = [old_version, asset.version]
     audit.record(session, actor, action, ENTITY, asset.id, diff, message=message)
+    if actor.is_manual:
+        observations.record_manual(session, actor.user_id, asset.id, _new_values(diff), utcnow())
     if commit:
         commit_change(session)
     return asset
+
+
+def _new_values(diff: Mapping[str, list[Any]]) -> dict[str, Any]:
+    """The asset fields a change set and their new values (not `version` or extra entries)."""
+    return {f: pair[1] for f, pair in diff.items() if f in FIELDS}
 
 
 def manual_marks(
@@ -432,6 +443,7 @@ def purge(session: Session, actor: Actor, asset_id: uuid.UUID | str) -> None:
     session.execute(
         sql_update(ImportRecord).where(ImportRecord.asset_id == asset.id).values(asset_id=None)
     )
+    session.execute(sql_delete(Observation).where(Observation.asset_id == asset.id))
     session.delete(asset)
     audit.record(session, actor, AuditAction.purge, ENTITY, asset.id, changes, message=asset.name)
     commit_change(session)

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import Asset, AuditAction, Tag, asset_fields, asset_tags
 from webapp.models.base import utcnow
-from webapp.services import assets, audit, bulk, identifiers, policy_results
+from webapp.services import assets, audit, bulk, identifiers, observations, policy_results
 from webapp.services.actor import Actor
 
 ASSETS = Asset.__table__
@@ -173,6 +173,11 @@ def apply_batch(
     _write_tags(session, added, removed)
     identifiers.replace(session, rekeyed)
     audit.record_many(session, actor, events, change_set_id=change_set_id)
+    if actor.is_manual:  # what a person set is a report of source `manual` (Sources tab)
+        observations.report(session, {
+            (e.entity_id, f): pair[1] for e in events for f, pair in e.changes.items()
+            if f in assets.FIELDS and f not in observations.NOT_OBSERVED and pair[1] is not None
+        }, source="manual", seen_at=now, reported_by=actor.user_id)
     return result
 
 

@@ -1,7 +1,8 @@
 """Flagging: the review items a batch asks for (SPEC §6). A possible duplicate (not sure
 enough to merge, too sure to create), two existing assets one record shows to be the same
-database, and a field conflict (a matched record may not overwrite locked or outranking
-values). The same question asked again finds the item already asked."""
+database, and a field conflict (a matched record contradicts a locked field, or another record
+of the same run; a value a higher-precedence source outranks is only an observation). The same
+question asked again finds the item already asked."""
 
 from __future__ import annotations
 
@@ -50,17 +51,11 @@ def pair(
 
 
 def flag_fields(
-    it: Item, state: dict[str, Any], held: dict[str, list[Any]], result: Result, kind: str
+    it: Item, state: dict[str, Any], held: dict[str, list[Any]], result: Result, why: dict[str, str]
 ) -> None:
-    """The record matched, but may not overwrite these fields: ask a reviewer (`kind`: what
-    precedence knows the run's source by)."""
-    reasons = []
-    for name in held:
-        if name in state["_locked"]:
-            reasons.append(f"{name} is locked: a person set it")
-        else:
-            current = state["_sources"].get(name) or state["source"]
-            reasons.append(f"{name} was set by {current}, which outranks {kind}")
+    """The record matched, but these fields need a person (`why`: the reason for each): a
+    value contradicting a locked field, or another record of the same run."""
+    reasons = [why[name] for name in held]
     result.outcome = RecordOutcome.flagged
     result.message = (
         "Differs from values this import may not overwrite (" + ", ".join(held)

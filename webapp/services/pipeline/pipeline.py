@@ -14,7 +14,16 @@ from sqlalchemy.orm import Session
 from webapp.discovery import DiscoveredRecord
 from webapp.models import AuditAction, Conflict, ImportRun, RecordOutcome
 from webapp.models.base import utcnow
-from webapp.services import assets, audit, bulk, crypto, identifiers, matching, review_queue
+from webapp.services import (
+    assets,
+    audit,
+    bulk,
+    crypto,
+    identifiers,
+    matching,
+    observations,
+    review_queue,
+)
 from webapp.services import conflicts as review
 from webapp.services import settings as settings_service
 from webapp.services.actor import Actor
@@ -32,7 +41,7 @@ from webapp.services.pipeline.items import (
     prepare,
 )
 from webapp.services.pipeline.lookup import Lookup
-from webapp.services.pipeline.reconcile import Reconciler
+from webapp.services.pipeline.reconcile import NO_SAME_RUN_CHECK, Reconciler
 from webapp.services.pipeline.write import Writer
 
 
@@ -66,6 +75,17 @@ class Pipeline:
         # (survivor, other): existing assets a record showed to be one database, merged at the
         # end of the batch
         self.absorbing: list[tuple[uuid.UUID, uuid.UUID]] = []
+        # the fields earlier batches of this run reported, per asset (the sets are shared: most
+        # records of a file carry the same fields)
+        self.observed: dict[uuid.UUID, frozenset[str]] = {}
+        self.field_sets: dict[frozenset[str], frozenset[str]] = {}
+        if run.processed and not self.dry:  # a run resumed: its earlier batches are committed
+            for asset_id, names in observations.fields_written_in_run(session, run.id).items():
+                self.observed[asset_id] = self._shared(frozenset(names))
+        # this batch's reports: {asset: {field: (JSON value, record key or None)}}: what the
+        # run said first about each field of the asset (a contradiction waits for a person)
+        self.said: dict[uuid.UUID, dict[str, tuple[Any, str | None]]] = {}
+        self.unwritten: set[tuple[uuid.UUID, str]] = set()  # said, but already kept as it is
 
     # --- driver ---------------------------------------------------------------------------
 
@@ -97,11 +117,21 @@ class Pipeline:
         ids |= {fp_hits[it.fingerprint][0] for it in rest if it.fingerprint in fp_hits}
         states = lookup.load(ids)
         states.update(lookup.load_light({a for hit in key_hits.values() for a in hit} - states.keys()))
+        # what earlier batches of this run said about these assets (two records of one source
+        # must not contradict each other unnoticed); a dry run writes no observations
+        earlier = {a: self.observed[a] for a in states.keys() & self.observed.keys()} if not self.dry else {}
+        self.said = {
+            asset_id: {f: (v, None) for f, v in fields.items()}
+            for asset_id, fields in observations.reported(self.session, self.kind, earlier).items()
+        } if earlier else {}
+        self.unwritten = {(a, f) for a, fields in self.said.items() for f in fields}
         work: dict[uuid.UUID, Work] = {}
         results: list[Result] = []
         for it in items:
             if it.seq in done:
                 results.append(done[it.seq])
+                # identical to a record applied to the asset as it is: its values are kept already
+                self._observe(it, done[it.seq].asset_id, write=False)
                 continue
             result = self._one(it, key_hits, fp_hits, states, work, now)
             if result.asset_id in states and result.outcome != RecordOutcome.flagged:
@@ -114,6 +144,9 @@ class Pipeline:
             bulk.insert_rows(self.session, Conflict.__table__, asked)
             if asked:  # reviewers hear of it (at most once an hour), with this batch
                 review_queue.announce_waiting(self.session, now)
+            reported = self._reports()
+            observations.report(self.session, reported, source=self.kind, seen_at=now,
+                                import_run_id=self.run_id)
         if self.dry:
             self.imagined |= {asset_id for asset_id, w in work.items() if w.is_new}
         if self.absorbing and not self.dry:
@@ -125,6 +158,35 @@ class Pipeline:
             raise Retry from None
         self.position += len(batch)
         lookup.remember(work, new_bridges, results, self.dry)
+        if not self.dry:
+            for asset_id, fields in self.said.items():
+                self.observed[asset_id] = self._shared(self.observed.get(asset_id, frozenset()).union(fields))
+
+    def _shared(self, names: frozenset[str]) -> frozenset[str]:
+        return self.field_sets.setdefault(names, names)
+
+    def _observe(self, it: Item, asset_id: uuid.UUID | None, *, write: bool = True) -> None:
+        """Keep what the record reported about the asset, whether or not it won."""
+        if asset_id is None:
+            return
+        said = self.said.setdefault(asset_id, {})
+        for name, value in observations.observable(it.fields).items():
+            if name == "name" and it.name_derived:  # a made-up `host:port` name is no report
+                continue
+            earlier = said.get(name)
+            if (earlier is not None and name not in NO_SAME_RUN_CHECK
+                    and not observations.equivalent(name, earlier[0], value)):
+                continue  # disputed within the run: the first value stands, the review item has both
+            said[name] = (value, it.record.key)
+            if write:
+                self.unwritten.discard((asset_id, name))
+            else:
+                self.unwritten.add((asset_id, name))
+
+    def _reports(self) -> dict[tuple[uuid.UUID, str], Any]:
+        """This batch's observations to write (not what is kept already as it is)."""
+        return {(asset_id, name): value for asset_id, fields in self.said.items()
+                for name, (value, _key) in fields.items() if (asset_id, name) not in self.unwritten}
 
     # --- one record -----------------------------------------------------------------------
 
@@ -172,15 +234,12 @@ class Pipeline:
                 "update it."
             )
             return result
-        if decision.how == "sighting":  # confirms the asset; its fields are left alone
-            work.setdefault(asset_id, Work(state, False, state["_version"]))
-            result.message = f"An open port the scanner could not fingerprint: a sighting of “{state['name']}”."
-            return result
-        raw, held = self.reconciler.reconcile(state, it, decision.how)
+        raw, held, why = self.reconciler.reconcile(state, it, decision.how, self.said.get(asset_id))
         if held:
-            flag_fields(it, state, held, result, self.kind)
+            flag_fields(it, state, held, result, why)
         if not raw:
             work.setdefault(asset_id, Work(state, False, state["_version"]))
+            self._observe(it, asset_id)
             return result
         try:
             cleaned = assets.validate(raw, partial=True)
@@ -189,6 +248,7 @@ class Pipeline:
             result.message = messages(exc)
             result.conflict = None
             return result
+        self._observe(it, asset_id)
         entry = work.setdefault(asset_id, Work(state, False, state["_version"]))
         diff = self.reconciler.apply(state, cleaned)
         if not diff:
@@ -251,6 +311,7 @@ class Pipeline:
             key_hits.setdefault(key, set()).add(asset_id)
         result.outcome = RecordOutcome.created
         result.asset_id = asset_id
+        self._observe(it, asset_id)
         return result
 
     # --- evidence that joins ----------------------------------------------------------------

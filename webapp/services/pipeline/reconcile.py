@@ -1,12 +1,15 @@
 """Field reconciliation: what a matched record may change on its asset (SPEC §6), and the one
 place its rules live.
 
-An absent value never overwrites one; a field in `locked_fields`, or last set by a source of
-higher precedence, is held back (a field conflict for a reviewer); a derived name
-(`host:port`) never renames an asset; a different host found by endpoint is another name of it
-(an alias); tags, aliases and metadata only grow; a version range (nmap's `8.x`) only fills an
-empty version. The fields a run sets are recorded as set by its source kind, which is what
-precedence compares later.
+An absent value never overwrites one; a field last set by a source of higher precedence
+keeps its value (the differing one is only an observation, shown on the Sources tab); a field
+in `locked_fields` keeps its value too, and a differing value is held back for a person (a
+field conflict), as is a value that contradicts another record of the same run about the same
+asset. Values equal after normalisation (`observations.equivalent`) never make a conflict. A
+derived name (`host:port`) never renames an asset; a different host found by endpoint is
+another name of it (an alias); tags, aliases and metadata only grow; a version range (nmap's
+`8.x`) only fills an empty version. The fields a run sets are recorded as set by its source
+kind, which is what precedence compares later.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from webapp.services import audit, crypto, identifiers, matching
+from webapp.services import audit, crypto, identifiers, matching, observations
 from webapp.services.pipeline.items import Item
 
 ALIASES_MAX = 50
@@ -23,6 +26,9 @@ ALIASES_MAX = 50
 NOT_RECONCILED = frozenset({"source", "confidence"})
 # fields an import only adds to (tags, aliases, metadata keys): nothing to hold back
 ADDITIVE = frozenset({"tags", "aliases", "metadata"})
+# fields two records of one run may report differently without contradicting each other: the
+# additive ones, the secret, and the host (each record may name the server differently)
+NO_SAME_RUN_CHECK = ADDITIVE | {"connection_string", "host"}
 
 
 class Reconciler:
@@ -34,20 +40,34 @@ class Reconciler:
         self.kind = kind
 
     def reconcile(
-        self, state: dict[str, Any], it: Item, how: str | None
-    ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+        self, state: dict[str, Any], it: Item, how: str | None,
+        earlier: dict[str, tuple[Any, str | None]] | None = None,
+    ) -> tuple[dict[str, Any], dict[str, list[Any]], dict[str, str]]:
         """What the record would change on the asset (raw values, before validation), and
-        what it may not change: differing values of fields that are locked or were last set
-        by a higher-precedence source (`{field: [current, incoming]}`, for a field conflict)."""
+        what needs a person: differing values of locked fields, and values that contradict
+        what `earlier` records of this run reported about the asset (`{field: (value, record
+        key or None)}`), as `{field: [current, incoming]}` with a reason per field."""
         locked = state["_locked"]
+        earlier = earlier or {}
         raw: dict[str, Any] = {}
         held: dict[str, list[Any]] = {}
+        why: dict[str, str] = {}
         extra_names: list[str] = []
         for name, new in it.fields.items():
             if name in NOT_RECONCILED or new is None:
                 continue
             current = state.get(name)
             if name == "name" and it.name_derived:
+                continue
+            said = earlier.get(name)
+            if (said is not None and name not in NO_SAME_RUN_CHECK
+                    and not observations.equivalent(name, said[0], new)
+                    and not matching.is_version_range(new) and not matching.is_version_range(said[0])):
+                # the same source says two things about one database in one run: ask a person
+                held[name] = [audit.jsonable(current), audit.jsonable(new)]
+                other = f"record {said[1]}" if said[1] else "an earlier record of this import"
+                why[name] = (f"{name}: {other} reported {audit.jsonable(said[0])!r}, "
+                             f"record {it.record.key} reports {audit.jsonable(new)!r}")
                 continue
             if name in ADDITIVE or name == "connection_string":
                 if name in locked:
@@ -59,8 +79,10 @@ class Reconciler:
             elif (current is not None and not same(new, current)
                   and (name != "host" or how == "cloud") and self.outranked(state, name)):
                 # (a different host found by endpoint is another name of it: an alias, below)
-                if name != "host" or identifiers.host_form(current) != identifiers.host_form(new):
+                if name in locked and not observations.equivalent(name, current, new):
                     held[name] = [audit.jsonable(current), audit.jsonable(new)]
+                    why[name] = f"{name} is locked: a person set it"
+                # else: a higher-precedence source set it; the value is only an observation
                 continue
             if name == "host":
                 if current and identifiers.host_form(current) == identifiers.host_form(new):
@@ -85,6 +107,7 @@ class Reconciler:
             elif not same(new, current):
                 if name in locked:
                     held[name] = [audit.jsonable(current), audit.jsonable(new)]
+                    why[name] = f"{name} is locked: a person set it"
                 else:
                     raw[name] = new
         if extra_names and "aliases" not in locked:
@@ -99,7 +122,7 @@ class Reconciler:
             room = max(0, ALIASES_MAX - len(state["aliases"]))
             if added[:room]:
                 raw["aliases"] = [*state["aliases"], *added[:room]]
-        return raw, held
+        return raw, held, why
 
     def outranked(self, state: dict[str, Any], name: str) -> bool:
         """Whether the field's current value was set by a source this run may not overrule:
