@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from webapp.services import identifiers, matching
-from webapp.services.pipeline.items import Decision, Item
+from webapp.services.pipeline.items import BLOCK_MAX, Decision, Item
 
 
 class Decider:
@@ -44,7 +44,10 @@ class Decider:
         database and merge into the match (`absorb`); the others are possible duplicates of it,
         for a reviewer."""
         near = set().union(*(key_hits.get(k, set()) for k in it.endpoint_keys))
-        weak = set().union(*(key_hits.get(k, set()) for k in it.block_keys)) - near
+        # a blocking key that names more than BLOCK_MAX assets (assets this batch created
+        # included) tells nothing: scoring them all would make the batch quadratic
+        weak = set().union(*(found for k in it.block_keys
+                             if len(found := key_hits.get(k, set())) <= BLOCK_MAX)) - near
         decision = self.decide(it, near, weak, fp_hits, key_hits, states)
         if decision.asset_id is not None and decision.how in ("cloud", "endpoint"):
             found = self.connected(it, decision.asset_id, near | weak, states)

@@ -252,7 +252,9 @@ class Lookup:
                 else:
                     continue  # its keys did not change: the table has them
                 for key in keys:
-                    self.overlay_keys.setdefault(key, set()).add(asset_id)
+                    found = self.overlay_keys.setdefault(key, set())
+                    if len(found) <= BLOCK_MAX or is_strong(key):  # more only says "too common"
+                        found.add(asset_id)
         for r in results:
             if r.asset_id is not None and r.fingerprint:
                 self.overlay_fingerprints[r.fingerprint] = r.asset_id
