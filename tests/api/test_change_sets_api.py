@@ -45,7 +45,7 @@ def test_a_dry_run_answers_the_preview_and_writes_nothing(client, admin, session
 def test_a_bulk_change_by_ids_is_applied_and_undone(client, admin, session, three, audit_count):
     events = audit_count()
     response = client.post("/api/v1/assets/bulk", headers=admin.headers, json={
-        "ids": [str(a.id) for a in three[:2]], "set": {"owner": "new@example.com", "criticality": "high"},
+        "ids": [str(a.id) for a in three[:2]], "set": {"owner": "new@example.com", "criticality": "medium"},
         "add_tags": ["pci"]})
     assert response.status_code == 202, response.get_json()
     body = response.get_json()
@@ -54,7 +54,7 @@ def test_a_bulk_change_by_ids_is_applied_and_undone(client, admin, session, thre
     assert (body["matched"], body["changed"], body["refused"]) == (2, 2, 0)
     assert body["progress"] == {"processed": 2, "total": 2, "percent": 100}
     assert body["actor_label"] == f"{admin.user.email} (token automation)"
-    assert body["description"] == "Set owner to “new@example.com”, criticality to “high”; add tag “pci”"
+    assert body["description"] == "Set owner to “new@example.com”, criticality to “medium”; add tag “pci”"
     assert audit_count() == events + 2
     assert _count(session, AuditEvent, AuditEvent.change_set_id == uuid.UUID(body["id"])) == 2
     assert _owner(session, three[0].id) == "new@example.com"

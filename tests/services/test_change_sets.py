@@ -128,8 +128,10 @@ def _asset(session, asset_id) -> Asset:  # type: ignore[no-untyped-def]
     ("criticality", "high"), ("data_classification", "restricted"), ("criticality", None),
 ])
 def test_each_field_can_be_set_and_undone(session, field, value):
-    a = make_asset(session, criticality="low", data_classification="internal")
-    b = make_asset(session, criticality="low", data_classification="internal")
+    # not production: raising a production asset's criticality to high needs approval (a
+    # proposal, tests/services/test_proposals.py)
+    a = make_asset(session, environment="development", criticality="low", data_classification="internal")
+    b = make_asset(session, environment="development", criticality="low", data_classification="internal")
     old = {x.id: asset_service.snapshot(x)[field] for x in (a, b)}
     cs = _run(session, Selection.of_ids([a.id, b.id]), BulkAction.parse({field: value}))
     assert cs.changed == 2

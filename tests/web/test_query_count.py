@@ -35,8 +35,9 @@ TRASH_QUERIES = LAYOUT + 3
 AUDIT_QUERIES = LAYOUT + 2
 # /assets/<id>/history: the asset + its tags + its events (one query, newest first).
 HISTORY_QUERIES = LAYOUT + 3
-# /assets/<id>: the asset + its tags + its sightings (one join of records and runs).
-DETAIL_QUERIES = LAYOUT + 3
+# /assets/<id>: the asset + its tags + its sightings (one join of records and runs) + its
+# proposed changes waiting for approval (one query, at most two rows: "1 change waiting").
+DETAIL_QUERIES = LAYOUT + 4
 # /: (1) every count, in one pass grouped by engine, environment, criticality and status: live
 # assets, the trash, stale, unverified and unowned production ones (FILTER clauses) + (2) the
 # stale_after_days setting (the stale cutoff) + (3) the 10 latest changes + (4) the names of the
@@ -57,11 +58,13 @@ IMPORT_DETAIL_WITHOUT_ASSETS_QUERIES = LAYOUT + 3
 # /conflicts: one keyset page of items joined to their candidate's and duplicate's names and
 # their import's number (no lookup per row); filtering by import number adds its lookup. Each
 # row's differing values: the page's candidate and duplicate assets (one IN query) + their tags
-# (one selectin query).
-CONFLICTS_QUERIES = LAYOUT + 3
+# (one selectin query). The unfiltered queue's first page also lists the open proposed changes
+# with their assets' names (one query); a filtered one does not.
+CONFLICTS_QUERIES = LAYOUT + 4
+CONFLICTS_FILTERED_QUERIES = LAYOUT + 3
 CONFLICTS_BY_IMPORT_QUERIES = LAYOUT + 4
-# an empty queue reads no assets.
-CONFLICTS_EMPTY_QUERIES = LAYOUT + 1
+# an empty queue reads no assets (but its proposed changes).
+CONFLICTS_EMPTY_QUERIES = LAYOUT + 2
 # /conflicts/<id> of an incoming record: the item + the candidate + its tags + the import run +
 # the previous and next open items (one query of two subqueries) + the auto-merge threshold (the
 # page says why the item was not merged).
@@ -211,7 +214,7 @@ def test_conflicts_query_count(session, login_as, count_statements, n):
     login_as("reviewer")
     assert count_statements("/conflicts") == CONFLICTS_QUERIES
     assert count_statements("/conflicts?status=any&kind=possible_duplicate&min_confidence=50") \
-        == CONFLICTS_QUERIES
+        == CONFLICTS_FILTERED_QUERIES
     assert count_statements(f"/conflicts?import={run.number}") == CONFLICTS_BY_IMPORT_QUERIES
     assert count_statements(f"/conflicts/{items[0].id}") == CONFLICT_DETAIL_QUERIES
     assert count_statements(f"/conflicts/{items[1].id}") == CONFLICT_PAIR_QUERIES

@@ -35,6 +35,7 @@ def init_api(app: Flask) -> None:
         health,
         imports,
         policy,
+        proposals,
         relationships,
         tasks,
         webhooks,
@@ -52,6 +53,7 @@ def init_api(app: Flask) -> None:
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "inv_…"}
     )
     for blp in (assets.blp, exports.blp, change_sets.blp, audit.blp, imports.blp, conflicts.blp,
+                proposals.blp,
                 relationships.blp, policy.blp, tasks.blp, webhooks.blp, health.blp):
         api.register_blueprint(blp)
         csrf.exempt(blp)

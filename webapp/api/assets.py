@@ -8,14 +8,15 @@ from typing import Any
 
 from flask import current_app, request, url_for
 
-from webapp.api import schemas, serialize
+from webapp.api import proposal_schemas, schemas, serialize
+from webapp.api import proposals as api_proposals
 from webapp.api.auth import SECURITY, api_actor, token_required
 from webapp.api.common import document_errors, event_cursor
 from webapp.api.errors import PreconditionFailed, PreconditionRequired
 from webapp.api.parsing import ApiBlueprint as Blueprint
 from webapp.extensions import db
-from webapp.models import Role
-from webapp.services import asset_history, asset_search, settings
+from webapp.models import Proposal, Role
+from webapp.services import asset_history, asset_search, proposals, settings
 from webapp.services import assets as asset_service
 from webapp.services.audit import jsonable
 from webapp.services.errors import StaleVersion
@@ -101,18 +102,25 @@ def _expected_version(body_version: int | None) -> int:
 @blp.doc(security=SECURITY)
 @blp.arguments(schemas.AssetPatch, as_kwargs=False)
 @blp.response(200, schemas.Asset)
+@blp.alt_response(202, schema=proposal_schemas.Proposal, headers=api_proposals.LOCATION,
+                  description="The asset needs approval for changes: the edit was saved as a "
+                              "proposal (see /api/v1/proposals); the asset is unchanged.")
 @_document_errors((401, 403, 404, 409, 412, 413, 422, 428))
 def patch_asset(data: dict[str, Any], asset_id: uuid.UUID):  # type: ignore[no-untyped-def]
-    """Change some fields. Needs `If-Match` (or `version`); a stale one gets 412."""
+    """Change some fields. Needs `If-Match` (or `version`); a stale one gets 412. An asset that
+    `approval_required` covers (or would after the edit) is not changed: 202 with the proposal
+    and its `Location`, waiting for a reviewer's approval."""
     expected = _expected_version(data.pop("version", None))
     try:
-        asset = asset_service.update(db.session, api_actor(), asset_id, data, expected_version=expected)
+        result = proposals.submit(db.session, api_actor(), asset_id, data, expected_version=expected)
     except StaleVersion as exc:
         raise PreconditionFailed(
             f"The asset changed since you read it (now version {exc.current.version}). "
             "GET it again and reapply your change."
         ) from None
-    return serialize.asset(asset, settings.stale_cutoff(db.session)), 200, _etag(asset.version)
+    if isinstance(result, Proposal):
+        return api_proposals.accepted(result)
+    return serialize.asset(result, settings.stale_cutoff(db.session)), 200, _etag(result.version)
 
 
 @blp.route("/<uuid:asset_id>", methods=["DELETE"])

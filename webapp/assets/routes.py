@@ -13,8 +13,16 @@ from webapp import policy as policy_controls
 from webapp.assets import bp
 from webapp.assets.forms import AssetForm, TagForm
 from webapp.extensions import db
-from webapp.models import Role
-from webapp.services import asset_history, asset_search, audit, exports, imports, preferences
+from webapp.models import Proposal, Role
+from webapp.services import (
+    asset_history,
+    asset_search,
+    audit,
+    exports,
+    imports,
+    preferences,
+    proposals,
+)
 from webapp.services import assets as asset_service
 from webapp.services.errors import StaleVersion, ValidationFailed
 from webapp.web.downloads import streamed
@@ -32,6 +40,23 @@ def _list_args() -> MultiDict[str, str]:
     """The list's query arguments, empty ones left out; a repeated filter stays a list
     (`engine=postgresql&engine=mysql`)."""
     return MultiDict([(k, v) for k, v in request.args.items(multi=True) if v])
+
+
+@bp.context_processor
+def approval() -> dict[str, object]:
+    return {"waiting_changes": waiting_changes}
+
+
+def waiting_changes(asset) -> dict[str, object] | None:  # type: ignore[no-untyped-def]
+    """The asset page's "N changes waiting for approval" and where it leads (SPEC §5): the
+    proposal itself when there is one, else the queue's proposed changes of this asset."""
+    rows = proposals.list_proposals(db.session, asset_id=asset.id, limit=2)
+    if not rows:
+        return None
+    count = len(rows) if len(rows) < 2 else proposals.open_count(db.session, asset.id)
+    url = (url_for("conflicts.proposal", proposal_id=rows[0].proposal.id) if count == 1
+           else url_for("conflicts.index", kind="proposal", asset=asset.id))
+    return {"count": count, "url": url}
 
 
 @bp.route("/assets")
@@ -135,12 +160,15 @@ def revert(asset_id: str) -> Response:
     to_version = _int_or_none(request.form.get("to_version"))
     if to_version is None:
         raise ValidationFailed({"to_version": "Choose a version to revert to."})
-    asset = asset_service.revert(
+    result = proposals.revert(
         db.session, current_actor(), asset_id, to_version,
         expected_version=_int_or_none(request.form.get("version")),
     )
-    flash(f"Reverted to version {to_version}; this is now version {asset.version}.", "success")
-    return _redirect(url_for("assets.history", asset_id=asset.id))
+    if isinstance(result, Proposal):
+        _flash_saved(result, "")
+        return _redirect(url_for("assets.show", asset_id=result.asset_id))
+    flash(f"Reverted to version {to_version}; this is now version {result.version}.", "success")
+    return _redirect(url_for("assets.history", asset_id=result.id))
 
 
 @bp.route("/assets/<asset_id>/edit", methods=["GET", "POST"])
@@ -157,7 +185,7 @@ def edit(asset_id: str) -> Response:
     elif form.validate_on_submit():
         base_version = _int_or_none(form.version.data)
         try:
-            asset_service.update(
+            result = proposals.submit(
                 db.session, current_actor(), asset.id, form.to_data(),
                 expected_version=base_version,
             )
@@ -172,7 +200,7 @@ def edit(asset_id: str) -> Response:
             apply_errors(form, exc)
             status = 422
         else:
-            flash("Changes saved.", "success")
+            _flash_saved(result, "Changes saved.")
             return redirect(url_for("assets.show", asset_id=asset.id), 303)
     else:
         status = 422
@@ -227,15 +255,15 @@ def add_tag(asset_id: str) -> Response:
     form = TagForm()
     if not form.validate_on_submit():
         raise ValidationFailed({"tag": "Enter a tag name."})
-    asset = asset_service.add_tag(db.session, current_actor(), asset_id, form.tag.data or "")
-    return _tags_or_redirect(asset)
+    result = proposals.add_tag(db.session, current_actor(), asset_id, form.tag.data or "")
+    return _tags_or_redirect(result)
 
 
 @bp.route("/assets/<asset_id>/tags/<tag>/delete", methods=["POST"])
 @role_required(Role.analyst)
 def remove_tag(asset_id: str, tag: str) -> Response:
-    asset = asset_service.remove_tag(db.session, current_actor(), asset_id, tag)
-    return _tags_or_redirect(asset)
+    result = proposals.remove_tag(db.session, current_actor(), asset_id, tag)
+    return _tags_or_redirect(result)
 
 
 @bp.route("/assets/<asset_id>/reveal", methods=["POST"])
@@ -270,7 +298,20 @@ def _carry_their_changes(form: AssetForm, current, their_changes: dict) -> None:
             field.raw_data = None  # render .data, not what was posted
 
 
-def _tags_or_redirect(asset) -> Response:  # type: ignore[no-untyped-def]
+def _flash_saved(result, saved: str) -> None:  # type: ignore[no-untyped-def]
+    """What a person's edit did: saved, or held for approval (SPEC §5, proposals)."""
+    if isinstance(result, Proposal):
+        flash("This asset needs a second person's approval for changes: your change was saved as "
+              "a proposal and waits for a reviewer. The asset is unchanged until then.", "info")
+    else:
+        flash(saved, "success")
+
+
+def _tags_or_redirect(result) -> Response:  # type: ignore[no-untyped-def]
+    if isinstance(result, Proposal):  # the page again, with the proposal's notice
+        _flash_saved(result, "")
+        return _redirect(url_for("assets.show", asset_id=result.asset_id))
+    asset = result
     if is_partial():
         return render("assets/show.html", "tags", asset=asset, tag_form=TagForm())
     return redirect(url_for("assets.show", asset_id=asset.id), 303)

@@ -10,6 +10,7 @@ from flask import flash, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
 from webapp.conflicts import bp
+from webapp.conflicts import proposals as proposal_views
 from webapp.extensions import db
 from webapp.models import (
     ChangeSetKind,
@@ -20,13 +21,14 @@ from webapp.models import (
     Role,
     User,
 )
-from webapp.services import change_sets, conflicts, listing, review_bulk, settings
+from webapp.services import change_sets, conflicts, listing, proposals, review_bulk, settings
 from webapp.services.errors import InvalidState, StaleVersion, ValidationFailed
 from webapp.web import navigation
 from webapp.web.htmx import is_partial, render
 from webapp.web.session import current_actor, role_required
 
 PER_PAGE = 50
+PROPOSALS_SHOWN = 10  # open proposed changes shown above the unfiltered queue
 QUEUE_ARGS = ("import", "kind", "min_confidence", "status", "after")
 FILTER_ARGS = ("import", "kind", "min_confidence", "status")  # what an item's page carries
 UNDO_KEY = "review_undo"  # the last bulk resolution of this browser session, for its `Undo`
@@ -113,6 +115,8 @@ def _kept(names: tuple[str, ...] = QUEUE_ARGS) -> dict[str, str]:
 @bp.route("/conflicts")
 @role_required(Role.viewer)
 def index() -> Response:
+    if request.args.get("kind") == proposal_views.KIND:  # proposed changes (SPEC §5)
+        return proposal_views.queue()
     return _queue()
 
 
@@ -135,6 +139,9 @@ def _queue(errors: dict[str, str] | None = None) -> Response:
         page=page, f=f, errors=errors or {}, kinds=list(ConflictKind),
         statuses=[s.value for s in ConflictStatus] + [STATUS_ANY], undo=undo,
         differences=conflicts.differences(db.session, [r.conflict for r in page.items]) if page else {},
+        # open proposed changes head the unfiltered queue (all of them: `kind=proposal`)
+        proposals=proposals.list_proposals(db.session, limit=PROPOSALS_SHOWN)
+        if page and not f.narrowed and not f.after else [],
     )
 
 

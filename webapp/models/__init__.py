@@ -35,6 +35,7 @@ from webapp.models.notification import EmailMode, Notification, NotificationPref
 from webapp.models.observation import Observation
 from webapp.models.outbox import EventSeverity, OutboxEvent
 from webapp.models.policy import PolicyException, PolicyResult, PolicySnapshot
+from webapp.models.proposal import Proposal, ProposalStatus
 from webapp.models.relationship import AssetRelationship
 from webapp.models.setting import Setting
 from webapp.models.task import SchedulerLease, TaskRun, TaskStatus
@@ -81,6 +82,8 @@ __all__ = [
     "PolicyResult",
     "PolicySnapshot",
     "PolicyStatus",
+    "Proposal",
+    "ProposalStatus",
     "RecordOutcome",
     "RelationshipKind",
     "Role",

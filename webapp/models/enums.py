@@ -99,6 +99,9 @@ class AuditAction(enum.StrEnum):
     exception_grant = "exception_grant"  # a policy exception granted (SPEC §12)
     load = "load"  # a dump loaded into an empty database (`flask load`, SPEC §8)
     repair = "repair"  # derived rows rewritten by `flask validate --repair` (SPEC §8)
+    propose = "propose"  # a manual edit saved as a proposal, waiting for approval (SPEC §5)
+    approve = "approve"  # a proposal applied by a second person (names both)
+    reject = "reject"  # a proposal dropped by a second person, with the reason
 
 
 class ImportStatus(enum.StrEnum):

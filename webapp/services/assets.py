@@ -25,6 +25,7 @@ from webapp.models import (
     Environment,
     ImportRecord,
     Observation,
+    Proposal,
     Tag,
 )
 from webapp.models.base import utcnow
@@ -443,6 +444,7 @@ def purge(session: Session, actor: Actor, asset_id: uuid.UUID | str) -> None:
     session.execute(
         sql_update(ImportRecord).where(ImportRecord.asset_id == asset.id).values(asset_id=None)
     )
+    session.execute(sql_delete(Proposal).where(Proposal.asset_id == asset.id))  # SQLite: no cascade
     session.execute(sql_delete(Observation).where(Observation.asset_id == asset.id))
     session.delete(asset)
     audit.record(session, actor, AuditAction.purge, ENTITY, asset.id, changes, message=asset.name)

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, exists, false, func, s
 from sqlalchemy.orm import Session
 
 from webapp.models import Asset, Tag, asset_fields, asset_tags
-from webapp.services import assets, audit, bulk
+from webapp.services import assets, audit, bulk, proposals
 from webapp.services.asset_search import AssetQuery, filtered
 from webapp.services.asset_validation import ATTRIBUTE, FIELDS, NOT_NULL_DEFAULTS, _tags
 from webapp.services.change_set_batches import TAGS_MAX, Verdict, Wanted
@@ -219,8 +219,8 @@ def describe(params: Mapping[str, Any]) -> str:
 @dataclass
 class Preview:
     """What a bulk action would do, measured now: assets selected, how many would change, are
-    already as asked, are locked by a pending proposal, are refused (in the trash), and a
-    sample of before -> after."""
+    already as asked, need approval (`locked`: each becomes a proposed change), are refused
+    (in the trash), and a sample of before -> after."""
 
     matched: int
     changes: int
@@ -238,13 +238,17 @@ def preview(session: Session, selection: Selection, action: BulkAction) -> Previ
     base = selection.statement(session)
     trashed = Asset.deleted_at.is_not(None)
     already = and_(~trashed, action.already())
+    # assets approval covers (SPEC §5, services/proposals): each becomes a proposed change
+    held = false() if action.delete else and_(~trashed, ~action.already(),
+                                               proposals.covered_condition(session, action.set))
     counts = base.with_only_columns(
         func.count(),
         func.coalesce(func.sum(case((trashed, 1), else_=0)), 0),
         func.coalesce(func.sum(case((already, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((held, 1), else_=0)), 0),
         maintain_column_froms=True,
     ).order_by(None)
-    matched, refused, unchanged = session.execute(counts).one()
+    matched, refused, unchanged, locked = session.execute(counts).one()
     if selection.ids is not None and matched < len(selection.ids):
         found = set(session.scalars(base.with_only_columns(Asset.id, maintain_column_froms=True)))
         missing = [str(i) for i in selection.ids if i not in found]
@@ -254,9 +258,6 @@ def preview(session: Session, selection: Selection, action: BulkAction) -> Previ
         raise ValidationFailed({selection.field: "No assets match this filter."}
                                if selection.ids is None else {"ids": "Select at least one asset."},
                                "Nothing would change: the selection is empty.")
-    # Approval of manual edits (SPEC §5, proposals) does not exist yet, so no asset can be held
-    # by a pending proposal: `locked` is 0 until it does (docs/decisions.md).
-    locked = 0
     sample = []
     rows = session.scalars(base.where(~trashed, ~action.already()).order_by(Asset.name, Asset.id)
                            .limit(SAMPLE_SIZE))
@@ -270,5 +271,5 @@ def preview(session: Session, selection: Selection, action: BulkAction) -> Previ
             if wanted.trashed:
                 changes["in_trash"] = [False, True]
             sample.append({"asset_id": str(asset.id), "name": asset.name, "changes": changes})
-    return Preview(int(matched), int(matched - refused - unchanged - locked), int(unchanged), locked,
+    return Preview(int(matched), int(matched - refused - unchanged - locked), int(unchanged), int(locked),
                    int(refused), sample)

@@ -57,7 +57,7 @@ from webapp.models import (
     ImportRun,
 )
 from webapp.models.base import utcnow
-from webapp.services import assets, bulk, conflicts, relationships, review_bulk
+from webapp.services import assets, bulk, conflicts, proposals, relationships, review_bulk
 from webapp.services.actor import Actor
 from webapp.services.asset_validation import FIELDS, NOT_NULL_DEFAULTS
 from webapp.services.bulk_actions import (  # noqa: F401 (re-exported: one module per area)
@@ -325,10 +325,15 @@ def _run_bulk(session: Session, actor: Actor, change_set: ChangeSet, batch_size:
     message = f"bulk change, {change_set.label}"
     change_set_id = change_set.id  # read once: every commit expires the row
     for items in _frozen(session, change_set_id, batch_size):
-        steps = [Step(asset_id, version, action.plan) for asset_id, version in items]
-        result = apply_batch(session, actor, change_set_id, steps, fields=action.fields,
-                             since="the preview", message=message)
-        progress.add(session, result, len(steps))
+        # assets approval covers become proposals (services/proposals); the rest change now
+        held, result = proposals.hold_for_approval(session, actor, change_set_id, items, action)
+        steps = [Step(asset_id, version, action.plan) for asset_id, version in items if asset_id not in held]
+        applied = apply_batch(session, actor, change_set_id, steps, fields=action.fields,
+                              since="the preview", message=message)
+        for name in ("changed", "unchanged", "locked", "refused", "failed"):
+            setattr(result, name, getattr(result, name) + getattr(applied, name))
+        result.reported += applied.reported
+        progress.add(session, result, len(items))
         session.commit()
 
 

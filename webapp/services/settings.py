@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp import policy
-from webapp.models import AuditAction, Setting
+from webapp.models import AuditAction, Criticality, Environment, Setting
 from webapp.models.base import utcnow
 from webapp.services import audit
 from webapp.services.actor import Actor
@@ -32,6 +32,11 @@ DEFAULTS: dict[str, Any] = {
     # scheduled tasks' cron schedules that differ from their defaults ({task: "*/5 * * * *"},
     # SPEC §13); the tasks and their defaults are webapp/services/scheduled_tasks.py's
     "task_schedules": {},
+    # which manual edits need a second person's approval (SPEC §5, proposals): edits to assets
+    # whose environment is one of `environments` and criticality one of `criticalities`
+    # (webapp/services/proposals.py); `enabled: false` turns approval off
+    "approval_required": {"enabled": True, "environments": ["production"],
+                          "criticalities": ["high", "critical"]},
 }
 PRECEDENCE_KEYS = ("source_precedence", "business_source_precedence")
 
@@ -70,6 +75,8 @@ def _validate(key: str, value: Any) -> Any:
         value = _policy_parameters(value)
     elif key == "task_schedules":
         value = _task_schedules(value)
+    elif key == "approval_required":
+        value = _approval_rule(value)
     else:
         raise ValidationFailed({key: "Unknown setting."})
     return value
@@ -107,6 +114,31 @@ def _task_schedules(value: Any) -> dict[str, str]:
     if errors:
         raise ValidationFailed(errors, "A task schedule is not a valid cron expression.")
     return {name: " ".join(cron.split()) for name, cron in sorted(value.items())}
+
+
+def _approval_rule(value: Any) -> dict[str, Any]:
+    """{"enabled": bool, "environments": [...], "criticalities": [...]}: known values only; on,
+    it must name at least one environment and one criticality (else it would cover nothing)."""
+    if not isinstance(value, dict) or set(value) - {"enabled", "environments", "criticalities"}:
+        raise ValidationFailed({"approval_required": "Give enabled, environments and criticalities."})
+    enabled = value.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ValidationFailed({"approval_required.enabled": "Enter true or false."})
+    rule: dict[str, Any] = {"enabled": enabled}
+    errors: dict[str, str] = {}
+    for name, choices in (("environments", Environment), ("criticalities", Criticality)):
+        given = value.get(name, [])
+        allowed = [c.value for c in choices]
+        if not isinstance(given, list) or not all(isinstance(v, str) and v in allowed for v in given):
+            errors[f"approval_required.{name}"] = f"Choose among: {', '.join(allowed)}."
+        elif enabled and not given:
+            errors[f"approval_required.{name}"] = (
+                f"Choose at least one, or turn approval off ({name} decide which assets it covers).")
+        else:
+            rule[name] = [v for v in allowed if v in given]  # in the enum's order, no repeats
+    if errors:
+        raise ValidationFailed(errors, "The approval rule is not valid.")
+    return rule
 
 
 def update(session: Session, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:
