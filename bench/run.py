@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.run [--assets N] [--requests N] [--quick] [--rebuild] [--explain]
         [--skip-pages] [--skip-exports] [--skip-bulk] [--skip-imports] [--skip-matching]
-        [--skip-graph] [--skip-policy] [--skip-dump] [--skip-audit]
+        [--skip-graph] [--skip-policy] [--skip-dump] [--skip-audit] [--skip-concurrency]
 
 The database is BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/
 inventory_bench); it is created if missing and migrated to head. Data is rebuilt only when the
@@ -26,7 +26,19 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench import audit_verify, bulk, data, exports, graph, imports, matching, pages, policy, verify
+from bench import (
+    audit_verify,
+    bulk,
+    concurrency,
+    data,
+    exports,
+    graph,
+    imports,
+    matching,
+    pages,
+    policy,
+    verify,
+)
 from bench import dump as dump_bench
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -72,6 +84,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "vs COPY TO / COPY FROM of the same tables)")
     parser.add_argument("--skip-audit", action="store_true",
                         help="skip the audit verify workload (its own database, BENCH_AUDIT_DATABASE_URL)")
+    parser.add_argument("--skip-concurrency", action="store_true",
+                        help="skip the 50-client /assets workload (gunicorn + wrk, against a bare "
+                        "Flask + Jinja page of the same rows)")
+    parser.add_argument("--concurrency-seconds", type=int,
+                        help="seconds of wrk per side of the 50-client workload (default 20; 5 "
+                        "with --quick)")
     parser.add_argument("--audit-events", type=int,
                         help="events of the audit verify workload (default 10000000; 200000 with --quick)")
     parser.add_argument(
@@ -106,6 +124,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.graph_relationships = args.graph_relationships or (20_000 if args.quick else 1_000_000)
     args.graph_requests = args.graph_requests or (40 if args.quick else 400)
     args.audit_events = args.audit_events or (200_000 if args.quick else 10_000_000)
+    args.concurrency_seconds = args.concurrency_seconds or (5 if args.quick else 20)
+    if not 1 <= args.concurrency_seconds <= 600:
+        parser.error("--concurrency-seconds must be between 1 and 600")
     if not 1 <= args.assets <= 5_000_000:
         parser.error("--assets must be between 1 and 5,000,000")
     if not 1 <= args.requests <= 10_000:
@@ -296,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         results, counts = outcome
 
+    concurrency_result = (None if args.skip_concurrency
+                          else concurrency.run(url, seconds=args.concurrency_seconds))
+
     export_results = [] if args.skip_exports else exports.run(url)
 
     bulk_result = None
@@ -361,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         misses.append(policy_result.label)
     if audit_result is not None and not audit_result.ok:
         misses.append(audit_result.label)
+    if concurrency_result is not None and not concurrency_result.ok:
+        misses.append(concurrency_result.label)
     print(
         f"\nrows={rows:,}  total bench time {total_s:.1f}s  "
         f"load average {load[0]:.1f}/{load[1]:.1f} on {os.cpu_count()} CPUs  "
@@ -393,6 +419,10 @@ def main(argv: list[str] | None = None) -> int:
                     "matching": [asdict(r) for r in matching_results],
                     "graph": asdict(graph_report) if graph_report is not None else None,
                     "policy": asdict(policy_result) if policy_result is not None else None,
+                    "concurrency": (asdict(concurrency_result)
+                                    | {"rate_ratio": concurrency_result.rate_ratio,
+                                       "p95_ratio": concurrency_result.p95_ratio}
+                                    if concurrency_result is not None else None),
                     "audit_verify": (asdict(audit_result) | {"ratio": audit_result.ratio}
                                      if audit_result is not None else None),
                     "dump": [asdict(r) | {"net_s": r.net_s, "ratio": r.ratio} for r in dump_results],

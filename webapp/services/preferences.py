@@ -43,6 +43,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "updated_at": ("Updated", "timestamp"),
 }
 DEFAULT_COLUMNS = ("engine", "host", "environment", "status", "criticality", "owner", "updated_at")
+# the asset attributes a column shows, where they are more than its own
+SHOWN_WITH = {"engine": ("engine_version",), "host": ("port",)}
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,11 @@ class ListPreferences:
 
     def as_dict(self) -> dict[str, Any]:
         return {"page_size": self.page_size, "columns": list(self.columns)}
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The asset attributes the chosen columns show (the list loads no others)."""
+        return tuple(name for key in self.columns for name in (key, *SHOWN_WITH.get(key, ())))
 
 
 def asset_list(user: User | None) -> ListPreferences:

@@ -66,11 +66,27 @@ def tag_colour(tag: Any) -> str:
 
 
 def url_with(**changes: Any) -> str:
-    """The current URL with some query arguments changed (None removes one)."""
+    """The current URL with some query arguments changed (None removes one). Kept per request:
+    a list page asks for the same link twice (`href` and `hx-get`) in every sortable header."""
+    try:
+        key: Any = tuple(sorted(changes.items()))
+        hash(key)
+    except TypeError:  # a list value (a repeated argument): not kept
+        return _url_with(changes)
+    cache = vars(request._get_current_object()).setdefault("_url_with", {})  # type: ignore[attr-defined]
+    if key not in cache:
+        cache[key] = _url_with(changes)
+    return cache[key]  # type: ignore[no-any-return]
+
+
+def _url_with(changes: dict[str, Any]) -> str:
     # `_name` arguments would be read by url_for as its own options (`_method=POST`: a 500)
     # every value of a repeated argument (`engine=postgresql&engine=mysql`) is kept
-    args: dict[str, Any] = {k: v for k, v in request.args.to_dict(flat=False).items()
-                            if not k.startswith("_")}
+    kept = vars(request._get_current_object())  # type: ignore[attr-defined]
+    if "_url_with_args" not in kept:
+        kept["_url_with_args"] = {k: v for k, v in request.args.to_dict(flat=False).items()
+                                  if not k.startswith("_")}
+    args: dict[str, Any] = dict(kept["_url_with_args"])
     for key, value in changes.items():
         if value is None or value == "":
             args.pop(key, None)
@@ -112,3 +128,6 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(tag_colour)
     app.add_template_filter(about)
     app.add_template_global(url_with)
+    from webapp.web.asset_rows import asset_row_cells  # it uses this module's filters
+
+    app.add_template_global(asset_row_cells)
