@@ -69,7 +69,8 @@ WITH live AS (
             WHEN 'high' THEN %(min_days_high)s WHEN 'critical' THEN %(min_days_critical)s END AS need_days,
         CASE a.criticality WHEN 'high' THEN %(max_age_hours_high)s
             WHEN 'critical' THEN %(max_age_hours_critical)s END AS max_hours,
-        greatest((%(now)s::date - a.last_seen_at::date), 0) AS seen_days
+        greatest((%(now)s::date - a.last_seen_at::date), 0) AS seen_days,
+        greatest((%(now)s::date - a.missed_since::date), 0) AS missed_days
     FROM assets a
     WHERE a.deleted_at IS NULL AND a.merged_into IS NULL AND a.status <> 'decommissioned'
 )
@@ -147,15 +148,21 @@ CROSS JOIN LATERAL (VALUES
              ELSE 'deletion protection is off for a production database' END),
     ('lifecycle.not_stale',
         CASE WHEN a.status NOT IN ('active', 'unknown') OR a.last_seen_at IS NULL THEN NULL
-             WHEN a.last_seen_at >= %(stale_cutoff)s THEN 'pass'
+             WHEN a.missed_since IS NULL OR a.missed_since >= %(stale_cutoff)s THEN 'pass'
              WHEN a.status = 'unknown' THEN 'unknown' ELSE 'fail' END,
-        CASE WHEN a.last_seen_at >= %(stale_cutoff)s
-                 THEN format('last seen by a discovery import %%s days ago', a.seen_days)
+        CASE WHEN a.missed_since IS NULL
+                 THEN format('last seen by discovery %%s days ago; no scan that covered it has missed it since',
+                             a.seen_days)
+             WHEN a.missed_since >= %(stale_cutoff)s
+                 THEN format('last seen by discovery %%s days ago; missed by scans that covered it for %%s days, '
+                             'within the limit of %%s days', a.seen_days, a.missed_days, %(stale_days)s)
              WHEN a.status = 'unknown'
-                 THEN format('status not known; last seen by a discovery import %%s days ago, which is '
-                             'stale for an active asset (limit %%s days)', a.seen_days, %(stale_days)s)
-             ELSE format('last seen by a discovery import %%s days ago; active assets not seen for %%s '
-                         'days are stale', a.seen_days, %(stale_days)s) END),
+                 THEN format('status not known; missed by scans that covered it for %%s days (last seen by '
+                             'discovery %%s days ago), which is stale for an active asset (limit %%s days)',
+                             a.missed_days, a.seen_days, %(stale_days)s)
+             ELSE format('missed by scans that covered its host and port, or its cloud account and region, '
+                         'for %%s days (last seen by discovery %%s days ago); active assets missed for %%s '
+                         'days are stale', a.missed_days, a.seen_days, %(stale_days)s) END),
     ('lifecycle.not_unverified',
         CASE WHEN coalesce(a.last_seen_at, a.first_seen_at) IS NULL THEN 'fail' ELSE 'pass' END,
         CASE WHEN coalesce(a.last_seen_at, a.first_seen_at) IS NULL

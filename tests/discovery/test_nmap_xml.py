@@ -21,7 +21,7 @@ def test_real_output_with_its_doctype_parses(scan):
 
 
 def test_only_open_database_ports_become_records(scan):
-    assert [r.key for r in scan.records] == [
+    assert [r.key for r in scan.records if not r.sighting_only] == [
         "nmap:10.20.0.5:3306/tcp",
         "nmap:10.20.0.5:5432/tcp",  # one host, two database ports: two records
         "nmap:10.20.0.6:1433/tcp",
@@ -64,6 +64,7 @@ def test_engines_from_product_and_service(scan):
     records = by_key(scan)
     engines = {
         key: (r.fields["engine"], r.fields.get("engine_version")) for key, r in records.items()
+        if not r.sighting_only
     }
     assert engines == {
         "nmap:10.20.0.5:3306/tcp": ("mariadb", "10.11.6"),  # MariaDB behind a MySQL banner
@@ -85,16 +86,69 @@ def test_engines_from_product_and_service(scan):
     assert records["nmap:10.20.0.6:1433/tcp"].fields["confidence"] == 1.0
 
 
-def test_tcpwrapped_and_unrecognised_fingerprints_are_warnings_not_guesses(scan):
+def test_port_table_guesses_are_warnings_not_guesses(scan):
     assert scan.warnings == [
-        "10.20.0.6:3306/tcp: tcpwrapped (the connection is closed before any data); no asset created.",
         "10.20.0.6:9200/tcp: service 'wap-wsp' not identified by a probe (unrecognised fingerprint); no asset created.",
         "10.20.0.6:27017/tcp: service 'mongod' not identified by a probe (unrecognised fingerprint); no asset created.",
     ]
-    assert not any(
-        k.startswith("nmap:10.20.0.6:3306") or k.startswith("nmap:10.20.0.6:27017")
-        for k in by_key(scan)
+    assert not any(k.startswith(("nmap:10.20.0.6:27017", "nmap:10.20.0.6:9200")) for k in by_key(scan))
+
+
+def test_a_tcpwrapped_port_is_a_sighting_only_record(scan):
+    """SPEC §6: open but not fingerprinted: host and port only, never an engine."""
+    sightings = [r for r in scan.records if r.sighting_only]
+    assert [r.key for r in sightings] == ["nmap:10.20.0.6:3306/tcp"]
+    assert sightings[0].fields == {"name": "sql01.corp.example.com:3306", "host": "10.20.0.6",
+                                   "port": 3306, "aliases": ["sql01.corp.example.com"]}
+
+
+def test_unknown_and_nameless_open_ports_are_sightings_too():
+    ports = "".join(
+        f'<port protocol="tcp" portid="{n}"><state state="open"/>{service}</port>'
+        for n, service in ((5432, '<service name="unknown" method="probed" conf="1"/>'), (5433, ""),
+                           (22, '<service name="ssh" product="OpenSSH" method="probed" conf="10"/>'))
     )
+    data = (
+        '<?xml version="1.0"?>\n<nmaprun scanner="nmap" args="nmap -sV -p 22,5432-5433 10.9.0.4">'
+        '<scaninfo type="syn" protocol="tcp" numservices="3" services="22,5432-5433"/>'
+        '<host><status state="up"/><address addr="10.9.0.4" addrtype="ipv4"/>'
+        f"<ports>{ports}</ports></host></nmaprun>"
+    ).encode()
+    result = parse(data)
+    assert [(r.key, r.sighting_only, "engine" in r.fields) for r in result.records] == [
+        ("nmap:10.9.0.4:5432/tcp", True, False),
+        ("nmap:10.9.0.4:5433/tcp", True, False),
+    ]
+    assert result.warnings == ["No open database port was identified in this scan."]
+
+
+def test_coverage_holds_targets_hosts_up_and_down_and_the_port_list(scan):
+    covered = scan.coverage
+    assert covered.tcp_ports == [(22, 22), (1433, 1433), (1521, 1521), (3306, 3306), (5432, 5432),
+                                 (6379, 6379), (9200, 9200), (27017, 27017)]
+    assert covered.networks == ["10.20.0.0/28"]
+    # every <host> entry, the down 10.20.0.10 too, with its names; the host name target only
+    # through its <host> entry (a name that did not resolve was never scanned)
+    assert {"10.20.0.5", "db01.corp.example.com", "10.20.0.10", "10.20.0.11"} <= set(covered.hosts)
+    assert covered.covers_host(["10.20.0.14"]) and not covered.covers_host(["10.20.0.16"])
+    assert covered.covers_port(5432) and not covered.covers_port(5433)
+
+
+def test_coverage_reads_port_ranges_octet_ranges_and_excludes():
+    data = (
+        b'<?xml version="1.0"?>\n<nmaprun scanner="nmap" args="/usr/bin/nmap -sV -T4 -p 1-1024,3306,5432 '
+        b'--exclude 10.0.1.7 -oX out.xml 10.0.1.1-20 db.example.com 2001:db8::9">'
+        b'<scaninfo type="syn" protocol="tcp" numservices="1026" services="1-1024,3306,5432"/>'
+        b'<scaninfo type="udp" protocol="udp" numservices="1" services="53"/>'
+        b'<host><status state="down"/><address addr="10.0.1.3" addrtype="ipv4"/></host></nmaprun>'
+    )
+    covered = parse(data).coverage
+    assert covered.as_json()["tcp_ports"] == "1-1024,3306,5432"  # udp 53 is not a TCP port
+    assert covered.covers_port(1024) and covered.covers_port(3306) and not covered.covers_port(1025)
+    assert covered.covers_host(["10.0.1.20"]) and not covered.covers_host(["10.0.1.21"])
+    assert not covered.covers_host(["10.0.1.7"])  # --exclude
+    assert covered.covers_host(["2001:db8::9"]) and covered.covers_host(["10.0.1.3"])
+    assert not covered.covers_host(["db.example.com"])  # no <host> entry: never resolved
 
 
 def test_a_scan_without_version_detection_creates_nothing():
@@ -123,7 +177,7 @@ def test_a_file_named_csv_holding_nmap_xml():
 
 def test_xml_without_a_doctype_also_parses():
     data = fixture_bytes("nmap_sv.xml").replace(b"<!DOCTYPE nmaprun>\n", b"")
-    assert len(parse(data).records) == 8
+    assert len([r for r in parse(data).records if not r.sighting_only]) == 8
 
 
 # --- hostile and broken XML ----------------------------------------------------------------
@@ -184,7 +238,7 @@ def test_malformed_xml_names_line_and_column():
 def test_file_warnings_are_capped_and_counted():
     port = (
         '<port protocol="tcp" portid="5432"><state state="open" reason="syn-ack" reason_ttl="64"/>'
-        '<service name="tcpwrapped" method="probed" conf="8"/></port>'
+        '<service name="postgresql" method="table" conf="3"/></port>'
     )
     hosts = "".join(
         f'<host><status state="up" reason="syn-ack" reason_ttl="0"/>'

@@ -382,17 +382,24 @@ def test_the_stale_filter(session, inventory):
     long_ago = datetime.now(UTC) - timedelta(days=400)
     recently = datetime.now(UTC) - timedelta(days=1)
 
-    def seen(name: str, when: datetime) -> None:
-        session.execute(update(Asset).where(Asset.id == by_name[name].id).values(last_seen_at=when))
+    def seen(name: str, when: datetime, missed: datetime | None = None) -> None:
+        session.execute(update(Asset).where(Asset.id == by_name[name].id)
+                        .values(last_seen_at=when, missed_since=missed))
 
-    seen("alpha", long_ago)  # active and not seen for long: stale
-    seen("bravo", long_ago)  # not seen for long, but inactive: not stale
+    seen("alpha", long_ago, long_ago)  # active and missed by covering scans for long: stale
+    seen("bravo", long_ago, long_ago)  # missed for long, but inactive: not stale
     seen("golf", recently)  # seen recently: not stale
+    seen("charlie", long_ago)  # not seen for long, but no covering scan missed it: not stale
     session.commit()  # the others were never seen by an import: not stale
     stale = search.list_assets(session, parse_query({"stale": "true"}))
     assert _names(stale) == ["alpha"] and stale.total == 1
     fresh = search.list_assets(session, parse_query({"stale": "false"}))
     assert "alpha" not in _names(fresh) and fresh.total == len(inventory) - 1
+    # seen= (SPEC §6): the same stale, never seen by discovery, and the rest
+    assert _names(search.list_assets(session, parse_query({"seen": "stale"}))) == ["alpha"]
+    assert _names(search.list_assets(session, parse_query({"seen": "fresh"}))) == ["bravo", "charlie", "golf"]
+    unverified = search.list_assets(session, parse_query({"seen": "unverified"}))
+    assert set(_names(unverified)) == {a.name for a in inventory} - {"alpha", "bravo", "charlie", "golf"}
 
 
 def test_the_total_is_capped(session, inventory, monkeypatch):

@@ -213,9 +213,11 @@ def test_deliveries_sweep_the_outbox(session):
 # --- the stale scan -----------------------------------------------------------------------------
 
 def _seen(session, name: str, days_ago: float) -> uuid.UUID:  # type: ignore[no-untyped-def]
+    """Seen a while ago, and missed `days_ago` days ago by a scan that covered it (SPEC §6)."""
     asset = make_asset(session, name=name)
     session.execute(update(Asset).where(Asset.id == asset.id).values(
-        first_seen_at=NOW - timedelta(days=400), last_seen_at=NOW - timedelta(days=days_ago)))
+        first_seen_at=NOW - timedelta(days=400), last_seen_at=NOW - timedelta(days=days_ago + 1),
+        missed_since=NOW - timedelta(days=days_ago)))
     session.commit()
     return asset.id
 

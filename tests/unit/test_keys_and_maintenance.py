@@ -71,8 +71,8 @@ def test_maintenance_purges_only_trash_past_retention(session, runner):
     # deleted 40 days ago (retention is 30); last seen 60 days ago (stale after 30)
     session.execute(update(Asset).where(Asset.name == "long-gone")
                     .values(deleted_at=utcnow() - timedelta(days=40)))
-    session.execute(update(Asset).where(Asset.name == "live")
-                    .values(last_seen_at=utcnow() - timedelta(days=60)))
+    session.execute(update(Asset).where(Asset.name == "live")  # missed by a covering scan 59 days ago
+                    .values(last_seen_at=utcnow() - timedelta(days=60), missed_since=utcnow() - timedelta(days=59)))
     session.commit()
     result = runner.invoke(args=["maintenance"])
     assert result.exit_code == 0, result.output

@@ -228,18 +228,24 @@ def test_criticality_and_classification_in_production():
 
 
 def test_not_stale():
+    """SPEC §6: stale means missed by covering scans for stale_after_days, not merely unseen."""
     control_id = "lifecycle.not_stale"
-    assert run(control_id, facts(last_seen_at=NOW - timedelta(days=29))).status is PASS
-    assert run(control_id, facts(last_seen_at=NOW - timedelta(days=45))) == (
+    old = NOW - timedelta(days=90)
+    # long unseen, but no scan that covered it missed it: not stale
+    assert run(control_id, facts(last_seen_at=old)) == (
+        PASS, "last seen by discovery 90 days ago; no scan that covered it has missed it since")
+    assert run(control_id, facts(last_seen_at=old, missed_since=NOW - timedelta(days=29))).status is PASS
+    assert run(control_id, facts(last_seen_at=old, missed_since=NOW - timedelta(days=45))) == (
         FAIL,
-        "last seen by a discovery import 45 days ago; active assets not seen for 30 days are stale",
+        "missed by scans that covered its host and port, or its cloud account and region, for 45 days "
+        "(last seen by discovery 90 days ago); active assets missed for 30 days are stale",
     )
-    unknown_status = facts(status=AssetStatus.unknown, last_seen_at=NOW - timedelta(days=45))
+    unknown_status = facts(status=AssetStatus.unknown, last_seen_at=old, missed_since=NOW - timedelta(days=45))
     result = run(control_id, unknown_status)
     assert result.status is UNKNOWN and result.reason.startswith("status not known")
     # the setting moves the line
     ctx = context(stale_after_days=60)
-    assert run(control_id, facts(last_seen_at=NOW - timedelta(days=45)), ctx).status is PASS
+    assert run(control_id, facts(last_seen_at=old, missed_since=NOW - timedelta(days=45)), ctx).status is PASS
 
 
 def test_stale_applies_to_active_assets_seen_before():

@@ -24,10 +24,13 @@ CHARTS = ("engine", "environment", "criticality", "status")
 
 
 def _seen(session, asset, *, days_ago: int) -> None:  # type: ignore[no-untyped-def]
-    """As if a discovery import first reported the asset a year ago and last `days_ago`."""
+    """As if a discovery import first reported the asset a year ago and last `days_ago`, and
+    (past a day) a scan that covered it has missed it since the day after (SPEC §6)."""
     now = utcnow()
+    missed = now - timedelta(days=days_ago - 1) if days_ago > 1 else None
     session.execute(update(Asset).where(Asset.id == asset.id).values(
-        first_seen_at=now - timedelta(days=365), last_seen_at=now - timedelta(days=days_ago)))
+        first_seen_at=now - timedelta(days=365), last_seen_at=now - timedelta(days=days_ago),
+        missed_since=missed))
     session.commit()
 
 
@@ -142,11 +145,11 @@ def test_attention_numbers_link_to_their_lists(client, login_as, inventory):
     page = parse(client.get("/").data)
     assert _stat(page, "stat-total") == ("6", "/assets")
     assert _stat(page, "stat-trash") == ("1", "/trash")
-    assert _stat(page, "stat-stale") == ("1", "/assets?stale=true")
-    assert _stat(page, "stat-unverified") == ("2", "/assets?unverified=true")
+    assert _stat(page, "stat-stale") == ("1", "/assets?seen=stale")
+    assert _stat(page, "stat-unverified") == ("2", "/assets?seen=unverified")
     assert _stat(page, "stat-unowned") == ("2", "/assets?environment=production&unowned=true")
-    assert result_names(client.get("/assets?stale=true").data) == ["legacy"]
-    assert result_names(client.get("/assets?unverified=true").data) == ["ledger", "reports"]
+    assert result_names(client.get("/assets?seen=stale").data) == ["legacy"]
+    assert result_names(client.get("/assets?seen=unverified").data) == ["ledger", "reports"]
     assert result_names(client.get("/assets?environment=production&unowned=true").data) == [
         "cache", "ledger"]
     assert _stat(page, "open-conflicts") == ("0", "/conflicts")
@@ -161,7 +164,7 @@ def test_htmx_partial_is_the_dashboard_alone(client, login_as, inventory):
     block = parse(html).by_id("dashboard")
     assert block is not None and block.find("h1").text == "Dashboard"
     assert all(block.find("figure", id=f"chart-{c}") is not None for c in CHARTS)
-    assert _stat(parse(html), "stat-stale") == ("1", "/assets?stale=true")
+    assert _stat(parse(html), "stat-stale") == ("1", "/assets?seen=stale")
 
 
 def test_full_page_loads_the_vendored_chart_library_without_inline_script(client, login_as, inventory):

@@ -60,6 +60,7 @@ class BulkFilter(StrictSchema):
     owner = _text(200, metadata={"description": "Owners starting with this text, any case."})
     tag = _text(64)
     stale = fields.Boolean(truthy={True}, falsy={False})
+    seen = fields.String(validate=validate.OneOf(["unverified", "stale", "fresh"]), metadata=_as_listed("seen"))
     unverified = fields.Boolean(truthy={True}, falsy={False},
                                 metadata=_as_listed("unverified"))
     unowned = fields.Boolean(truthy={True}, falsy={False},

@@ -136,6 +136,12 @@ class Asset(Schema):
     last_import_id = fields.UUID(allow_none=True)
     locked_fields = fields.List(fields.String())
     stale = fields.Boolean()
+    seen = fields.String(metadata={"enum": ["unverified", "stale", "fresh"], "description": (
+        "unverified: never seen by discovery; stale: missed by covering scans for "
+        "stale_after_days; fresh: neither (SPEC §6).")})
+    missed_since = fields.DateTime(allow_none=True, metadata={"description": (
+        "When a scan that covered the asset (its host and port, or its cloud account and region) "
+        "first missed it after its last sighting; null once seen again.")})
     version = fields.Integer()
     created_at = fields.DateTime()
     created_by = fields.UUID(allow_none=True)
@@ -169,7 +175,11 @@ class AssetListArgs(Schema):
     data_classification = _any_of(DataClassification)
     owner = _text(200, metadata={"description": "Owners starting with this text, any case."})
     tag = _text(64)
-    stale = fields.Boolean()
+    stale = fields.Boolean(metadata={"description": "true: only stale assets (as seen=stale); false: all others."})
+    seen = fields.String(validate=validate.OneOf(["unverified", "stale", "fresh"]), metadata={
+        "description": "unverified: only assets no discovery import has ever reported; stale: active assets "
+                       "that scans covering their host and port (or cloud account and region) have "
+                       "missed for `stale_after_days`; fresh: seen by discovery and not stale (SPEC §6)."})
     unverified = fields.Boolean(metadata={
         "description": "true: only assets no discovery import has ever reported (known only from "
                        "manual entry or the API); false: only those one has."})

@@ -24,7 +24,12 @@ def asset(a: Asset, cutoff: datetime) -> dict[str, Any]:
         if hasattr(value, "value") and not isinstance(value, bool | int | float | str):
             data[name] = value.value
     data["has_connection_string"] = a.has_connection_string
+    # SPEC §6, as asset_search.seen_condition: missed by covering scans since before `cutoff`
     data["stale"] = bool(
-        a.status == AssetStatus.active and a.last_seen_at is not None and a.last_seen_at < cutoff
+        a.status == AssetStatus.active and a.last_seen_at is not None
+        and a.missed_since is not None and a.missed_since < cutoff
     )
+    data["seen"] = ("unverified" if a.first_seen_at is None and a.last_seen_at is None
+                    else "stale" if data["stale"] else "fresh")
+    data["missed_since"] = a.missed_since
     return data

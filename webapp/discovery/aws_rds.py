@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from webapp.discovery import coverage
 from webapp.discovery.base import (
     Content,
     DiscoveredRecord,
@@ -136,7 +137,8 @@ def parse(content: Content) -> ParseResult:
             records.append(build(len(records) + 1, item))
     if not records:
         warnings.add("The file lists no DB instances or clusters.")
-    return ParseResult(format=NAME, records=records, warnings=warnings.finish())
+    return ParseResult(format=NAME, records=records, warnings=warnings.finish(),
+                       coverage=coverage.of_cloud_records(records))
 
 
 def _relate(relations: list[Relation], kind: str, source: str, target: str) -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from webapp.discovery import coverage
 from webapp.discovery.base import (
     Content,
     DiscoveredRecord,
@@ -103,7 +104,8 @@ def parse(content: Content) -> ParseResult:
         )
     if not records:
         warnings.add("The file lists no Azure database servers.")
-    return ParseResult(format=NAME, records=records, warnings=warnings.finish())
+    return ParseResult(format=NAME, records=records, warnings=warnings.finish(),
+                       coverage=coverage.of_cloud_records(records))
 
 
 def _record(n: int, item: Any) -> DiscoveredRecord:

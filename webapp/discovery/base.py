@@ -25,7 +25,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from webapp.discovery.coverage import Coverage
 
 # A cap on file-level warnings: a 100,000-port scan full of tcpwrapped ports must not produce
 # a 100,000-line warning list; the count of what was left out is kept.
@@ -62,6 +65,9 @@ class DiscoveredRecord:
     # aliases, nmap addresses, cloud IP lists). With the DNS names in host/aliases they are the
     # FQDN<->IP bridges the matching step learns.
     ip_addresses: list[str] = field(default_factory=list)
+    # a port a scanner saw open but could not fingerprint (SPEC §6): it confirms an asset that
+    # already has this address and port, and never creates one or sets its engine
+    sighting_only: bool = False
 
     @classmethod
     def unusable(cls, key: str, row: int, error: str) -> DiscoveredRecord:
@@ -76,6 +82,9 @@ class ParseResult:
     warnings: list[str]  # file-level warnings (e.g. tcpwrapped ports skipped)
     source: str | None = None  # e.g. inventory-json's "source"
     generated_at: datetime | None = None  # inventory-json's "generated_at", when given
+    # what the file covered (scan targets and ports, cloud scopes): `coverage.Coverage`, or
+    # None for formats that say nothing about what they left out (CSV, inventory-json)
+    coverage: Coverage | None = None
 
 
 class DiscoveryError(Exception):

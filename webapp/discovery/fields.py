@@ -64,6 +64,8 @@ BOOKKEEPING = frozenset(
         "merged_into",
         "has_connection_string",
         "stale",
+        "seen",
+        "missed_since",
     }
 )
 

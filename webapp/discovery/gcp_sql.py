@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from webapp.discovery import coverage
 from webapp.discovery.base import (
     Content,
     DiscoveredRecord,
@@ -116,7 +117,8 @@ def parse(content: Content) -> ParseResult:
     records = [_record(n, item) for n, item in enumerate(items, start=1)]
     if not records:
         warnings.add("The file lists no Cloud SQL instances.")
-    return ParseResult(format=NAME, records=records, warnings=warnings.finish())
+    return ParseResult(format=NAME, records=records, warnings=warnings.finish(),
+                       coverage=coverage.of_cloud_records(records))
 
 
 def _project_of(item: dict[str, Any]) -> str | None:

@@ -12,9 +12,9 @@ database: by product (`PostgreSQL DB`, `MySQL`, `MariaDB`, `Microsoft SQL Server
 `Oracle TNS listener`, `MongoDB`, `Redis key-value store`, `Elasticsearch REST API`,
 `Apache Cassandra`, `IBM DB2`…) or, without a product, by the service name of a probe match
 (`postgresql`, `mysql`, `ms-sql-s`, `oracle-tns`, `mongodb`, `redis`…). A database-looking port
-that nmap did not identify (`tcpwrapped`, `unknown`, or a service name taken from the port
-table, `method="table"`, which is nmap's guess from the port number) gives a file warning and
-no asset: an engine guessed from a port number would be written as a fact. Closed, filtered
+whose service name comes from the port table (`method="table"`, nmap's guess from the port
+number) gives a file warning and no asset: an engine guessed from a port number would be
+written as a fact. One nmap could not fingerprint at all is a sighting-only record (below). Closed, filtered
 and `open|filtered` ports are ignored.
 
 Host and names. The host is the scanned address (IPv4 preferred, else IPv6): it is what nmap
@@ -28,6 +28,14 @@ Versions. product/version fill engine/engine_version. nmap often reports a range
 `metadata.nmap_version_range` is set to true so matching can treat it as inexact. For MariaDB
 behind a MySQL banner (`5.5.5-10.3.23-MariaDB-…`) the engine is mariadb and the version the
 MariaDB one. The raw product/version/extra info and CPEs are kept in metadata (`nmap_*`).
+
+Unidentified open ports. An open TCP port nmap could not fingerprint (`tcpwrapped`, `unknown`,
+no service name) becomes a *sighting-only* record (`sighting_only`, host and port, no engine):
+the import counts it as a sighting of an asset that already has that address and port, and
+skips it otherwise; it never creates an asset nor sets an engine (SPEC §6).
+
+Coverage. The scan's targets and TCP port list (`<scaninfo>`, `args`, every `<host>` entry up
+or down) become `ParseResult.coverage` (webapp/discovery/coverage.py), which staleness reads.
 
 Record key: `nmap:<address>:<port>/tcp` (IPv6 addresses in brackets). A host that appears
 twice in one scan (two target names for one address) is merged: one record per address and
@@ -48,7 +56,7 @@ from defusedxml import (
 )
 from defusedxml.ElementTree import DefusedXMLParser, ParseError
 
-from webapp.discovery import normalise
+from webapp.discovery import coverage, normalise
 from webapp.discovery.base import (
     Content,
     DiscoveredRecord,
@@ -155,6 +163,7 @@ class _Target:
         self.expat: Any = None  # the pyexpat parser, set by _Parser
         self.root: str | None = None
         self.args = ""
+        self.tcp_services: list[str] = []  # <scaninfo protocol="tcp" services=…>
         self.hosts: list[_Host] = []
         self._host: _Host | None = None
         self._port: _Port | None = None
@@ -184,6 +193,8 @@ class _Target:
         if tag == "host":
             self._host = _Host()
         elif host is None:
+            if tag == "scaninfo" and attrib.get("protocol", "tcp") == "tcp":
+                self.tcp_services.append(attrib.get("services", ""))
             return
         elif tag == "port":
             try:
@@ -299,9 +310,22 @@ def parse(content: Content) -> ParseResult:
         if host.status != "up":
             continue
         _host_records(host, records, by_key, warnings)
-    if not records:
+    if not any(not r.sighting_only for r in records):
         warnings.add("No open database port was identified in this scan.")
-    return ParseResult(format=NAME, records=records, warnings=warnings.finish())
+    return ParseResult(format=NAME, records=records, warnings=warnings.finish(),
+                       coverage=_coverage(target))
+
+
+def _coverage(target: _Target) -> coverage.Coverage:
+    """The hosts (every `<host>` entry, up or down, and the address targets of `args`) and the
+    TCP ports this scan probed."""
+    hosts, networks, excluded = coverage.targets(target.args)
+    for host in target.hosts:
+        hosts += [a for a in _addresses(host)[1] if a not in hosts]
+        hosts += [n for n in _names(host) if n not in hosts]
+    ports = coverage.parse_ports(",".join(target.tcp_services))
+    return coverage.Coverage(hosts=list(dict.fromkeys(hosts)), networks=networks,
+                             excluded=excluded, tcp_ports=ports)
 
 
 def _addresses(host: _Host) -> tuple[str | None, list[str]]:
@@ -337,11 +361,17 @@ def _host_records(
             continue
         where = f"{shown}:{port.number}/tcp"
         engine, problem = _identify(port)
+        key = f"nmap:{where}"
+        if engine is None and _unidentified(port) and key not in by_key:
+            # open, but nmap could not tell what answers: a sighting of what is known there
+            record = _sighting(key, len(records) + 1, address, ips, names, port)
+            by_key[key] = record
+            records.append(record)
+            continue
         if engine is None:
             if problem:
                 warnings.add(f"{where}: {problem}; no asset created.")
             continue
-        key = f"nmap:{where}"
         existing = by_key.get(key)
         if existing is not None:  # the same address listed twice: merge the names
             aliases = existing.fields.setdefault("aliases", [])
@@ -378,6 +408,25 @@ def _identify(port: _Port) -> tuple[str | None, str | None]:
         shown = name or "no service"
         return None, f"service {shown!r} not identified by a probe (unrecognised fingerprint)"
     return None, None
+
+
+def _unidentified(port: _Port) -> bool:
+    """nmap saw the port open but could not fingerprint it: `tcpwrapped`, `unknown`, or no
+    service name at all. A name from the port table (`method="table"`) is a guess, not a
+    fingerprint, but it names a service: it keeps its warning and is no sighting."""
+    return port.service.get("name", "") in ("", "tcpwrapped", "unknown")
+
+
+def _sighting(
+    key: str, row: int, address: str, ips: list[str], names: list[str], port: _Port
+) -> DiscoveredRecord:
+    shown = names[0] if names else (f"[{address}]" if ":" in address else address)
+    fields: dict[str, Any] = {"name": f"{shown}:{port.number}", "host": address, "port": port.number}
+    aliases = names + [ip for ip in ips if ip != address]
+    if aliases:
+        fields["aliases"] = aliases[:50]
+    return DiscoveredRecord(key=key, fields=fields, warnings=[], row=row, ip_addresses=list(ips),
+                            sighting_only=True)
 
 
 def _record(

@@ -73,6 +73,14 @@ class Asset(UUIDPrimaryKey, Timestamps, Base):
             postgresql_include=["id"],
             postgresql_where=text("deleted_at IS NULL"),
         ),
+        # staleness (SPEC §6): the few live assets a covering scan missed, and the live assets
+        # no discovery ever saw, each in list order, so `seen=stale|unverified` reads an index
+        Index("ix_assets_missed_name", "name", "id",
+              postgresql_where=text("missed_since IS NOT NULL AND deleted_at IS NULL"),
+              sqlite_where=text("missed_since IS NOT NULL AND deleted_at IS NULL")),
+        Index("ix_assets_unverified_name", "name", "id",
+              postgresql_where=text("last_seen_at IS NULL AND first_seen_at IS NULL AND deleted_at IS NULL"),
+              sqlite_where=text("last_seen_at IS NULL AND first_seen_at IS NULL AND deleted_at IS NULL")),
     )
 
     # identity
@@ -116,6 +124,9 @@ class Asset(UUIDPrimaryKey, Timestamps, Base):
     confidence: Mapped[float | None]
     first_seen_at: Mapped[datetime | None]
     last_seen_at: Mapped[datetime | None]
+    # when a run that covered the asset (its host and port, or its cloud account and region)
+    # first missed it after its last sighting; cleared by the next sighting (SPEC §6)
+    missed_since: Mapped[datetime | None]
     last_import_id: Mapped[uuid.UUID | None]
     locked_fields: Mapped[list[str]] = mapped_column(default=list)
     # which source last set each field ("manual" or an import's source kind), for source

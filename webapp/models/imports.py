@@ -69,6 +69,11 @@ class ImportRun(UUIDPrimaryKey, Base):
     warned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     row_warnings: Mapped[list[Any]] = mapped_column(JSONType, default=list, server_default="[]")
     warnings: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    # what the file covered (webapp/discovery/coverage.py: scan hosts and TCP ports, cloud
+    # scopes); None when its format says nothing about what it left out. Staleness reads it.
+    coverage: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # how many assets this run covered but did not see (marked missed when it finished)
+    missed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     retry_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("import_runs.id"))
@@ -132,7 +137,12 @@ class AssetIdentifier(Base):
     service layer whenever host, port, aliases or the cloud id change."""
 
     __tablename__ = "asset_identifiers"
-    __table_args__ = (Index("ix_asset_identifiers_asset_id", "asset_id"),)
+    __table_args__ = (
+        Index("ix_asset_identifiers_asset_id", "asset_id"),
+        # prefix searches (`ep:10.0.0.5:%`, `cloud:arn:aws:rds:eu-west-1:1234:db:%`): which
+        # assets a finished scan covered (services/coverage.py), whatever the collation
+        Index("ix_asset_identifiers_key_prefix", "key", postgresql_ops={"key": "text_pattern_ops"}),
+    )
 
     key: Mapped[str] = mapped_column(String(600), primary_key=True)
     asset_id: Mapped[uuid.UUID] = mapped_column(

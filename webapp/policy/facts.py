@@ -47,6 +47,7 @@ COLUMNS: tuple[str, ...] = (
     "last_seen_at",
     "deleted_at",
     "merged_into",
+    "missed_since",
 )
 
 
@@ -73,6 +74,8 @@ class AssetFacts:
     last_seen_at: datetime | None
     deleted_at: datetime | None
     merged_into: uuid.UUID | None = None
+    # when a scan that covered the asset first missed it after its last sighting (SPEC §6)
+    missed_since: datetime | None = None
 
     @classmethod
     def from_asset(cls, asset: Any) -> AssetFacts:
@@ -121,6 +124,7 @@ class AssetFacts:
             last_seen_at=get("last_seen_at"),
             deleted_at=get("deleted_at"),
             merged_into=get("merged_into"),
+            missed_since=get("missed_since"),
         )
 
     # Derived facts the controls share.

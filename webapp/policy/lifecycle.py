@@ -1,5 +1,5 @@
-"""Lifecycle controls: seen recently by discovery, seen by discovery at all, and an engine version
-its vendor still supports (from the dated end-of-life table in data/engine_eol.json)."""
+"""Lifecycle controls: not missed by the scans that cover it, seen by discovery at all, and an
+engine version its vendor still supports (from the dated end-of-life table in data/engine_eol.json)."""
 
 from datetime import timedelta
 from types import MappingProxyType
@@ -27,9 +27,11 @@ class NotStale(Control):
     family = "lifecycle"
     title = "Not stale"
     description = (
-        "An active asset that discovery has seen before was seen again within the "
-        "stale_after_days setting (SPEC §3). Assets never seen by discovery are the "
-        "'not unverified' control's business, not this one's."
+        "An active asset that discovery has seen before has not been missed, for the "
+        "stale_after_days setting, by the scans that covered it: an nmap scan whose targets and "
+        "port list included its host and port, or a cloud listing of its account and region "
+        "(SPEC §6). Absence from a scan that did not cover it counts for nothing. Assets never "
+        "seen by discovery are the 'not unverified' control's business, not this one's."
     )
     severity = Severity.medium
     references = MappingProxyType(
@@ -47,18 +49,23 @@ class NotStale(Control):
     def check(self, asset: AssetFacts, context: Context) -> Result:
         seen = asset.last_seen_at
         assert seen is not None  # applies_to
-        days = max((context.now - seen).days, 0)
-        if seen >= context.stale_cutoff:
-            return Result.passed(f"last seen by a discovery import {plural(days, 'day')} ago")
+        last = f"last seen by discovery {plural(max((context.now - seen).days, 0), 'day')} ago"
+        missed = asset.missed_since
+        if missed is None:
+            return Result.passed(f"{last}; no scan that covered it has missed it since")
+        missed_for = plural(max((context.now - missed).days, 0), "day")
+        if missed >= context.stale_cutoff:
+            return Result.passed(f"{last}; missed by scans that covered it for {missed_for}, "
+                                 f"within the limit of {plural(context.stale_after_days, 'day')}")
         limit = plural(context.stale_after_days, "day")
         if asset.status is AssetStatus.unknown:
             return Result.unknown(
-                f"status not known; last seen by a discovery import {plural(days, 'day')} ago, "
+                f"status not known; missed by scans that covered it for {missed_for} ({last}), "
                 f"which is stale for an active asset (limit {limit})"
             )
         return Result.failed(
-            f"last seen by a discovery import {plural(days, 'day')} ago; active assets not seen "
-            f"for {limit} are stale"
+            f"missed by scans that covered its host and port, or its cloud account and region, "
+            f"for {missed_for} ({last}); active assets missed for {limit} are stale"
         )
 
 

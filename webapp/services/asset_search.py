@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -58,6 +59,7 @@ DATETIME_SORTS = {"updated_at", "created_at"}
 PROBED_SORTS = {"name", "updated_at"}
 # how many rows, in sort order, a searched page looks at before collecting every match instead
 PROBE_ROWS = 1_000
+SEEN = ("unverified", "stale", "fresh")
 ENUM_FILTERS = {
     "engine": Engine,
     "environment": Environment,
@@ -96,6 +98,8 @@ class AssetQuery:
     tag: str | None = listing.arg(listing.Search(lower=True))
     stale: bool | None = listing.arg(listing.Flag())
     unverified: bool | None = listing.arg(listing.Flag())  # never reported by a discovery import
+    # SPEC §6: never seen by discovery, stale (missed by covering scans), or neither
+    seen: str | None = listing.arg(listing.Choice(SEEN, message="Choose unverified, stale or fresh."))
     unowned: bool | None = listing.arg(listing.Flag())  # no owner set
     # policy (SPEC §12): failing any control; or a control's results of given statuses (fail
     # when none is given), read from the stored results
@@ -127,7 +131,7 @@ class AssetQuery:
 
 @dataclass
 class AssetPage:
-    items: list[Asset]
+    items: list[Any]  # Asset objects; ListedAsset rows when list_assets was given `fields`
     total: int
     total_is_capped: bool
     next_cursor: str | None
@@ -172,12 +176,25 @@ def filtered(session: Session, query: AssetQuery) -> Select[tuple[Asset]]:
 
 
 def is_stale(entity: Any, cutoff: datetime) -> ColumnElement[bool]:
-    """Active, seen by an import before, and not seen since `cutoff` (SPEC §3, derived stale)."""
+    """Active, seen by discovery before, and missed by covering scans since before `cutoff`
+    (`stale_after_days` ago): a run that covered its host and port, or its cloud account and
+    region, has not seen it since then, and nothing has seen it since (SPEC §6; `missed_since`
+    is set by `services.coverage` and cleared by a sighting). Served by ix_assets_missed_name."""
     return and_(
+        entity.missed_since.is_not(None),
+        entity.missed_since < cutoff,
         entity.status == AssetStatus.active,
         entity.last_seen_at.is_not(None),
-        entity.last_seen_at < cutoff,
     )
+
+
+def seen_condition(entity: Any, seen: str, cutoff: datetime) -> ColumnElement[bool]:
+    """`seen=unverified|stale|fresh` (SPEC §6): fresh is seen by discovery and not stale."""
+    if seen == "unverified":
+        return is_unverified(entity)
+    if seen == "stale":
+        return is_stale(entity, cutoff)
+    return and_(~is_unverified(entity), ~is_stale(entity, cutoff))
 
 
 def is_unverified(entity: Any) -> ColumnElement[bool]:
@@ -211,7 +228,8 @@ def _policy_conditions(query: AssetQuery, entity: Any) -> list[ColumnElement[boo
 
 
 def _stale_cutoff(session: Session, query: AssetQuery) -> datetime | None:
-    return None if query.stale is None else settings.stale_cutoff(session)
+    wanted = query.stale is not None or query.seen in ("stale", "fresh")
+    return settings.stale_cutoff(session) if wanted else None
 
 
 def _conditions(
@@ -248,6 +266,8 @@ def _conditions(
     if query.stale is not None:
         condition = is_stale(entity, stale_cutoff)
         match.append(condition if query.stale else ~condition)
+    if query.seen:
+        match.append(seen_condition(entity, query.seen, stale_cutoff))  # type: ignore[arg-type]
     for flag, condition in ((query.unverified, is_unverified(entity)),
                             (query.unowned, is_unowned(entity))):
         if flag is not None:
@@ -294,8 +314,12 @@ def _past(
     return pair < position if descending else pair > position
 
 
-def list_assets(session: Session, query: AssetQuery, *, with_total: bool = True) -> AssetPage:
-    """One page of assets in a stable order, with cursors to the next and previous pages."""
+def list_assets(session: Session, query: AssetQuery, *, with_total: bool = True,
+                fields: Collection[str] | None = None) -> AssetPage:
+    """One page of assets in a stable order, with cursors to the next and previous pages.
+
+    `fields`: load only these attributes of each asset (and its id, name, sort column and tags),
+    for a page that shows no more; the JSON columns' parsing was most of the list's loading."""
     sort_expr = SORTS[query.sort_key]
     stale_cutoff = _stale_cutoff(session, query)
     scope, match = _conditions(query, Asset, stale_cutoff)
@@ -310,7 +334,10 @@ def list_assets(session: Session, query: AssetQuery, *, with_total: bool = True)
         stmt = listing.keyset(base, (sort_expr, Asset.id), descending=descending,
                               limit=query.limit, position=position)
     # search_text is only for filtering: do not carry it into every row
-    rows = list(session.scalars(stmt.options(defer(Asset.search_text))))
+    if fields is None:
+        rows: list[Any] = list(session.scalars(stmt.options(defer(Asset.search_text))))
+    else:
+        rows = listed_rows(session, stmt, {"id", "name", query.sort_key, *fields})
     page = listing.page(rows, limit=query.limit, backwards=backwards, from_cursor=bool(cursor),
                         key=lambda asset: (query.sort_key, sort_value(asset, query.sort_key),
                                            asset.id))
@@ -322,6 +349,42 @@ def list_assets(session: Session, query: AssetQuery, *, with_total: bool = True)
         estimated = estimate(session, base) if capped else None
     return AssetPage(page.items, total, capped, page.next_cursor, page.prev_cursor, query,
                      estimated)
+
+
+@dataclass(frozen=True, slots=True)
+class ListedTag:
+    """A tag as the list shows it under an asset's name."""
+
+    name: str
+    colour: str
+
+
+class ListedAsset(SimpleNamespace):
+    """One row of a read-only list: the asset's listed columns as attributes, and its tags."""
+
+    id: uuid.UUID
+    name: str
+    tags: list[ListedTag]
+
+
+def listed_rows(session: Session, stmt: Select[tuple[Asset]], fields: Collection[str]
+                ) -> list[Any]:
+    """The rows of a page's statement as plain rows of only `fields` (every sort key is a
+    column's name) and their tags in one more statement (name order), not as ORM objects:
+    no identity map, no JSON column parsed, nothing a list does not show."""
+    columns = [getattr(Asset, name) for name in sorted(fields)]
+    rows = [ListedAsset(**row._mapping, tags=[])
+            for row in session.execute(stmt.with_only_columns(*columns))]
+    if rows:
+        by_id = {row.id: row for row in rows}
+        for asset_id, name, colour in session.execute(
+            select(asset_tags.c.asset_id, Tag.name, Tag.colour)
+            .join(Tag, Tag.id == asset_tags.c.tag_id)
+            .where(asset_tags.c.asset_id.in_(list(by_id)))
+            .order_by(Tag.name)
+        ):
+            by_id[asset_id].tags.append(ListedTag(name, colour))
+    return rows
 
 
 def _probed_page(

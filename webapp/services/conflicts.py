@@ -373,6 +373,8 @@ def _link_records(session: Session, conflict: Conflict, asset_id: uuid.UUID) -> 
                               else_=table.c.last_seen_at),
             last_import_id=case((or_(table.c.last_seen_at.is_(None), table.c.last_seen_at <= seen),
                                  run.id), else_=table.c.last_import_id),
+            # a sighting after a covering scan's miss undoes the miss (SPEC §6)
+            missed_since=case((table.c.missed_since < seen, None), else_=table.c.missed_since),
             updated_at=table.c.updated_at,
         )
     )

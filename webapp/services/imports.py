@@ -48,8 +48,17 @@ from webapp.models import (
     Role,
 )
 from webapp.models.base import utcnow
-from webapp.services import bulk, change_sets, matching, outbox, policy_results, relationships
+from webapp.services import (
+    bulk,
+    change_sets,
+    database,
+    matching,
+    outbox,
+    policy_results,
+    relationships,
+)
 from webapp.services.actor import Actor
+from webapp.services.coverage import finish_run as record_coverage
 from webapp.services.errors import InvalidState, NotFound, ValidationFailed, is_connection_error
 from webapp.services.pipeline import IMPORT_LOCK, ROW_ERRORS_MAX, Pipeline, touch_seen
 
@@ -247,6 +256,7 @@ def execute(
                 bulk.advisory_lock(session, IMPORT_LOCK)
                 run.linked = relationships.link_discovered(
                     session, pipeline.actor, run, (r for record in records for r in record.relations))
+                record_coverage(session, run, result.coverage)  # staleness: what it covered and missed
             return _finish(session, run, ImportStatus.succeeded)
     except Exception as exc:  # the run must not stay "running" forever; the cause is logged
         log.exception("import %s failed", run_id)
@@ -316,6 +326,9 @@ def _finish(session: Session, run: ImportRun, status: ImportStatus, error: str |
     if status == ImportStatus.succeeded and not run.dry_run:
         session.flush()
         run.watermark = watermark(session)
+        written = run.created + run.updated
+        database.analyze_changed(session, {"assets": written, "asset_identifiers": written,
+                                           "audit_events": written, "import_records": run.total})
     if status in (ImportStatus.succeeded, ImportStatus.failed):
         announce(session, run.id, run.number, run.filename, status, uploaded_by=run.uploaded_by,
                  dry_run=run.dry_run, error=error,

@@ -49,8 +49,9 @@ def run(session: Session, actor: Actor, *, import_stale_seconds: int = imports.S
     """Purge assets in the trash longer than `trash_retention_days` (or `trash_days`, from
     `flask cleanup --days-old N`), each purge audited.
 
-    Stale is derived from `last_seen_at` whenever it is read, so nothing needs marking; the
-    count is reported. Safe to run repeatedly.
+    Stale is derived from `missed_since` (set when a covering scan finishes, services/coverage.py)
+    whenever it is read, so nothing needs marking here; the count is reported. Safe to run
+    repeatedly.
     """
     days = trash_days if trash_days is not None else int(settings.get(session, "trash_retention_days"))
     cutoff = utcnow() - timedelta(days=days)

@@ -130,15 +130,15 @@ def _maintenance(session: Session, ctx: RunContext) -> str:
 
 
 @register("stale_scan", title="Stale scan", schedule="15 * * * *",
-          description="Announce the assets that turned stale since the previous scan (not seen "
-                      "by an import for as many days as Settings say): one notification "
+          description="Announce the assets that turned stale since the previous scan (missed by "
+                      "covering scans for as many days as Settings say): one notification "
                       "for analysts and up, linking to the stale assets.")
 def _stale_scan(session: Session, ctx: RunContext) -> str:
     return stale_scan(session, ctx)
 
 
 def stale_scan(session: Session, ctx: RunContext) -> str:
-    """Count the live assets whose `last_seen_at` crossed the stale cutoff since the previous
+    """Count the live assets whose `missed_since` crossed the stale cutoff since the previous
     successful scan's cutoff (every stale asset on the first scan) and raise one `assets_stale`
     event for them, uncommitted: it commits with the run's end. An asset seen again and then
     stale again is announced again; one never re-seen is announced once."""
@@ -150,7 +150,7 @@ def stale_scan(session: Session, ctx: RunContext) -> str:
         .order_by(TaskRun.created_at.desc()).limit(1)).first()
     conditions = [Asset.deleted_at.is_(None), is_stale(Asset, cutoff)]
     if previous and previous.get("cutoff"):
-        conditions.append(Asset.last_seen_at >= datetime.fromisoformat(previous["cutoff"]))
+        conditions.append(Asset.missed_since >= datetime.fromisoformat(previous["cutoff"]))
     count = session.scalar(select(func.count()).select_from(Asset).where(*conditions)) or 0
     ctx.result.update(cutoff=cutoff.isoformat(), newly_stale=count)
     if not count:
@@ -158,7 +158,7 @@ def stale_scan(session: Session, ctx: RunContext) -> str:
     noun = "asset" if count == 1 else "assets"
     outbox.emit(session, "assets_stale", subject=f"{count} {noun} turned stale",
                 severity=EventSeverity.medium, link="/assets?stale=true",
-                body=f"{count} {noun} not seen by any import for {days} days.",
+                body=f"{count} {noun} missed by scans that covered them for {days} days.",
                 payload={"count": count, "stale_after_days": days, "cutoff": cutoff.isoformat()},
                 min_role=Role.analyst, dedupe_key=f"assets_stale:{cutoff.isoformat()}")
     return f"{count} {noun} turned stale; announced."

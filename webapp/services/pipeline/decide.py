@@ -43,6 +43,8 @@ class Decider:
         ties to the match: those it names as strongly, by names it carries itself, are the same
         database and merge into the match (`absorb`); the others are possible duplicates of it,
         for a reviewer."""
+        if it.record.sighting_only:
+            return self.sighting(it, key_hits, states)
         near = set().union(*(key_hits.get(k, set()) for k in it.endpoint_keys))
         # a blocking key that names more than BLOCK_MAX assets (assets this batch created
         # included) tells nothing: scoring them all would make the batch quadratic
@@ -54,6 +56,19 @@ class Decider:
             decision.absorb = [a for a, s in found if self.absorbable(it, decision.asset_id, a, s, states)]
             decision.duplicates = [(a, s) for a, s in found if a not in decision.absorb]
         return decision
+
+    def sighting(
+        self, it: Item, key_hits: dict[str, set[uuid.UUID]], states: dict[uuid.UUID, dict[str, Any]]
+    ) -> Decision:
+        """An open port a scanner could not fingerprint (SPEC §6): a sighting of the asset that
+        already has this address and port (a strong endpoint key; a live one first), never a
+        match on weaker evidence, never a create."""
+        hits = sorted(set().union(*(key_hits.get(k, set()) for k in it.endpoint_keys)) & states.keys(), key=str)
+        hits.sort(key=lambda a: states[a]["_deleted_at"] is not None)
+        if hits:
+            return Decision(hits[0], "sighting")
+        return Decision(skip="An open port the scanner could not fingerprint, at an address and port no "
+                             "asset has: nothing to confirm, and no asset is created from it.")
 
     def decide(
         self,

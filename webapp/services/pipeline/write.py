@@ -56,6 +56,9 @@ class Writer:
         new = [w for w in work.values() if w.is_new]
         changed = [w for w in work.values() if not w.is_new and w.events]
         seen = [w.state["_id"] for w in work.values() if not w.is_new and not w.events]
+        # records identical to an earlier run's (`Lookup.already_applied`) are sightings too
+        seen += [r.asset_id for r in results if r.asset_id is not None and r.asset_id not in work
+                 and r.outcome == RecordOutcome.unchanged]
         self._check_versions(changed)
         bulk.insert_rows(session, ASSETS, [self._row(w.state, now) for w in new])
         self._update_rows(changed, now)
@@ -118,7 +121,7 @@ class Writer:
         row = {COLUMN.get(f, f): state[f] for f in assets.FIELDS if f != "tags"}
         row.update(
             id=state["_id"], version=state["_version"], updated_at=now, field_sources=state["_sources"],
-            updated_by=self.actor.user_id, last_import_id=self.run_id, last_seen_at=now,
+            updated_by=self.actor.user_id, last_import_id=self.run_id, last_seen_at=now, missed_since=None,
             first_seen_at=state["_first_seen_at"] or now,
             search_text=assets.search_text_of(state, state["aliases"], state["tags"]),
         )
@@ -234,11 +237,13 @@ class Writer:
 
 def touch_seen(session: Session, which: Any, now: datetime) -> list[uuid.UUID]:
     """Record that imports saw these assets (`which`: a condition on `assets`). Bookkeeping,
-    not a change: no version, no audit event, and at most once per SEEN_REFRESH per asset.
+    not a change: no version, no audit event, and at most once per SEEN_REFRESH per asset
+    (at once for an asset a covering scan had missed: the sighting clears `missed_since`).
     Returns the ids it wrote (an identical re-import within SEEN_REFRESH writes none)."""
     return list(session.scalars(
         update(ASSETS)
-        .where(which, or_(ASSETS.c.last_seen_at.is_(None), ASSETS.c.last_seen_at < now - SEEN_REFRESH))
-        .values(last_seen_at=now, updated_at=ASSETS.c.updated_at)
+        .where(which, or_(ASSETS.c.last_seen_at.is_(None), ASSETS.c.last_seen_at < now - SEEN_REFRESH,
+                          ASSETS.c.missed_since.is_not(None)))
+        .values(last_seen_at=now, missed_since=None, updated_at=ASSETS.c.updated_at)
         .returning(ASSETS.c.id)
     ))
