@@ -32,7 +32,7 @@ ASSET_FIELDS = {
     "criticality", "data_classification", "encrypted_at_rest", "tls_required",
     "publicly_accessible", "backup_retention_days", "last_backup_at", "deletion_protection",
     "has_connection_string", "metadata", "notes", "tags", "source", "confidence",
-    "first_seen_at", "last_seen_at", "last_import_id", "locked_fields", "stale", "version",
+    "first_seen_at", "last_seen_at", "last_import_id", "locked_fields", "stale", "seen", "missed_since", "version",
     "created_at", "created_by", "updated_at", "updated_by", "deleted_at", "deleted_by",
     "merged_into",
 }
@@ -450,11 +450,13 @@ def inventory(session) -> dict[str, Asset]:  # type: ignore[no-untyped-def]
              criticality="low", owner="payments", host="hosth", tags=["PCI"]),
     ]
     made = {r["name"]: asset_service.create(session, SYSTEM, r) for r in rows}
-    # stale: active and last seen by an import longer ago than stale_after_days
+    # stale: active and missed by covering scans for longer than stale_after_days (SPEC §6);
+    # delta too, but it is deprecated; the others were never seen by discovery (unverified)
     days = int(settings.get(session, "stale_after_days"))
     old, recent = utcnow() - timedelta(days=days + 5), utcnow() - timedelta(days=1)
-    for name, seen in (("golf", old), ("hotel", recent), ("delta", old)):
-        session.execute(update(Asset).where(Asset.id == made[name].id).values(last_seen_at=seen))
+    for name, seen, missed in (("golf", old, old), ("hotel", recent, None), ("delta", old, old)):
+        session.execute(update(Asset).where(Asset.id == made[name].id)
+                        .values(last_seen_at=seen, missed_since=missed))
     session.commit()
     asset_service.delete(session, SYSTEM, made["charlie"].id)
     session.expire_all()
@@ -479,6 +481,10 @@ FILTERS = {
     "tag-case": ("tag=PCI", lambda a: "pci" in _tags(a)),
     "stale": ("stale=true", lambda a: a.name == "golf"),
     "not-stale": ("stale=false", lambda a: a.name != "golf"),
+    "seen-stale": ("seen=stale", lambda a: a.name == "golf"),
+    "seen-fresh": ("seen=fresh", lambda a: a.name in ("delta", "hotel")),
+    "seen-unverified": ("seen=unverified", lambda a: a.last_seen_at is None),
+    "seen-combined": ("seen=fresh&environment=production", lambda a: a.name in ("delta", "hotel")),
     "combined": ("engine=postgresql&environment=production&owner=payments",
                  lambda a: a.name in ("alpha", "hotel")),
     "deleted-included": ("include_deleted=true", None),
@@ -585,8 +591,6 @@ API_BODY = {
 
 
 def test_api_changes_are_audited_like_the_web_ui(app, client, make_token, make_user, session):
-    # the same direct edit through both (approval of production high assets is another test's)
-    settings.update(session, SYSTEM, {"approval_required": {"enabled": False}})
     issued = make_token("analyst", name="deploy-bot")
     web_user = make_user("analyst")
     browser = app.test_client()

@@ -12,7 +12,7 @@ from sqlalchemy import select, text, update
 
 from tests.factories import make_asset
 from tests.web.browser import HTMX, field_value, form_values
-from tests.web.pages import alert_text, parse
+from tests.web.pages import alert_text, labelled_control, parse
 from webapp.models import Asset, AuditAction, AuditEvent
 from webapp.models.base import utcnow
 from webapp.services import assets as asset_service
@@ -200,12 +200,27 @@ def test_stale_filter(client, session, login_as):
     seen = {stale.id: now - timedelta(days=60), fresh.id: now - timedelta(days=1),
             retired.id: now - timedelta(days=60)}
     for asset_id, when in seen.items():
-        session.execute(update(Asset).where(Asset.id == asset_id).values(last_seen_at=when))
+        # SPEC §6: stale is missed by covering scans (missed_since), not merely unseen
+        missed = when if when < now - timedelta(days=30) else None
+        session.execute(update(Asset).where(Asset.id == asset_id).values(last_seen_at=when, missed_since=missed))
+    long_unseen = make_asset(session, name="unscanned")  # never missed by a scan that covered it
+    session.execute(update(Asset).where(Asset.id == long_unseen.id).values(last_seen_at=now - timedelta(days=90)))
     session.commit()
     login_as("viewer")
     assert result_names(client.get("/assets?stale=true").data) == ["stale"]
     assert result_names(client.get("/assets?stale=false").data) == ["fresh", "never-seen",
-                                                                       "retired-old"]
+                                                                       "retired-old", "unscanned"]
+    # the `Seen by discovery` filter: labelled, reflected in the URL and the control
+    for seen_arg, expected in (("stale", ["stale"]), ("unverified", ["never-seen"]),
+                               ("fresh", ["fresh", "retired-old", "unscanned"])):
+        response = client.get(f"/assets?seen={seen_arg}")
+        assert response.status_code == 200
+        assert result_names(response.data) == expected
+        assert field_value(response.data, "f-seen") == seen_arg
+    assert labelled_control(parse(client.get("/assets").data), "Seen by discovery").get("name") == "seen"
+    partial = client.get("/assets?seen=stale", headers=HTMX)
+    assert partial.status_code == 200 and result_names(partial.data) == ["stale"]
+    assert client.get("/assets?seen=sometimes").status_code in (400, 422)
 
 
 # --- sorting ----------------------------------------------------------------------------------
@@ -364,9 +379,7 @@ def test_edit_records_the_change_in_history_and_locks_the_field(client, session,
 def test_edit_conflict_shows_their_change_keeps_mine_and_loses_nothing(
     app, client, session, login_as
 ):
-    # staging: raising a production asset's criticality to high would need approval
-    asset_id = make_asset(session, name="ledger", owner="team-a@example.com", port=5432,
-                          environment="staging").id
+    asset_id = make_asset(session, name="ledger", owner="team-a@example.com", port=5432).id
     url = f"/assets/{asset_id}/edit"
     alice = login_as("analyst")
     bob_client = app.test_client()
