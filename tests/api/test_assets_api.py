@@ -591,6 +591,8 @@ API_BODY = {
 
 
 def test_api_changes_are_audited_like_the_web_ui(app, client, make_token, make_user, session):
+    # the same direct edit through both (approval of production high assets is another test's)
+    settings.update(session, SYSTEM, {"approval_required": {"enabled": False}})
     issued = make_token("analyst", name="deploy-bot")
     web_user = make_user("analyst")
     browser = app.test_client()

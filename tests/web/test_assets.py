@@ -379,7 +379,9 @@ def test_edit_records_the_change_in_history_and_locks_the_field(client, session,
 def test_edit_conflict_shows_their_change_keeps_mine_and_loses_nothing(
     app, client, session, login_as
 ):
-    asset_id = make_asset(session, name="ledger", owner="team-a@example.com", port=5432).id
+    # staging: raising a production asset's criticality to high would need approval
+    asset_id = make_asset(session, name="ledger", owner="team-a@example.com", port=5432,
+                          environment="staging").id
     url = f"/assets/{asset_id}/edit"
     alice = login_as("analyst")
     bob_client = app.test_client()

@@ -57,7 +57,7 @@ from webapp.models import (
     ImportRun,
 )
 from webapp.models.base import utcnow
-from webapp.services import assets, bulk, conflicts, proposals, relationships, review_bulk
+from webapp.services import assets, bulk, conflicts, database, proposals, relationships, review_bulk
 from webapp.services.actor import Actor
 from webapp.services.asset_validation import FIELDS, NOT_NULL_DEFAULTS
 from webapp.services.bulk_actions import (  # noqa: F401 (re-exported: one module per area)
@@ -279,6 +279,9 @@ def execute(session: Session, change_set_id: uuid.UUID | str, *, runner: str = "
                 f"Stopped after {progress.processed:,} assets: {type(exc).__name__}. The batches "
                 "before it were applied; undo them, or make the change again.")
     else:
+        done = get(session, change_set.id)  # a large bulk change refreshes the planner's statistics
+        database.analyze_changed(session, {"assets": done.changed, "audit_events": done.changed,
+                                           "change_set_items": done.matched})
         _finish(session, change_set.id, ChangeSetStatus.succeeded)
     return get(session, change_set.id)
 

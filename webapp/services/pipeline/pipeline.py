@@ -234,6 +234,10 @@ class Pipeline:
                 "update it."
             )
             return result
+        if decision.how == "sighting":  # confirms the asset; its fields are left alone
+            work.setdefault(asset_id, Work(state, False, state["_version"]))
+            result.message = f"An open port the scanner could not fingerprint: a sighting of “{state['name']}”."
+            return result
         raw, held, why = self.reconciler.reconcile(state, it, decision.how, self.said.get(asset_id))
         if held:
             flag_fields(it, state, held, result, why)
