@@ -24,14 +24,12 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import case, func, literal, select, union_all, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from webapp.discovery import DiscoveryError, detect_format, parse
 from webapp.models import (
@@ -60,6 +58,14 @@ from webapp.services import (
 from webapp.services.actor import Actor
 from webapp.services.coverage import finish_run as record_coverage
 from webapp.services.errors import InvalidState, NotFound, ValidationFailed, is_connection_error
+from webapp.services.import_outcomes import (  # noqa: F401 (re-exported: callers read them here)
+    APPLIED,
+    RecordView,
+    Sighting,
+    asset_names,
+    run_numbers,
+    sightings,
+)
 from webapp.services.pipeline import IMPORT_LOCK, ROW_ERRORS_MAX, Pipeline, touch_seen
 
 log = logging.getLogger(__name__)
@@ -495,15 +501,6 @@ def list_runs(session: Session, *, limit: int = 50, before_number: int | None = 
     return list(session.scalars(stmt))
 
 
-def asset_names(session: Session, asset_ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
-    """{asset id: name} of the assets a page of records names (one query; purged ones are
-    missing)."""
-    ids = {i for i in asset_ids if i is not None}
-    if not ids:
-        return {}
-    return dict(session.execute(select(Asset.id, Asset.name).where(Asset.id.in_(ids))).tuples().all())
-
-
 def list_records(
     session: Session,
     run_id: uuid.UUID | str,
@@ -531,81 +528,3 @@ def list_records(
     elif outcome is not None:
         stmt = stmt.where(ImportRecord.outcome == outcome)
     return [RecordView.replayed(record, run) for record in session.scalars(stmt)]
-
-
-# outcomes that leave the asset as the record describes it: seen again, they are `unchanged`
-APPLIED = (RecordOutcome.created, RecordOutcome.updated, RecordOutcome.unchanged)
-
-
-@dataclass(frozen=True)
-class RecordView:
-    """A record outcome as a replayed run reports it (read-only, like ImportRecord's columns)."""
-
-    run_id: uuid.UUID
-    seq: int
-    key: str
-    outcome: RecordOutcome
-    asset_id: uuid.UUID | None
-    conflict_id: uuid.UUID | None
-    asset_version: int | None
-    message: str | None
-    changes: dict[str, Any] | None
-    fingerprint: str | None
-    seen_at: datetime
-
-    @classmethod
-    def replayed(cls, record: ImportRecord, run: ImportRun) -> RecordView:
-        outcome = RecordOutcome.unchanged if record.outcome in APPLIED else record.outcome
-        return cls(run.id, record.seq, record.key, outcome, record.asset_id, record.conflict_id,
-                   record.asset_version, record.message, None, record.fingerprint,
-                   run.started_at or run.created_at)
-
-
-@dataclass(frozen=True)
-class Sighting:
-    run_id: uuid.UUID
-    number: int
-    source: str
-    format: str
-    key: str
-    outcome: RecordOutcome
-    seen_at: datetime
-
-
-def sightings(session: Session, asset_id: uuid.UUID, *, limit: int = 50) -> list[Sighting]:
-    """Which (real, not dry) runs saw this asset, under which record key, when; newest first.
-    A replayed run saw what the run it replayed saw."""
-    replay = aliased(ImportRun)
-    direct = (
-        select(
-            ImportRun.id, ImportRun.number, ImportRun.source, ImportRun.format,
-            ImportRecord.key, ImportRecord.outcome.label("outcome"), ImportRecord.seen_at.label("seen_at"),
-        )
-        .join(ImportRun, ImportRun.id == ImportRecord.run_id)
-        .where(ImportRecord.asset_id == asset_id, ImportRun.dry_run.is_(False))
-    )
-    again = case((ImportRecord.outcome.in_(APPLIED), literal(RecordOutcome.unchanged.value)),
-                 else_=ImportRecord.outcome)
-    replayed = (
-        select(
-            replay.id, replay.number, replay.source, replay.format,
-            ImportRecord.key, again.label("outcome"), replay.created_at.label("seen_at"),
-        )
-        .join(replay, replay.replay_of == ImportRecord.run_id)
-        .where(ImportRecord.asset_id == asset_id)
-    )
-    both = union_all(direct, replayed).subquery()
-    rows = session.execute(select(both).order_by(both.c.seen_at.desc(), both.c.number.desc()).limit(limit))
-    return [
-        Sighting(run_id, number, source, fmt, key, RecordOutcome(outcome), seen_at)
-        for run_id, number, source, fmt, key, outcome, seen_at in rows
-    ]
-
-
-def run_numbers(session: Session, run_ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, int]:
-    """Runs' numbers ("import #N") by id, in one query for a whole page."""
-    ids = {i for i in run_ids if i is not None}
-    if not ids:
-        return {}
-    return dict(session.execute(
-        select(ImportRun.id, ImportRun.number).where(ImportRun.id.in_(ids))).tuples().all())
