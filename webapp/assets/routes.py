@@ -67,7 +67,7 @@ def index() -> Response:
         query = asset_search.parse_query(_list_args(), max_limit=200)
         if "limit" not in request.args:  # the person's own page size, unless the link says one
             query.limit = display.page_size
-        page = asset_search.list_assets(db.session, query)
+        page = asset_search.list_assets(db.session, query, fields=display.fields)
         errors: dict[str, str] = {}
     except ValidationFailed as exc:
         query, page, errors = asset_search.AssetQuery(), None, exc.errors
