@@ -75,6 +75,7 @@ SOURCE_MAX = 100
 FILENAME_MAX = 255
 # the defaults of the app's IMPORT_BATCH_SIZE and IMPORT_STALE_SECONDS (webapp/config.py)
 BATCH_SIZE = 5000  # records per transaction
+FREEZE_MIN = 5000  # records from which a run keeps the garbage collector off its parsed records
 STALE_SECONDS = 300  # a running import without a heartbeat this long has lost its worker
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -230,7 +231,7 @@ def execute(
         except DiscoveryError as exc:
             return _finish(session, run, ImportStatus.failed, error=str(exc))
         del data
-        with _long_lived() as keep:
+        with _long_lived(len(result.records) >= FREEZE_MIN) as keep:
             run.total = len(result.records)
             if _status(session, run)[0] != ImportStatus.running:
                 return _left_by_reaper(session, run)
@@ -290,11 +291,16 @@ def _record_failure(session: Session, run_id: uuid.UUID, error: str, attempts: i
 
 
 @contextlib.contextmanager
-def _long_lived() -> Iterator[Callable[[], None]]:
-    """While a run executes: the parsed records (and what batches keep: bridges, a dry run's
-    overlay) live until it ends, so the collector is kept from scanning them again and again
-    (full collections over 100,000 records cost seconds per batch). Acyclic garbage is still
-    freed at once by reference counting. Yields `keep`, to call after each batch."""
+def _long_lived(large: bool) -> Iterator[Callable[[], None]]:
+    """While a large run executes: the parsed records (and what batches keep: bridges, a dry
+    run's overlay) live until it ends, so the collector is kept from scanning them again and
+    again (full collections over 100,000 records cost seconds per batch). Acyclic garbage is
+    still freed at once by reference counting. Yields `keep`, to call after each batch. A small
+    run skips it: its one full collection of a long-lived worker's heap would cost more than
+    the run."""
+    if not large:
+        yield lambda: None
+        return
     thresholds = gc.get_threshold()
     gc.collect()
     gc.freeze()
