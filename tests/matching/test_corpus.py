@@ -58,7 +58,8 @@ def names_of(record: DiscoveredRecord) -> set[str]:
 
 @pytest.mark.parametrize("file", corpus()["files"])
 def test_every_record_of_each_file_is_labelled_and_every_label_is_produced(file):
-    keys = [record.key for record in parsed(file)]
+    # a port nmap could not fingerprint is no database: a sighting of one, never labelled
+    keys = [record.key for record in parsed(file) if not record.sighting_only]
     labels = corpus()["records"][file]
     assert len(keys) == len(set(keys))
     assert [r.key for r in parsed(file) if r.error] == []
