@@ -110,7 +110,7 @@ def test_the_tab_renders_for_every_role_and_only_analysts_see_the_controls(clien
     assert response.status_code == 200 and in_app_layout(html)
     page = parse(html)
     tabs = page.find("nav", aria_label="Asset sections")
-    assert [a.text for a in tabs.find_all("a")] == ["Overview", "Relationships", "Policy", "History"]
+    assert [a.text for a in tabs.find_all("a")] == ["Overview", "Relationships", "Policy", "History", "Sources"]
     assert tabs.find("a", aria_current="page").text == "Relationships"
     assert link_rows(html) == ["app-db depends on orders-db | reads the orders schema | manual"]
     assert page.by_id("relationships-panel").find("a", href=tab_url(orders)) is not None
