@@ -311,6 +311,8 @@ def test_a_bulk_action_re_evaluates_each_batch(session):
     from webapp.services import change_sets
     from webapp.services.bulk_actions import BulkAction, Selection
 
+    # staging high -> production high would wait for a second person (four-eyes): not this test's
+    settings.update(session, ACTOR, {"approval_required": {"enabled": False}})
     made = [make_asset(session, environment="staging", **{k: v for k, v in POSTURE.items()
                                                           if k != "deletion_protection"})
             for _ in range(3)]
