@@ -23,7 +23,7 @@ from werkzeug.datastructures import ImmutableMultiDict
 from tests.factories import make_asset
 from tests.review_factories import make_run, possible_duplicate
 from webapp.models import Notification
-from webapp.services import change_sets, dispatch, outbox, relationships, webhooks
+from webapp.services import change_sets, dispatch, outbox, proposals, relationships, webhooks
 from webapp.services.actor import Actor
 from webapp.web.filters import field_label
 from webapp.web.request import CheckedRequest
@@ -104,7 +104,10 @@ def world(app, session, client, login_as, make_token) -> dict[str, Any]:  # type
     session.commit()
     dispatch.dispatch_pending(session)
     notification = session.scalars(select(Notification).where(Notification.user_id == admin.id)).first()
-    return {"asset_id": a.id, "conflict_id": conflict.id, "run_id": run.id,
+    critical = make_asset(session, name="ledger-db", environment="production", criticality="critical")
+    proposal = proposals.submit(session, Actor(user_id=admin.id, label=admin.email), critical.id,
+                                {"owner": "x@example.com"}, expected_version=critical.version)
+    return {"asset_id": a.id, "conflict_id": conflict.id, "run_id": run.id, "proposal_id": proposal.id,
             "relationship_id": rel.id, "change_set_id": change_set.id, "user_id": admin.id,
             "webhook_id": webhook.id, "notification_id": notification.id,
             "framework_id": "soc2", "headers": token.headers}

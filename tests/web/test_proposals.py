@@ -131,3 +131,11 @@ def test_admin_turns_approval_off_in_settings_audited(client, session, login_as)
     data["owner"] = "b@example.com"
     client.post(url, data=data)
     assert _asset(session, asset.id).owner == "b@example.com"
+
+
+def test_only_admins_change_the_approval_rule(app, session, login_as):
+    for role in ("viewer", "analyst", "reviewer"):
+        other = app.test_client()
+        login_as(role, test_client=other)
+        response = other.post("/admin/settings/approval", data={"environments": ["production"]})
+        assert response.status_code == 403, role

@@ -699,7 +699,9 @@ def test_matrix_covers_every_mutating_route(app):
     everyone = {"/logout", "/login", "/setup", "/account", "/audit/verify", "/account/tokens",
                 "/account/tokens/<token_id>/revoke",
                 # one's own notifications (tests/web/test_notifications_pages.py)
-                "/notifications/read-all", "/notifications/<notification_id>/read", "/account/notifications"}
+                "/notifications/read-all", "/notifications/<notification_id>/read", "/account/notifications",
+                # four-eyes approval: roles, self-approval and settings in tests/web/test_proposals.py
+                "/conflicts/proposals/<proposal_id>/<decision>", "/admin/settings/approval"}
     missing = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static" or rule.rule.startswith("/api/"):
