@@ -83,6 +83,10 @@ class Config:
         # scheduled tasks (SPEC §13): a scheduler thread in each web process (one acts at a
         # time), by default only without Redis; with Redis, run `flask scheduler` instead
         self.SCHEDULER_THREAD = _bool(env.get("SCHEDULER_THREAD"), default=not self.REDIS_URL)
+        # a directory for compiled templates, shared by every process and app instance pointed at
+        # it (Jinja checks each template's source before using its cached code): a new process
+        # renders its first pages without compiling ~90 templates first
+        self.TEMPLATE_CACHE_DIR = env.get("TEMPLATE_CACHE_DIR") or None
         # webhooks (SPEC §9, §13): private, loopback and link-local receivers only when true (tests,
         # closed networks); seconds a receiver has to answer; send right after an event's commit
         # (else only the scheduler's minute sweep sends)
