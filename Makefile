@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5000
 FLASK  := $(BIN)/flask --app webapp
+# pytest-xdist workers for `make test` (each gets its own test database and Redis database)
+TEST_WORKERS ?= auto
 
 .PHONY: run test bench lint format clean
 
@@ -30,7 +32,7 @@ run: $(VENV)/.runtime
 ## (PostgreSQL/Redis/Chromium tests need TEST_DATABASE_URL, REDIS_URL, chromium)
 test: $(VENV)/.dev
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## Build benchmark data on PostgreSQL and print one line per figure (BENCH_DATABASE_URL overrides)
 bench: $(VENV)/.dev

@@ -7,8 +7,10 @@ and listed loudly at the end; under CI=true they fail instead.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from cryptography.fernet import Fernet
@@ -32,10 +35,34 @@ from webapp.services.actor import Actor
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
 REDIS_URL = os.environ.get("REDIS_URL") or None
+# `make test` runs the suite on pytest-xdist workers (gw0, gw1, …): each has a database of its
+# own beside TEST_DATABASE_URL's (inventory_ci_gw1, created when missing) and a Redis database
+# of its own counted down from REDIS_URL's, as two pytest runs must never share either
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def _worker_urls(database_url: str | None, redis_url: str | None, worker: str) -> tuple[str | None, str | None]:
+    number = int(worker.removeprefix("gw"))
+    if database_url:
+        url = make_url(database_url)
+        database_url = url.set(database=f"{url.database}_{worker}").render_as_string(hide_password=False)
+    if redis_url:
+        parts = urlsplit(redis_url)
+        db = int(parts.path.strip("/") or 0)
+        redis_url = urlunsplit(parts._replace(path=f"/{(db - number) % 16}"))
+    return database_url, redis_url
+
+
+if XDIST_WORKER:
+    TEST_DATABASE_URL, REDIS_URL = _worker_urls(TEST_DATABASE_URL, REDIS_URL, XDIST_WORKER)
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TEST_KEY = Fernet.generate_key().decode()
 PASSWORD = "correct horse battery staple"
+# compiled templates shared by the run's ~3,000 apps: each new app compiled the ~90 templates it
+# rendered again, most of a page test's time
+TEMPLATE_CACHE_DIR = tempfile.mkdtemp(prefix="inventory-test-templates-")
+atexit.register(shutil.rmtree, TEMPLATE_CACHE_DIR, ignore_errors=True)
 
 _missing: Counter[str] = Counter()
 
@@ -72,6 +99,7 @@ def base_config(database_url: str) -> dict[str, object]:
         "LOGIN_MAX_FAILURES": 5,
         "LOGIN_IP_MAX_FAILURES": 20,
         "LOGIN_LOCKOUT_SECONDS": 900,
+        "TEMPLATE_CACHE_DIR": TEMPLATE_CACHE_DIR,
     }
 
 
@@ -84,11 +112,22 @@ def migrate_to_head(database_url: str) -> None:
         _db.engine.dispose()
 
 
+def _create_database(database_url: str) -> None:
+    url = make_url(database_url)
+    server = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": url.database}):
+            conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+    server.dispose()
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> str | None:
     """The PostgreSQL test database, migrated to head once per run (None without one)."""
     if not TEST_DATABASE_URL:
         return None
+    if XDIST_WORKER:
+        _create_database(TEST_DATABASE_URL)
     engine = create_engine(TEST_DATABASE_URL)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
