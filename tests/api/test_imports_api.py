@@ -450,7 +450,7 @@ def test_runs_are_listed_newest_first_with_a_cursor(app, client, analyst):
         assert_problem(response, 422)
 
 
-@pytest.mark.parametrize("run_id", [str(uuid.uuid4()), "not-a-uuid", "1"])
+@pytest.mark.parametrize("run_id", ["0b8a4d7e-3c1f-4e5a-9b2d-6f7e8a9c0d1e", "not-a-uuid", "1"])
 def test_an_unknown_run_is_a_404_problem(run_id, client, analyst):
     for path in (f"/api/v1/imports/{run_id}", f"/api/v1/imports/{run_id}/records"):
         assert_problem(client.get(path, headers=analyst.headers), 404)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -230,6 +229,9 @@ def _cursor(*parts: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+# a fixed id: pytest-xdist workers must collect the same parameter ids
+UNKNOWN_ID = "6f1c2b9e-8d4a-4c3e-a5b7-0e9d8c7b6a51"
+
 BAD_LIST_ARGS = [
     ({"engine": "nope"}, "Engine", "Choose one of"),
     ({"environment": "mars"}, "Environment", "Choose one of"),
@@ -246,20 +248,20 @@ BAD_LIST_ARGS = [
     ({"before": "%%%"}, "Cursor", "not valid"),
     ({"after": _cursor("name", "x")}, "Cursor", "not valid"),
     ({"after": _cursor("name", "x", "not-a-uuid")}, "Cursor", "not valid"),
-    ({"after": _cursor("owner", "x", str(uuid.uuid4()))}, "Cursor", "not valid"),  # other sort
-    ({"after": _cursor("name", {"a": 1}, str(uuid.uuid4()))}, "Cursor", "not valid"),
-    ({"after": _cursor("name", 5, str(uuid.uuid4()))}, "Cursor", "not valid"),
-    ({"after": _cursor("name", None, str(uuid.uuid4()))}, "Cursor", "not valid"),
+    ({"after": _cursor("owner", "x", UNKNOWN_ID)}, "Cursor", "not valid"),  # other sort
+    ({"after": _cursor("name", {"a": 1}, UNKNOWN_ID)}, "Cursor", "not valid"),
+    ({"after": _cursor("name", 5, UNKNOWN_ID)}, "Cursor", "not valid"),
+    ({"after": _cursor("name", None, UNKNOWN_ID)}, "Cursor", "not valid"),
     ({"after": _cursor("name", "x", 5)}, "Cursor", "not valid"),
     ({"after": _cursor("name", "x", None)}, "Cursor", "not valid"),
-    ({"sort": "criticality", "after": _cursor("criticality", "high", str(uuid.uuid4()))},
+    ({"sort": "criticality", "after": _cursor("criticality", "high", UNKNOWN_ID)},
      "Cursor", "not valid"),
-    ({"sort": "updated_at", "after": _cursor("updated_at", "soon", str(uuid.uuid4()))},
+    ({"sort": "updated_at", "after": _cursor("updated_at", "soon", UNKNOWN_ID)},
      "Cursor", "not valid"),
-    ({"sort": "updated_at", "after": _cursor("updated_at", 5, str(uuid.uuid4()))},
+    ({"sort": "updated_at", "after": _cursor("updated_at", 5, UNKNOWN_ID)},
      "Cursor", "not valid"),
     ({"sort": "updated_at", "after": _cursor("updated_at", "2026-01-01T00:00:00",
-                                             str(uuid.uuid4()))}, "Cursor", "not valid"),
+                                             UNKNOWN_ID)}, "Cursor", "not valid"),
 ]
 
 
