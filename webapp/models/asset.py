@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -151,3 +152,14 @@ class Asset(UUIDPrimaryKey, Timestamps, Base):
     @property
     def has_connection_string(self) -> bool:
         return self.connection_string_encrypted is not None
+
+
+# the owner filter (a prefix of lower(owner)) of live assets, PostgreSQL only: a range of this
+# index instead of reading every row (SPEC §11; at 1,000,000 assets counting a median owner's
+# assets scanned the table for 0.9 s). SQLite cannot reflect an expression index.
+Index(
+    "ix_assets_live_owner",
+    func.lower(Asset.owner).label("owner_lower"),
+    postgresql_ops={"owner_lower": "text_pattern_ops"},
+    postgresql_where=text("deleted_at IS NULL"),
+).ddl_if(dialect="postgresql")
