@@ -55,14 +55,24 @@ def _asset(row: tuple) -> dict:  # type: ignore[type-arg]
     return values
 
 
+def migrate(url: str):  # type: ignore[no-untyped-def]
+    """Bring the file's schema to head (a reused file too); the app on it."""
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+    from webapp.extensions import db
+
+    app = create_app(data.app_config(url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return app
+
+
 def build(url: str, n: int) -> float:
     """A new file at the schema's head with n generated assets, their tags and identifier keys,
     and the bench admin; returns the seconds it took."""
-    from flask_migrate import upgrade
-
     from bench.run import ensure_admin
-    from webapp import create_app
-    from webapp.extensions import db
     from webapp.models import Asset, AssetIdentifier, Tag, asset_tags
 
     began = time.perf_counter()
@@ -70,10 +80,7 @@ def build(url: str, n: int) -> float:
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         stale.unlink(missing_ok=True)
-    app = create_app(data.app_config(url))
-    with app.app_context():
-        upgrade()
-        db.engine.dispose()
+    app = migrate(url)
     engine = create_engine(url)  # the app's pragmas apply: WAL, busy timeout
     now = datetime.now(UTC).replace(microsecond=0)
     with engine.begin() as conn:
@@ -105,6 +112,7 @@ def prepare(url: str, n: int) -> None:
     """Reuse the file when it holds n assets, else build it; say which."""
     existing = asset_count(url)
     if existing == n:
+        migrate(url)
         print(f"embedded: {n:,} assets already in {_path(url)}, reused", flush=True)
         return
     seconds = build(url, n)
