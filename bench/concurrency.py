@@ -275,7 +275,8 @@ def run(url: str, *, seconds: int = DURATION_S, connections: int = CONNECTIONS,
         server = embedded_server(url)
     else:
         workers = workers or 2 * (os.cpu_count() or 1)
-        options = ["--workers", str(workers), "--worker-class", "sync"]
+        # --threads 1: with the config file's threads gunicorn would turn "sync" into gthread
+        options = ["--workers", str(workers), "--worker-class", "sync", "--threads", "1"]
         server = f"{workers} sync workers"
     database = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
     cookie = session_cookie(url)
