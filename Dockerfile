@@ -15,7 +15,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     FLASK_APP=webapp \
     INVENTORY_ENV=production \
-    WEB_CONCURRENCY=2 \
     MAX_UPLOAD_MB=50
 
 # A writable home of its own: gunicorn puts its control socket in ~/.gunicorn/.

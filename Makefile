@@ -23,10 +23,11 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	@touch $@ $(VENV)/.runtime
 
 ## Serve the app on http://127.0.0.1:$(PORT) (SQLite in instance/ unless DATABASE_URL is set)
+## with gunicorn: WEB_WORKERS gthread processes (1 on SQLite) of WEB_THREADS threads (8)
 run: $(VENV)/.runtime
 	$(BIN)/python -m webapp.instance
 	$(FLASK) db upgrade
-	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+	$(BIN)/gunicorn -c python:webapp.gunicorn_conf --bind 127.0.0.1:$(PORT) wsgi:app
 
 ## Check the architecture's import contracts, then run the whole test suite
 ## (PostgreSQL/Redis/Chromium tests need TEST_DATABASE_URL, REDIS_URL, chromium)

@@ -3,7 +3,9 @@
 Both sides run under gunicorn with the same settings (`webapp/gunicorn_conf.py`, sync workers,
 two per core, on 127.0.0.1) and are driven by the same wrk (Debian package `wrk`): 50
 connections, each sending its next request when the previous answer arrived, for a bounded time
-and at most MAX_REQUESTS requests per wrk thread.
+and at most MAX_REQUESTS requests per wrk thread. The embedded default (`bench/embedded.py`) is
+measured the same way on a SQLite file, both sides served as `make run` serves the app (the
+config file's defaults: one gthread worker of WEB_THREADS threads).
 
 - product: `wsgi:app` on the bench database, signed in as the bench admin (its session cookie);
 - floor: `bench/page_floor.py`, a bare Flask + Jinja page running one SQL statement for the same
@@ -89,11 +91,12 @@ class Side:
 class Result:
     product: Side
     floor: Side
-    workers: int
+    server: str  # how gunicorn served both sides: "4 sync workers"
     connections: int
     duration_s: int
     load_average: tuple[float, float, float]
     label: str = "/assets under 50 clients"
+    database: str = "PostgreSQL"
 
     @property
     def rate_ratio(self) -> float:
@@ -111,7 +114,7 @@ class Result:
     def line(self) -> str:
         load = self.load_average
         return (
-            f"concurrency /assets ({self.connections} clients, {self.workers} sync workers, "
+            f"concurrency /assets on {self.database} ({self.connections} clients, {self.server}, "
             f"{self.duration_s}s): product {self.product.pages_per_s:.1f} pages/s "
             f"p95={self.product.p95_ms:.0f}ms errors={self.product.errors} | floor "
             f"{self.floor.pages_per_s:.1f} pages/s p95={self.floor.p95_ms:.0f}ms "
@@ -169,17 +172,16 @@ def _environment(url: str) -> dict[str, str]:
 class Server:
     """gunicorn serving `app_path` on a free 127.0.0.1 port until the block ends."""
 
-    def __init__(self, app_path: str, url: str, workers: int, log: Path) -> None:
+    def __init__(self, app_path: str, url: str, options: list[str], log: Path) -> None:
         self.port = _free_port()
-        self.app_path, self.url, self.workers, self.log = app_path, url, workers, log
+        self.app_path, self.url, self.options, self.log = app_path, url, options, log
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
         gunicorn = Path(sys.executable).with_name("gunicorn")
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(gunicorn), "-c", "python:webapp.gunicorn_conf", "--workers",
-                 str(self.workers), "--worker-class", "sync", "--bind",
+                [str(gunicorn), "-c", "python:webapp.gunicorn_conf", *self.options, "--bind",
                  f"127.0.0.1:{self.port}", "--no-control-socket", self.app_path],
                 cwd=ROOT, env=_environment(self.url), stdout=log, stderr=log,
             )
@@ -231,9 +233,9 @@ def wrk(port: int, path: str, cookie: str, seconds: int, connections: int, scrip
     return json.loads(lines[-1])
 
 
-def measure(label: str, app_path: str, path: str, url: str, cookie: str | None, workers: int,
-            seconds: int, connections: int, tmp: Path) -> Side:
-    with Server(app_path, url, workers, tmp / f"{label}.log") as server:
+def measure(label: str, app_path: str, path: str, url: str, cookie: str | None,
+            options: list[str], seconds: int, connections: int, tmp: Path) -> Side:
+    with Server(app_path, url, options, tmp / f"{label}.log") as server:
         server.wait(path, cookie)
         wrk(server.port, path, cookie or "", WARM_UP_S, connections, tmp)  # every worker warm
         figures = wrk(server.port, path, cookie or "", seconds, connections, tmp)
@@ -250,28 +252,49 @@ def measure(label: str, app_path: str, path: str, url: str, cookie: str | None, 
     )
 
 
+def embedded_server(url: str) -> str:
+    """What `make run`'s gunicorn settings give on this database (webapp/gunicorn_conf.py)."""
+    from webapp.config import Config
+
+    config = Config(_environment(url))
+    processes = "worker" if config.WEB_WORKERS == 1 else "workers"
+    return f"{config.WEB_WORKERS} gthread {processes} x {config.WEB_THREADS} threads"
+
+
 def run(url: str, *, seconds: int = DURATION_S, connections: int = CONNECTIONS,
-        workers: int | None = None) -> Result:
-    """Measure the floor, then the product, in the same run; print and return the figures."""
+        workers: int | None = None, embedded: bool = False) -> Result:
+    """Measure the floor, then the product, in the same run; print and return the figures.
+
+    `embedded`: both served with the config file's settings, as `make run` serves the app (on
+    the embedded default, a SQLite file), instead of `workers` sync workers."""
     if shutil.which("wrk") is None:
         raise SystemExit("the concurrency workload needs wrk: apt-get install wrk "
                          "(or pass --skip-concurrency)")
-    workers = workers or 2 * (os.cpu_count() or 1)
+    if embedded:
+        options: list[str] = []
+        server = embedded_server(url)
+    else:
+        workers = workers or 2 * (os.cpu_count() or 1)
+        # --threads 1: with the config file's threads gunicorn would turn "sync" into gthread
+        options = ["--workers", str(workers), "--worker-class", "sync", "--threads", "1"]
+        server = f"{workers} sync workers"
+    database = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
     cookie = session_cookie(url)
-    print(f"\nconcurrency: gunicorn, {workers} sync workers, wrk {connections} connections for "
+    print(f"\nconcurrency on {database}: gunicorn, {server}, wrk {connections} connections for "
           f"{seconds}s each (after {WARM_UP_S}s of warm-up), floor then product", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-concurrency-"))  # kept: gunicorn's logs
-    floor = measure("floor", "bench.page_floor:app", "/", url, None, workers, seconds,
+    floor = measure("floor", "bench.page_floor:app", "/", url, None, options, seconds,
                     connections, tmp)
     print(f"  floor:   {floor.pages_per_s:.1f} pages/s p50={floor.p50_ms:.0f}ms "
           f"p95={floor.p95_ms:.0f}ms p99={floor.p99_ms:.0f}ms n={floor.requests} "
           f"errors={floor.errors}", flush=True)
-    product = measure("product", "wsgi:app", "/assets", url, cookie, workers, seconds,
+    product = measure("product", "wsgi:app", "/assets", url, cookie, options, seconds,
                       connections, tmp)
     print(f"  product: {product.pages_per_s:.1f} pages/s p50={product.p50_ms:.0f}ms "
           f"p95={product.p95_ms:.0f}ms p99={product.p99_ms:.0f}ms n={product.requests} "
           f"errors={product.errors}", flush=True)
-    result = Result(product, floor, workers, connections, seconds, os.getloadavg())
+    result = Result(product, floor, server, connections, seconds, os.getloadavg(),
+                    label=f"/assets under {connections} clients on {database}", database=database)
     print(result.line(), flush=True)
     return result
 

@@ -2,8 +2,9 @@
 # Container entry point.
 #
 #   (no arguments) | web   apply migrations (retried until the database answers), then serve
-#                          with gunicorn on 0.0.0.0:8000 ($WEB_CONCURRENCY workers, default 2;
-#                          more gunicorn options via $GUNICORN_CMD_ARGS)
+#                          with gunicorn on 0.0.0.0:8000 (webapp/gunicorn_conf.py, as `make run`:
+#                          $WEB_WORKERS gthread workers, default 2, or 1 on SQLite, each of
+#                          $WEB_THREADS threads, default 8; more options via $GUNICORN_CMD_ARGS)
 #   worker                 an RQ worker with the app context (flask --app webapp worker)
 #   scheduler              the one scheduler of the scheduled tasks (flask --app webapp scheduler)
 #   migrate                apply migrations (retried), then the data steps, and exit
@@ -44,7 +45,7 @@ case "${1:-web}" in
         if [ "${RUN_MIGRATIONS:-1}" != "0" ]; then
             migrate
         fi
-        exec gunicorn -c python:webapp.gunicorn_conf wsgi:app --bind 0.0.0.0:8000 --workers "${WEB_CONCURRENCY:-2}"
+        exec gunicorn -c python:webapp.gunicorn_conf wsgi:app --bind 0.0.0.0:8000
         ;;
     worker)
         shift

@@ -61,6 +61,15 @@ class Config:
         )
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+        # the web server (webapp/gunicorn_conf.py): gunicorn's gthread worker processes, each
+        # serving WEB_THREADS requests at once. On SQLite one process by default: its threads
+        # share the in-process jobs and the scheduler thread, and the database has one writer
+        # anyway (WEB_CONCURRENCY is gunicorn's own name for the count, still honoured). The
+        # engine's default pool (5 connections kept, 10 more on demand) serves 8 request threads
+        # beside the job and scheduler threads; more threads than that wait for a connection
+        self.WEB_THREADS = int(env.get("WEB_THREADS", "8"))
+        self.WEB_WORKERS = int(env.get("WEB_WORKERS") or env.get("WEB_CONCURRENCY")
+                               or (1 if self.SQLALCHEMY_DATABASE_URI.startswith("sqlite") else 2))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.LOGIN_MAX_FAILURES = int(env.get("LOGIN_MAX_FAILURES", "5"))
         self.LOGIN_LOCKOUT_SECONDS = int(env.get("LOGIN_LOCKOUT_SECONDS", "900"))

@@ -1,9 +1,13 @@
 """Extensions, created unbound and attached to an app by `init_app` in the factory."""
 
+import sqlite3
+from typing import Any
+
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import Engine, event
 
 from webapp.models.base import Base
 
@@ -11,3 +15,30 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+
+# How long a SQLite statement waits for another connection's write lock before "database is
+# locked": longer than the longest write transaction (an import batch of IMPORT_BATCH_SIZE
+# records), so a page's write waits for the import's batch instead of failing.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Every new SQLite connection (the embedded default): WAL, so that readers never wait for
+    the writer nor the writer for readers (one writer at a time still); the busy timeout, so
+    that writers queue for the lock; synchronous=NORMAL, WAL's durable-on-checkpoint setting
+    (a power cut may lose the last commits, never corrupt the file). Other databases: nothing.
+
+    pysqlite's default ("legacy") transaction control stays: it begins a transaction right
+    before the first INSERT/UPDATE/DELETE, so a write transaction takes the lock with the busy
+    timeout's wait, instead of upgrading a reader's snapshot (which fails at once when another
+    writer got in first)."""
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")  # first: WAL may wait
+        cursor.execute("PRAGMA journal_mode = WAL")  # kept in the file; memory databases ignore it
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()

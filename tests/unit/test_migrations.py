@@ -64,3 +64,22 @@ def test_empty_postgresql_upgrades_to_head_without_drift(require_postgres, admin
     assert "pg_trgm" in extensions
     assert {"audit_events_no_update_delete", "audit_events_no_truncate"} <= triggers
     assert trgm_index is not None and "gin_trgm_ops" in trgm_index
+
+
+def test_sqlite_pages_the_live_assets_by_walking_the_name_index(tmp_path: Path):
+    """On SQLite the deleted_at index holds the trash only: with a full one, the planner took it
+    for `deleted_at IS NULL` and sorted every live asset for one page of /assets."""
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    migrate_to_head(url)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            plan = " | ".join(row[3] for row in conn.execute(text(
+                "EXPLAIN QUERY PLAN SELECT id, name FROM assets WHERE deleted_at IS NULL "
+                "ORDER BY name, id LIMIT 51")))
+            trash = " | ".join(row[3] for row in conn.execute(text(
+                "EXPLAIN QUERY PLAN SELECT id FROM assets WHERE deleted_at < '2026-01-01'")))
+    finally:
+        engine.dispose()
+    assert "ix_assets_name_id" in plan and "TEMP B-TREE" not in plan, plan
+    assert "ix_assets_deleted_at" in trash, trash

@@ -58,6 +58,10 @@ class Asset(UUIDPrimaryKey, Timestamps, Base):
             postgresql_using="gin",
             postgresql_ops={"search_text": "gin_trgm_ops"},
         ),
+        # the trash's age (retention purge). On SQLite only the trashed rows: its planner cannot
+        # tell that `deleted_at IS NULL` is nearly every row, took a full index for the live rows,
+        # then sorted them all for a page (150 ms at 100,000 assets instead of 0.5 ms)
+        Index("ix_assets_deleted_at", "deleted_at", sqlite_where=text("deleted_at IS NOT NULL")),
         # the few assets in the trash: a graph walk checks each asset it reaches against this
         # small index instead of reading the asset's row (webapp/services/relationships.py)
         Index("ix_assets_trashed_id", "id", postgresql_where=text("deleted_at IS NOT NULL"),
@@ -137,7 +141,7 @@ class Asset(UUIDPrimaryKey, Timestamps, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
-    deleted_at: Mapped[datetime | None] = mapped_column(index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column()
     deleted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     merged_into: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("assets.id"))
     # lower-cased text of every searchable field (tags included), kept by the service layer

@@ -1,8 +1,8 @@
 """The audit log: one function writes every event, in the caller's transaction.
 
 Events form a hash chain: `hash = sha256(canonical JSON of the event + prev_hash)`. Appends are
-serialised with a PostgreSQL advisory lock; a unique `prev_hash` makes a fork impossible on any
-backend. Every append also moves the chain's **anchor** (the newest event's id and hash, in the
+serialised with a PostgreSQL advisory lock (on SQLite, the database's write lock, taken before the
+last hash is read); a unique `prev_hash` makes a fork impossible on any backend. Every append also moves the chain's **anchor** (the newest event's id and hash, in the
 `settings` row `audit_anchor`) in the same transaction, so `verify` reports a log cut short (a
 TRUNCATE, or its newest events deleted) rather than an intact shorter chain. An operator keeps
 copies of the anchor elsewhere (`flask stats` prints it) and can check against one with
@@ -133,7 +133,7 @@ class _Canonical:
 
 
 def _lock_chain(session: Session) -> None:
-    bulk.advisory_lock(session, AUDIT_CHAIN_LOCK)
+    bulk.append_lock(session, AUDIT_CHAIN_LOCK)
 
 
 def record(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
+import sqlite3
 from typing import Any
 
 from sqlalchemy import (
@@ -41,6 +42,21 @@ def advisory_lock(session: Session, key: int) -> None:
     writer at a time anyway)."""
     if is_postgresql(session):
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def append_lock(session: Session, key: int) -> None:
+    """Lock for a read-then-append that must not interleave with another (the audit chain reads
+    its last hash, then appends after it), held until the transaction ends: the advisory lock
+    on PostgreSQL; on SQLite the database's write lock, taken now (`BEGIN IMMEDIATE`) unless
+    this transaction has written already and so holds it. (pysqlite begins a transaction only
+    before a write, so a read before it is outside any lock.)"""
+    if is_postgresql(session):
+        advisory_lock(session, key)
+        return
+    connection = session.connection()
+    dbapi_connection = connection.connection.dbapi_connection
+    if isinstance(dbapi_connection, sqlite3.Connection) and not dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def among(session: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
