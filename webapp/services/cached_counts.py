@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 # the tables whose writes change a cached figure (what `read` callers depend on)
-WATCHED = frozenset({"assets", "settings", "policy_results", "conflicts"})
+WATCHED = frozenset({"assets", "policy_results", "conflicts"})
 CHANGED = "cached_counts_changed"  # session.info: watched tables this transaction wrote
 GENERATION = "generation:"
 FIGURE = "figure:v1:"  # the version: a deploy that changes a figure's shape starts afresh
