@@ -249,7 +249,8 @@ def run_pages(app, args):  # type: ignore[no-untyped-def]
               f"{time.perf_counter() - t0:.1f}s")
     client = app.test_client()
     pages.sign_in(client, data.ADMIN_EMAIL, data.ADMIN_PASSWORD)
-    cases = pages.build_cases(app, client) + pages.build_api_cases(app, client, api_token(app))
+    cases = (pages.build_cases(app, client) + pages.build_summary_cases(app)
+             + pages.build_api_cases(app, client, api_token(app)))
     counts = pages.match_counts(app)
     print(
         "search terms (live rows matched): " + ", ".join(f"{t!r}={c:,}" for t, c in counts.items())
@@ -283,6 +284,9 @@ def run_pages(app, args):  # type: ignore[no-untyped-def]
         print("\nratio of each /assets case's p95 to the plain page's (SPEC §11: <= 1.5x): " + ", ".join(
             f"{r.label} {r.p95_ms / plain.p95_ms:.2f}x" for r in results
             if r.prefix == "assets page" and r is not plain))
+        print("ratio of the dashboard's and /policy's p95 to the plain /assets page's: " + ", ".join(
+            f"{r.prefix.strip()} {r.label} {r.p95_ms / plain.p95_ms:.2f}x" for r in results
+            if r.prefix in ("dashboard  ", "policy page")))
     return results, counts
 
 
