@@ -376,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
 
     total_s = time.perf_counter() - started
     load = os.getloadavg()
-    misses = [r.label for r in results if not r.ok] + [r.label for r in import_results if not r.ok]
+    misses = [f"{r.prefix.strip()} {r.label}" for r in results if not r.ok]
+    misses += [r.label for r in import_results if not r.ok]
     misses += [r.label for r in export_results if not r.ok]
     misses += [r.label for r in dump_results if not r.ok]
     if bulk_result is not None and not bulk_result.ok:
