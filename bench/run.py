@@ -256,7 +256,8 @@ def run_pages(app, args):  # type: ignore[no-untyped-def]
               f"{time.perf_counter() - t0:.1f}s")
     client = app.test_client()
     pages.sign_in(client, data.ADMIN_EMAIL, data.ADMIN_PASSWORD)
-    cases = pages.build_cases(app, client) + pages.build_api_cases(app, client, api_token(app))
+    cases = (pages.build_cases(app, client) + pages.build_summary_cases(app)
+             + pages.build_api_cases(app, client, api_token(app)))
     counts = pages.match_counts(app)
     print(
         "search terms (live rows matched): " + ", ".join(f"{t!r}={c:,}" for t, c in counts.items())
@@ -290,6 +291,9 @@ def run_pages(app, args):  # type: ignore[no-untyped-def]
         print("\nratio of each /assets case's p95 to the plain page's (SPEC §11: <= 1.5x): " + ", ".join(
             f"{r.label} {r.p95_ms / plain.p95_ms:.2f}x" for r in results
             if r.prefix == "assets page" and r is not plain))
+        print("ratio of the dashboard's and /policy's p95 to the plain /assets page's: " + ", ".join(
+            f"{r.prefix.strip()} {r.label} {r.p95_ms / plain.p95_ms:.2f}x" for r in results
+            if r.prefix in ("dashboard  ", "policy page")))
     return results, counts
 
 
@@ -383,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
 
     total_s = time.perf_counter() - started
     load = os.getloadavg()
-    misses = [r.label for r in results if not r.ok] + [r.label for r in import_results if not r.ok]
+    misses = [f"{r.prefix.strip()} {r.label}" for r in results if not r.ok]
+    misses += [r.label for r in import_results if not r.ok]
     misses += [r.label for r in export_results if not r.ok]
     misses += [r.label for r in dump_results if not r.ok]
     if bulk_result is not None and not bulk_result.ok:

@@ -27,6 +27,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from webapp import create_app
+from webapp.config import COUNTS_CACHE_PREFIX
 from webapp.extensions import db as _db
 from webapp.models import ApiToken, Role, User
 from webapp.services import auth as auth_service
@@ -182,8 +183,25 @@ def _truncate_all(url: str) -> None:
             conn.execute(text(f'DELETE FROM "{table}"'))
 
 
+def _forget_cached_counts() -> None:
+    """The database was emptied behind the apps' backs: so are the counts they cached in Redis
+    (generations and figures; an in-process cache dies with its app)."""
+    if not REDIS_URL:
+        return
+    from redis import Redis
+
+    client = Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=COUNTS_CACHE_PREFIX + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    _forget_cached_counts()
     pg = request.getfixturevalue("pg_url")
     if pg:
         _truncate_all(pg)

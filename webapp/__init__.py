@@ -27,11 +27,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         )
 
     from webapp.extensions import csrf, db, login_manager, migrate
+    from webapp.services import cached_counts
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True, render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
+    cached_counts.init_app(app)
 
     from webapp.admin import bp as admin_bp
     from webapp.assets import bp as assets_bp

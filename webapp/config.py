@@ -110,6 +110,27 @@ class Config:
         self.SMTP_URL = env.get("SMTP_URL") or None
         self.SMTP_FROM = env.get("SMTP_FROM") or None
         self.APP_URL = env.get("APP_URL") or None
+        # the dashboard's, /policy's and the navigation's counts (services/cached_counts.py):
+        # reused at most this many seconds, and dropped at once by the commits that change them;
+        # 0 computes them on every page
+        self.COUNTS_CACHE_SECONDS = int(env.get("COUNTS_CACHE_SECONDS", "60"))
 
     def as_dict(self) -> dict[str, object]:
         return {k: v for k, v in vars(self).items() if k.isupper()}
+
+
+COUNTS_CACHE_PREFIX = "inventory:counts:"
+
+
+def counts_cache(config: dict[str, object]) -> dict[str, object]:
+    """Flask-Caching's settings for the counts cache, from the app's final config: Redis when
+    REDIS_URL is set (shared by every process), else in-process (the embedded default)."""
+    settings: dict[str, object] = {"CACHE_KEY_PREFIX": COUNTS_CACHE_PREFIX,
+                                   "CACHE_DEFAULT_TIMEOUT": config.get("COUNTS_CACHE_SECONDS", 60)}
+    if int(config.get("COUNTS_CACHE_SECONDS") or 0) <= 0:  # type: ignore[call-overload]
+        return settings | {"CACHE_TYPE": "NullCache", "CACHE_NO_NULL_WARNING": True}
+    if config.get("REDIS_URL"):
+        # a Redis that hangs costs a page at most this long; then the cache pauses
+        return settings | {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": config["REDIS_URL"],
+                           "CACHE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}
+    return settings | {"CACHE_TYPE": "SimpleCache"}

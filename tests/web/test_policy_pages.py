@@ -174,8 +174,9 @@ def test_the_report_lists_failures_and_exceptions_and_its_csv_matches(client, se
 
 # the Policy tab: the asset + its tags + its results + its live exceptions (one query each)
 POLICY_TAB_QUERIES = LAYOUT + 4
-# /policy: one grouped count of results by control and status + the latest re-evaluation run
-POLICY_PAGE_QUERIES = LAYOUT + 2
+# /policy: the latest re-evaluation run; the results counted by control and status (one grouped
+# count) come from the counts cache after the warm-up request, until a commit writes results
+POLICY_PAGE_QUERIES = LAYOUT + 1
 
 
 @pytest.mark.parametrize("n", [1, 12])

@@ -25,7 +25,7 @@ from webapp.web.session import current_actor, role_required
 @bp.route("/policy")
 @role_required(Role.viewer)
 def index() -> Response:
-    counts = policy_reports.control_counts(db.session)
+    counts = policy_reports.cached_control_counts(db.session)
     return render("compliance/index.html", "content",
                   frameworks=policy_reports.frameworks(db.session, counts),
                   most_failed=policy_reports.most_failed(counts),

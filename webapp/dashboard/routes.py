@@ -22,7 +22,7 @@ QUICK_TARGET = "quick-results"  # the list under the header's search box
 def index():  # type: ignore[no-untyped-def]
     summary = reports.dashboard(db.session)
     recent_imports = imports.list_runs(db.session, limit=RECENT_IMPORTS)
-    counts = policy_reports.control_counts(db.session)
+    counts = policy_reports.cached_control_counts(db.session)
     policy = panels.policy_charts(policy_reports.frameworks(db.session, counts),
                                   policy_reports.most_failed(counts),
                                   policy_reports.trend(db.session))

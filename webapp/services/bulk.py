@@ -32,6 +32,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from webapp.services import cached_counts
+
 
 def is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
@@ -86,6 +88,7 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     """Insert rows (all with the same keys) into `table`."""
     if not rows:
         return
+    cached_counts.wrote(session, table.name)  # a COPY: the session's events do not see it
     if not is_postgresql(session):
         session.execute(insert(table), [_plain(r) for r in rows])
         return
@@ -119,6 +122,7 @@ def update_rows(session: Session, table: Table, rows: list[dict[str, Any]], key:
     """
     if not rows:
         return []
+    cached_counts.wrote(session, table.name)
     names = [n for n in rows[0] if n != key]
     if is_postgresql(session):
         scratch = Table(f"{table.name}_changes", MetaData(), *[Column(n, table.c[n].type) for n in rows[0]])

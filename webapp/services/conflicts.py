@@ -51,6 +51,7 @@ from webapp.services.review_queue import (  # noqa: F401 (the queue's reading, r
     Neighbours,
     QueueRow,
     _uuid,
+    cached_open_count,
     decode_cursor,
     encode_cursor,
     get,

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import AuditAction, ChangeSet, ChangeSetKind, ChangeSetStatus
 from webapp.models.base import utcnow
-from webapp.services import audit, bulk, database, dump, keyring
+from webapp.services import audit, bulk, cached_counts, database, dump, keyring
 from webapp.services.actor import Actor
 
 Progress = Callable[[int, int], None]
@@ -186,6 +186,7 @@ class _Writer:
         self.section = section
         self.table = section.table
         self.postgresql = bulk.is_postgresql(session)
+        cached_counts.wrote(session, self.table.name)  # a COPY: the session's events do not see it
         self.json_at = [i for i, c in enumerate(section.codecs) if c.kind == "json"]
         self.batch: list[dict[str, Any]] = []
         self.stack = contextlib.ExitStack()

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from webapp import policy
 from webapp.models import Asset, PolicyException, PolicyResult, PolicySnapshot, PolicyStatus
 from webapp.models.base import utcnow
-from webapp.services import listing
+from webapp.services import cached_counts, listing
 from webapp.services.errors import NotFound
 from webapp.services.export_columns import formula_safe
 
@@ -75,6 +75,18 @@ def control_counts(session: Session) -> dict[str, Counts]:
     ).tuples():
         if control_id in found:
             found[control_id].by_status[PolicyStatus(status).value] = n
+    return found
+
+
+def cached_control_counts(session: Session) -> dict[str, Counts]:
+    """`control_counts` from the counts cache, until a commit writes policy results (see
+    `cached_counts`): what the dashboard and `/policy` show."""
+    stored = cached_counts.read("policy_counts", ("policy_results",), lambda: {
+        control_id: dict(c.by_status) for control_id, c in control_counts(session).items()})
+    found = {control_id: Counts() for control_id in policy.CONTROLS}
+    for control_id, by_status in stored.items():
+        if control_id in found:
+            found[control_id].by_status.update(by_status)
     return found
 
 

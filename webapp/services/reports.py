@@ -1,4 +1,6 @@
-"""Read-only summaries for the dashboard and `flask stats`."""
+"""Read-only summaries for the dashboard and `flask stats`. The counts come from the counts cache
+(`cached_counts`: dropped by every commit that writes assets); the latest changes are read each
+time (an indexed walk of the newest events)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import enum
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -18,7 +21,8 @@ from webapp.models import (
     Criticality,
     Environment,
 )
-from webapp.services import settings
+from webapp.models.base import utcnow
+from webapp.services import cached_counts, settings
 from webapp.services.asset_search import is_stale, is_unowned, is_unverified
 
 RECENT_CHANGES = 10
@@ -54,12 +58,13 @@ def _ordered(counts: Counter[Any], order: list[Any] | None) -> list[tuple[str | 
             if counts[v]]
 
 
-def dashboard(session: Session) -> Dashboard:
+def inventory_counts(session: Session, stale_after_days: int) -> dict[str, Any]:
     """Every count on the dashboard from one pass over the assets (grouped by engine,
-    environment, criticality and status, a few hundred groups at most), plus the latest changes
-    and the names of the assets they touched."""
+    environment, criticality and status, a few hundred groups at most), as plain data (what the
+    counts cache stores): the Dashboard fields `in_trash`, `by_*`, `stale`, `unverified` and
+    `unowned_production`."""
     live = Asset.deleted_at.is_(None)
-    cutoff = settings.stale_cutoff(session)
+    cutoff = utcnow() - timedelta(days=stale_after_days)
     groups = session.execute(
         select(
             Asset.engine, Asset.environment, Asset.criticality, Asset.status,
@@ -87,6 +92,25 @@ def dashboard(session: Session) -> Dashboard:
         stale += n_stale
         unverified += n_unverified
         unowned += n_unowned
+    return {
+        "in_trash": in_trash,
+        "by_engine": _ordered(engines, None),
+        "by_environment": _ordered(environments, list(Environment)),
+        "by_criticality": _ordered(criticalities, [*reversed(Criticality), None]),
+        "by_status": _ordered(statuses, list(AssetStatus)),
+        "stale": stale,
+        "unverified": unverified,
+        "unowned_production": unowned,
+    }
+
+
+def dashboard(session: Session) -> Dashboard:
+    """The dashboard's counts (cached until a commit writes assets, see `cached_counts`), plus
+    the latest changes and the names of the assets they touched."""
+    # the staleness setting names the figure rather than being a dependency: every audited
+    # action moves the audit chain's anchor in `settings`, and a sign-in must not drop the counts
+    days = int(settings.get(session, "stale_after_days"))
+    counts = cached_counts.read(f"dashboard:{days}", ("assets",), lambda: inventory_counts(session, days))
     recent = list(
         session.scalars(
             select(AuditEvent)
@@ -100,15 +124,8 @@ def dashboard(session: Session) -> Dashboard:
         str(i): n for i, n in session.execute(select(Asset.id, Asset.name).where(Asset.id.in_(ids)))
     } if ids else {}
     return Dashboard(
-        total=sum(engines.values()),
-        in_trash=in_trash,
-        by_engine=_ordered(engines, None),
-        by_environment=_ordered(environments, list(Environment)),
-        by_criticality=_ordered(criticalities, [*reversed(Criticality), None]),
-        by_status=_ordered(statuses, list(AssetStatus)),
-        stale=stale,
-        unverified=unverified,
-        unowned_production=unowned,
+        total=sum(n for _, n in counts["by_engine"]),
         recent_changes=recent,
         asset_names=names,
+        **counts,
     )

@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from webapp.models import Asset, Conflict, ConflictKind, ConflictStatus, ImportRun, Role
-from webapp.services import listing, outbox
+from webapp.services import cached_counts, listing, outbox
 from webapp.services.errors import NotFound, ValidationFailed
 
 LIMIT_MAX = 200
@@ -114,6 +114,12 @@ def open_count(session: Session) -> int:
     return session.scalar(
         select(func.count()).select_from(Conflict).where(Conflict.status == ConflictStatus.open)
     ) or 0
+
+
+def cached_open_count(session: Session) -> int:
+    """`open_count` from the counts cache, until a commit writes review items (see
+    `cached_counts`): the navigation's count on every page."""
+    return cached_counts.read("open_conflicts", ("conflicts",), lambda: open_count(session))
 
 
 def announce_waiting(session: Session, now: datetime) -> None:

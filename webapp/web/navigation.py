@@ -15,10 +15,11 @@ from webapp.services import conflicts
 
 
 def open_conflicts() -> int | None:
-    """The number of open review items, read once per request and only when a page shows it."""
+    """The number of open review items, read once per request and only when a page shows it,
+    from the counts cache (a commit that writes review items drops it)."""
     if "open_conflicts" not in g:
         try:
-            g.open_conflicts = conflicts.open_count(db.session)
+            g.open_conflicts = conflicts.cached_open_count(db.session)
         except SQLAlchemyError:  # an error page after a database failure still renders
             g.open_conflicts = None
     return g.open_conflicts
