@@ -6,7 +6,7 @@ of a median owner's assets took 0.9 s and the page 0.2 s. SQLite gets
 nothing (SQLite cannot reflect an expression index; its list is not the 1,000,000-asset one).
 
 Revision ID: 9a4c6e8b0d21
-Revises: 8cf3dbe7fa98
+Revises: 9d04ecf8ab09
 Create Date: 2026-12-07 15:30:00.000000
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '9a4c6e8b0d21'
-down_revision = '8cf3dbe7fa98'
+down_revision = '9d04ecf8ab09'
 branch_labels = None
 depends_on = None
 
