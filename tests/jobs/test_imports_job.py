@@ -160,6 +160,7 @@ def test_kill_the_worker_mid_run_then_reap_and_rerun(app, session, require_postg
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
         worker.stderr.close()
     session.expire_all()
     dead = imports.get_run(session, run.id)

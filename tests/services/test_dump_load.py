@@ -386,6 +386,10 @@ def test_a_killed_load_commits_nothing(app, source_dump: Path, tmp_path: Path, a
             child.wait()
     except BrokenPipeError:
         pass
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(10)
     _db.session.remove()
     assert row_count(_db.session) == 0
     result = app.test_cli_runner().invoke(args=["load", str(source_dump)])
