@@ -400,7 +400,7 @@ def _probed_page(
     stale_cutoff: datetime | None,
     position: tuple[Any, uuid.UUID] | None,
     descending: bool,
-    window: int = PROBE_ROWS,
+    window_rows: int = PROBE_ROWS,
 ) -> Select[tuple[Asset]]:
     """A searched page, in one statement, without PostgreSQL's "walk the sort index" trap.
 
@@ -410,7 +410,7 @@ def _probed_page(
     is part of many names starting with "o" walks every name from "a" on: 15 ms at 100,000
     assets, 220 ms at 1,000,000). So the statement does two bounded things instead:
 
-    1. probe: walk at most `window` rows in sort order, stopping at the limit+1-th match; if
+    1. probe: walk at most `window_rows` rows in sort order, stopping at the limit+1-th match; if
        that many matched, they are the page;
     2. otherwise: collect every matching row with the trigram index (a MATERIALIZED CTE, so the
        planner cannot turn it back into an index walk) and sort those; the CTE is only read
@@ -433,7 +433,7 @@ def _probed_page(
         in_scope = in_scope.where(_past(sort_expr, Asset.id, position, descending))
     window = (
         in_scope.order_by(*_order(sort_expr, Asset.id, descending))
-        .limit(window)
+        .limit(window_rows)
         .subquery("probe_window")
     )
     windowed = aliased(Asset, window)
@@ -474,13 +474,6 @@ def count(session: Session, stmt: Select[tuple[Asset]]) -> tuple[int, bool]:
     """Exact count up to COUNT_CAP; past that the page says "more than COUNT_CAP"."""
     n = session.scalar(select(_capped_count(stmt))) or 0
     return min(n, COUNT_CAP), n > COUNT_CAP
-
-
-def estimate(session: Session, stmt: Select[tuple[Asset]]) -> int | None:
-    """The planner's estimate of how many rows `stmt` has (PostgreSQL; None elsewhere), never
-    below COUNT_CAP + 1, since the caller counted that many."""
-    planned = planned_rows(session, stmt)
-    return None if planned is None else max(planned, COUNT_CAP + 1)
 
 
 def planned_rows(session: Session, stmt: Select[tuple[Asset]]) -> int | None:

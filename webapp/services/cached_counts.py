@@ -104,12 +104,8 @@ def invalidate(tables: Iterable[str] = WATCHED) -> None:
     next read. The commits of the app's sessions call this; so may whatever writes behind
     them."""
     backend = _backend()
-    if backend is None:
-        return
-    try:
-        backend.set_many({GENERATION + t: uuid.uuid4().hex for t in tables}, timeout=0)
-    except Exception:
-        _failed("invalidating")
+    if backend is not None:
+        _new_generations(backend, tables)
 
 
 def _backend() -> Any:
@@ -117,21 +113,31 @@ def _backend() -> Any:
     if not has_app_context() or current_app.config.get("COUNTS_CACHE_SECONDS", 0) <= 0:
         return None
     backend = current_app.extensions.get("cache", {}).get(cache)
-    state = current_app.extensions.setdefault(STATE, {"paused_until": 0.0, "missed": False})
+    state = _state()
     if backend is None or time.monotonic() < state["paused_until"]:
         return None
     if state["missed"]:  # back after a failure: what commits meanwhile could not bump
         state["missed"] = False
-        try:
-            backend.set_many({GENERATION + t: uuid.uuid4().hex for t in WATCHED}, timeout=0)
-        except Exception:
-            _failed("invalidating")
+        if not _new_generations(backend, WATCHED):
             return None
     return backend
 
 
+def _new_generations(backend: Any, tables: Iterable[str]) -> bool:
+    try:
+        backend.set_many({GENERATION + t: uuid.uuid4().hex for t in tables}, timeout=0)
+        return True
+    except Exception:
+        _failed("invalidating")
+        return False
+
+
+def _state() -> dict[str, Any]:
+    return current_app.extensions.setdefault(STATE, {"paused_until": 0.0, "missed": False})  # type: ignore[no-any-return]
+
+
 def _failed(doing: str) -> None:
-    state = current_app.extensions.setdefault(STATE, {"paused_until": 0.0, "missed": False})
+    state = _state()
     state["paused_until"] = time.monotonic() + PAUSE_SECONDS
     state["missed"] = True
     log.warning("the counts cache failed %s: figures come from the database for %.0f s",
