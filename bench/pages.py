@@ -20,8 +20,9 @@ from sqlalchemy import event, text
 
 from webapp.extensions import db
 
-TARGET_P95_MS = 50.0
-API_TARGET_P95_MS = 30.0
+TARGET_P95_MS = 50.0  # the plain page's own bound (SPEC §11)
+CASE_RATIO = 1.5  # every other /assets case: p95 <= 1.5x the plain page's, same run
+API_RATIO = 1.0  # the API's page of 50: p95 <= 1x the plain /assets page's
 CASE_TIME_BUDGET_S = 60.0  # a case stops early (and says so) past this much wall time
 COLD_REQUESTS = 30  # a cold dashboard load is a scan of every asset and result: fewer of them
 NEXT_LINK = re.compile(r'<a rel="next" href="([^"]+)"')
@@ -45,7 +46,8 @@ class Case:
     label: str
     urls: list[str]
     prefix: str = "assets page"
-    target_ms: float | None = TARGET_P95_MS  # None: reported, no target
+    target_ms: float | None = None  # an absolute bound on p95 (the plain page's)
+    ratio_target: float | None = CASE_RATIO  # p95 against the plain page's; None: reported only
     headers: dict[str, str] = field(default_factory=dict)
     before_each: Callable[[], None] | None = None  # run before each request, not timed
     max_requests: int | None = None  # fewer timed requests than the run's (slow, informative cases)
@@ -63,24 +65,38 @@ class Result:
     budget_exceeded: bool
     urls: list[str] = field(default_factory=list)
     prefix: str = "assets page"
-    target_ms: float | None = TARGET_P95_MS
+    target_ms: float | None = None
+    ratio_target: float | None = CASE_RATIO
+    floor_ms: float | None = None  # the plain /assets page's p95 in the same run, once known
     # url -> [requests, p50 ms, max ms]
     by_url: dict[str, list[float]] = field(default_factory=dict)
 
     @property
+    def ratio(self) -> float | None:
+        return self.p95_ms / self.floor_ms if self.floor_ms else None
+
+    @property
     def ok(self) -> bool:
         within = self.target_ms is None or self.p95_ms <= self.target_ms
+        if self.ratio_target is not None and self.target_ms is None:
+            within = self.ratio is not None and self.ratio <= self.ratio_target
         return self.n > 0 and within and not self.budget_exceeded
 
     def line(self) -> str:
-        flag = "OK" if self.ok else "MISS"
         extra = "  (time budget hit)" if self.budget_exceeded else ""
-        target = (f"(target p95 <= {self.target_ms:.0f}ms)" if self.target_ms is not None
-                  else "(no target: the load after a write)")
+        if self.target_ms is not None:
+            target = f"(target p95 <= {self.target_ms:.0f}ms) {'OK' if self.ok else 'MISSED'}"
+        elif self.ratio_target is None:
+            target = "(reported beside the plain page, no target)"
+        elif self.ratio is None:
+            target = f"(target <= {self.ratio_target:g}x the plain page's p95)"
+        else:
+            target = (f"floor plain p95={self.floor_ms:.1f}ms ratio {self.ratio:.2f}x "
+                      f"(target <= {self.ratio_target:g}x) {'OK' if self.ok else 'MISSED'}")
         return (
             f"{self.prefix} {self.label:<22} n={self.n:<4} p50={self.p50_ms:.1f}ms "
             f"p95={self.p95_ms:.1f}ms max={self.max_ms:.1f}ms q/page={self.queries_per_page:.0f}"
-            f"  {target} {flag}{extra}"
+            f"  {target}{extra}"
         )
 
 
@@ -149,10 +165,16 @@ def build_cases(app: Flask, client: FlaskClient) -> list[Case]:
         "/assets?" + urlencode({"q": "prod"}),
     ]
     return [
-        Case("plain", ["/assets"]),
-        Case("searched", ["/assets?" + urlencode({"q": t}) for t in SEARCH_TERMS]),
+        Case("plain", ["/assets"], target_ms=TARGET_P95_MS, ratio_target=None),
+        # one case a term: a term's p95 is not hidden among the others'
+        *[Case(f"q={t}", ["/assets?" + urlencode({"q": t})]) for t in SEARCH_TERMS],
         Case("env=production", ["/assets?environment=production"]),
         Case("engine=mysql&active", ["/assets?engine=mysql&status=active"]),
+        Case("criticality=critical", ["/assets?criticality=critical"]),
+        Case("classification=restricted", ["/assets?data_classification=restricted"]),
+        Case("unowned", ["/assets?unowned=true"]),
+        Case("seen=stale", ["/assets?seen=stale"]),
+        Case("seen=unverified", ["/assets?seen=unverified"]),
         Case("owner", ["/assets?" + urlencode({"owner": owner})]),
         Case("tag=pci", ["/assets?tag=pci"]),
         Case("sort=-updated_at", ["/assets?sort=-updated_at"]),
@@ -176,11 +198,11 @@ def build_summary_cases(app: Flask) -> list[Case]:
             cached_counts.invalidate()
 
     return [
-        Case("warm", ["/"], prefix="dashboard  "),
-        Case("cold (after a write)", ["/"], prefix="dashboard  ", target_ms=None, before_each=drop,
+        Case("warm", ["/"], prefix="dashboard  ", ratio_target=None),
+        Case("cold (after a write)", ["/"], prefix="dashboard  ", ratio_target=None, before_each=drop,
              max_requests=COLD_REQUESTS),
-        Case("warm", ["/policy"], prefix="policy page"),
-        Case("cold (after a write)", ["/policy"], prefix="policy page", target_ms=None,
+        Case("warm", ["/policy"], prefix="policy page", ratio_target=None),
+        Case("cold (after a write)", ["/policy"], prefix="policy page", ratio_target=None,
              before_each=drop, max_requests=COLD_REQUESTS),
     ]
 
@@ -199,7 +221,7 @@ def build_api_cases(app: Flask, client: FlaskClient, token: str) -> list[Case]:
     ]
 
     def case(label: str, urls: list[str]) -> Case:
-        return Case(label, urls, prefix="api assets ", target_ms=API_TARGET_P95_MS, headers=headers)
+        return Case(label, urls, prefix="api assets ", ratio_target=API_RATIO, headers=headers)
 
     return [
         case("plain", ["/api/v1/assets?limit=50"]),
@@ -257,6 +279,7 @@ def run_case(app: Flask, client: FlaskClient, case: Case, requests: int) -> Resu
         urls=case.urls,
         prefix=case.prefix,
         target_ms=case.target_ms,
+        ratio_target=case.ratio_target,
         by_url={u: [len(t), statistics.median(t), max(t)] for u, t in per_url.items()},
     )
 

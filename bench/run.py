@@ -1,18 +1,27 @@
 """`make bench` (BENCH_ARGS="--quick" for a smoke run): build data, run workloads, print figures.
 
-    .venv/bin/python -m bench.run [--assets N] [--requests N] [--quick] [--rebuild] [--explain]
-        [--skip-pages] [--skip-exports] [--skip-bulk] [--skip-imports] [--skip-matching]
-        [--skip-graph] [--skip-policy] [--skip-dump] [--skip-audit] [--skip-concurrency]
-        [--skip-embedded]
+    .venv/bin/python -m bench.run [--assets N] [--import-assets N] [--requests N] [--quick]
+        [--rebuild] [--explain] [--skip-pages] [--skip-exports] [--skip-bulk] [--skip-imports]
+        [--skip-matching] [--skip-graph] [--skip-policy] [--skip-dump] [--skip-audit]
+        [--skip-concurrency] [--skip-embedded]
 
-The database is BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/
-inventory_bench); it is created if missing and migrated to head. Data is rebuilt only when the
-assets table does not already hold the wanted number of rows (or with --rebuild). The matching
-and graph workloads share a database of their own (BENCH_MATCHING_DATABASE_URL,
-BENCH_GRAPH_DATABASE_URL; default inventory_bench_1m) of --matching-assets assets; the policy
-workload runs there too, after the graph workload has added its relationships. The 50-client
-workload runs on the embedded default too: a SQLite file (BENCH_SQLITE_URL, default
-instance/inventory_bench.db) of the same assets, served as `make run` serves it.
+Every workload of SPEC §11 prints a line with the product's figure, the floor measured beside it
+in the same run, the ratio and the target; the run ends with one table of them all (product,
+floor, ratio, target, load average, verdict), and writes everything as JSON to BENCH_OUT (default
+bench/results/bench-<time>.json).
+
+The databases are built once and reused while they hold the wanted number of rows (--rebuild
+builds again):
+- BENCH_DATABASE_URL (default inventory_bench_1m; inventory_bench_quick with --quick), of
+  --assets assets (1,000,000; 5,000 with --quick): the pages, the API, the 50-client load,
+  exports, matching, the graph (its relationships added once), policy, and dump/load;
+- BENCH_IMPORT_DATABASE_URL (default inventory_bench; inventory_bench_quick_imports), of
+  --import-assets assets (100,000; 5,000): the imports (rebuilt before each format) and the bulk
+  action; the 50-client load on the embedded default uses a SQLite file of as many
+  (BENCH_SQLITE_URL, default instance/inventory_bench.db), served as `make run` serves it;
+- BENCH_AUDIT_DATABASE_URL (default inventory_bench_audit; inventory_bench_quick_audit), of
+  --audit-events events (10,000,000; 200,000): `audit verify`, and one asset's History and audit
+  API among them.
 """
 
 from __future__ import annotations
@@ -37,10 +46,12 @@ from bench import (
     embedded,
     exports,
     graph,
+    history,
     imports,
     matching,
     pages,
     policy,
+    summary,
     verify,
 )
 from bench import dump as dump_bench
@@ -53,7 +64,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--assets", type=int, help="assets to build (default 100000; 5000 with --quick)"
+        "--assets", type=int, help="assets of the pages database (default 1000000; 5000 with --quick)"
+    )
+    parser.add_argument(
+        "--import-assets", type=int,
+        help="assets the imports meet, and of the bulk action (default 100000; 5000 with --quick)",
     )
     parser.add_argument(
         "--requests", type=int, help="timed requests per case (default 100; 20 with --quick)"
@@ -101,7 +116,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="events of the audit verify workload (default 10000000; 200000 with --quick)")
     parser.add_argument(
         "--matching-assets", type=int,
-        help="assets of the matching workload's own database (default 1000000; 20000 with --quick)",
+        help="assets the matching workload meets (default: --assets, in the pages database; a "
+        "different number needs BENCH_MATCHING_DATABASE_URL)",
     )
     parser.add_argument(
         "--matching-records", type=int,
@@ -123,10 +139,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--verbose", action="store_true", help="also print each URL's p50 and max")
     parser.add_argument("--no-json", action="store_true", help="do not write bench/results/*.json")
     args = parser.parse_args(argv)
-    args.assets = args.assets or (5_000 if args.quick else 100_000)
+    args.assets = args.assets or (5_000 if args.quick else 1_000_000)
+    args.import_assets = args.import_assets or (5_000 if args.quick else 100_000)
     args.requests = args.requests or (20 if args.quick else 100)
     args.import_records = args.import_records or (5_000 if args.quick else 100_000)
-    args.matching_assets = args.matching_assets or (20_000 if args.quick else 1_000_000)
+    args.matching_assets = args.matching_assets or args.assets
+    if args.matching_assets != args.assets and not os.environ.get("BENCH_MATCHING_DATABASE_URL"):
+        parser.error("--matching-assets other than --assets needs BENCH_MATCHING_DATABASE_URL")
     args.matching_records = args.matching_records or (4_000 if args.quick else 100_000)
     args.graph_relationships = args.graph_relationships or (20_000 if args.quick else 1_000_000)
     args.graph_requests = args.graph_requests or (40 if args.quick else 400)
@@ -276,8 +295,13 @@ def run_pages(app, args):  # type: ignore[no-untyped-def]
     pages.warm_up(client, cases, rounds=2)
     results = []
     print()
+    plain = None
     for case in cases:
         result = pages.run_case(app, client, case, args.requests)
+        if plain is None and result.prefix == "assets page" and result.label == "plain":
+            plain = result
+        elif plain is not None:  # the plain page runs first: every other case is read against it
+            result.floor_ms = plain.p95_ms
         results.append(result)
         print(result.line(), flush=True)
         if args.verbose and len(result.by_url) > 1:
@@ -286,29 +310,31 @@ def run_pages(app, args):  # type: ignore[no-untyped-def]
 
     if args.explain:
         pages.explain(app, client, cases, sys.stdout)
-    plain = next((r for r in results if r.label == "plain" and r.prefix == "assets page"), None)
-    if plain is not None and plain.p95_ms:
-        print("\nratio of each /assets case's p95 to the plain page's (SPEC §11: <= 1.5x): " + ", ".join(
-            f"{r.label} {r.p95_ms / plain.p95_ms:.2f}x" for r in results
-            if r.prefix == "assets page" and r is not plain))
-        print("ratio of the dashboard's and /policy's p95 to the plain /assets page's: " + ", ".join(
-            f"{r.prefix.strip()} {r.label} {r.p95_ms / plain.p95_ms:.2f}x" for r in results
-            if r.prefix in ("dashboard  ", "policy page")))
     return results, counts
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    url = os.environ.get("BENCH_DATABASE_URL") or data.DEFAULT_URL
-    started = time.perf_counter()
-    print(
-        f"bench database: {url.split('@')[-1]}  (assets wanted: {args.assets:,}, "
-        f"requests per case: {args.requests})",
-        flush=True,
-    )
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 
-    app, build = prepare(url, args.assets, args.rebuild)
-    rows = data.asset_count(url)
+
+def database_urls(args: argparse.Namespace) -> dict[str, str]:
+    """Each workload's database; --quick uses databases of its own, so a smoke run never shrinks
+    the full-size data that took long to build."""
+    env = os.environ.get
+    quick = "_quick" if args.quick else ""
+    pages_url = env("BENCH_DATABASE_URL") or POSTGRES + ("inventory_bench_quick" if args.quick
+                                                         else "inventory_bench_1m")
+    return {
+        "pages": pages_url,
+        "imports": env("BENCH_IMPORT_DATABASE_URL") or POSTGRES + f"inventory_bench{quick}"
+        + ("_imports" if args.quick else ""),
+        "matching": env("BENCH_MATCHING_DATABASE_URL") or pages_url,
+        "graph": env("BENCH_GRAPH_DATABASE_URL") or env("BENCH_MATCHING_DATABASE_URL") or pages_url,
+        "audit": env("BENCH_AUDIT_DATABASE_URL") or POSTGRES + f"inventory_bench{quick}_audit",
+        "sqlite": env("BENCH_SQLITE_URL") or f"sqlite:///{RESULTS_DIR.parent.parent / 'instance' / f'inventory_bench{quick}.db'}",
+    }
+
+
+def report_build(build: dict, rows: int) -> None:  # type: ignore[type-arg]
     if build["build_s"] is None:
         print(f"data: {rows:,} assets already present, reused (migrate {build['migrate_s']:.1f}s)")
     else:
@@ -320,6 +346,24 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"data: search_text checked on {build['search_text_checked']} random assets: identical")
 
+
+def main(argv: list[str] | None = None) -> int:  # noqa: C901 (one workload after another)
+    args = parse_args(argv)
+    urls = database_urls(args)
+    url = urls["pages"]
+    os.environ.setdefault("BENCH_SQLITE_URL", urls["sqlite"])
+    started = time.perf_counter()
+    print(
+        f"bench database: {url.split('@')[-1]}  (assets wanted: {args.assets:,}, "
+        f"requests per case: {args.requests})",
+        flush=True,
+    )
+
+    app, build = prepare(url, args.assets, args.rebuild)
+    rows = data.asset_count(url)
+    report_build(build, rows)
+
+    table: list[summary.Row] = []
     results = []
     counts: dict[str, int] = {}
     if not args.skip_pages:
@@ -327,106 +371,117 @@ def main(argv: list[str] | None = None) -> int:
         if outcome is None:
             return 2
         results, counts = outcome
+        table += summary.page_rows(results, summary.load_now())
+    plain = next((r for r in results if r.prefix == "assets page" and r.label == "plain"), None)
+    plain_p95 = plain.p95_ms if plain else None
 
-    concurrency_result = (None if args.skip_concurrency
-                          else concurrency.run(url, seconds=args.concurrency_seconds))
+    concurrency_result = None
+    if not args.skip_concurrency:
+        concurrency_result = concurrency.run(url, seconds=args.concurrency_seconds)
+        table += summary.concurrency_row(concurrency_result, summary.load_now())
     # the same load on the embedded default, its line beside PostgreSQL's (SPEC §11 sets the
-    # targets on PostgreSQL: this one is reported, OK or MISS, but does not fail the run)
-    embedded_result = (None if args.skip_concurrency or args.skip_embedded
-                       else embedded.run(args.assets, seconds=args.concurrency_seconds))
+    # targets on PostgreSQL: this one is reported, not one of them)
+    embedded_result = None
+    if not (args.skip_concurrency or args.skip_embedded):
+        embedded_result = embedded.run(args.import_assets, seconds=args.concurrency_seconds)
+        table += summary.concurrency_row(embedded_result, summary.load_now())
 
     export_results = [] if args.skip_exports else exports.run(url)
+    table += [summary.ratio_row(f"export {r.rows:,} assets, {r.label}", r.net_s, "COPY TO STDOUT",
+                                r.floor_s, r.ratio, exports.TARGET_RATIO, summary.load_now(), r.ok)
+              for r in export_results]
 
     bulk_result = None
     if not args.skip_bulk:
-        print(f"\nbulk action: one change set over the {rows:,} assets, against the write floor",
-              flush=True)
-        bulk_result = bulk.run(app)
+        import_app, import_build = prepare(urls["imports"], args.import_assets, False)
+        bulk_rows = data.asset_count(urls["imports"])
+        print(f"\nbulk action: one change set over the {bulk_rows:,} assets of "
+              f"{urls['imports'].split('/')[-1]}, against the write floor", flush=True)
+        bulk_result = bulk.run(import_app)
         print(bulk_result.line(), flush=True)
+        table.append(summary.ratio_row(bulk_result.label, bulk_result.product_s, "write floor",
+                                       bulk_result.floor_s, bulk_result.ratio, bulk.TARGET_RATIO,
+                                       summary.load_now(), bulk_result.ok))
 
     import_results = []
     if not args.skip_imports:
         print("\nimports: each format meets a freshly rebuilt inventory of "
-              f"{args.assets:,} assets", flush=True)
+              f"{args.import_assets:,} assets", flush=True)
 
         def rebuild(db_url: str, n: int) -> None:
             generated = data.load(db_url, n)
             print(f"  (inventory rebuilt: {generated.assets:,} assets)", flush=True)
 
-        import_results = imports.run(url, args.assets, args.import_records, rebuild)
+        data.ensure_database(urls["imports"])
+        import_results = imports.run(urls["imports"], args.import_assets, args.import_records, rebuild)
+        table += [summary.result_row(r, summary.load_now()) for r in import_results]
 
     matching_results = []
     if not args.skip_matching:
-        matching_url = os.environ.get("BENCH_MATCHING_DATABASE_URL") or matching.DEFAULT_URL
-        matching_results = matching.run(matching_url, args.matching_assets, args.matching_records)
+        matching_results = matching.run(urls["matching"], args.matching_assets, args.matching_records)
+        table += [summary.result_row(r, summary.load_now()) for r in matching_results]
 
     graph_report = None
     if not args.skip_graph:
-        graph_url = (
-            os.environ.get("BENCH_GRAPH_DATABASE_URL")
-            or os.environ.get("BENCH_MATCHING_DATABASE_URL")
-            or graph.DEFAULT_URL
-        )
         graph_report = graph.run(
-            graph_url, args.matching_assets, args.graph_relationships, args.graph_requests,
+            urls["graph"], args.matching_assets, args.graph_relationships, args.graph_requests,
             explain=args.explain, verbose=args.verbose,
         )
+        table += summary.graph_rows(graph_report, plain_p95, summary.load_now())
 
     policy_result = None
     if not args.skip_policy:
-        policy_url = (
-            os.environ.get("BENCH_GRAPH_DATABASE_URL")
-            or os.environ.get("BENCH_MATCHING_DATABASE_URL")
-            or graph.DEFAULT_URL
-        )
-        policy_result = policy.run(policy_url, args.matching_assets)
+        policy_result = policy.run(urls["graph"], args.matching_assets)
+        table.append(summary.ratio_row(policy_result.label, policy_result.product_s, "one SQL statement",
+                                       policy_result.floor_s, policy_result.ratio, policy.TARGET_RATIO,
+                                       summary.load_now(), policy_result.ok))
 
     dump_results = [] if args.skip_dump else dump_bench.run(url)
-    audit_result = None if args.skip_audit else audit_verify.run(
-        os.environ.get("BENCH_AUDIT_DATABASE_URL") or audit_verify.DEFAULT_URL, args.audit_events)
+    table += [summary.ratio_row(f"{r.label} {r.rows:,} rows", r.net_s, "COPY", r.floor_s, r.ratio,
+                                dump_bench.TARGET_RATIO, summary.load_now(), r.ok) for r in dump_results]
+
+    audit_result = None
+    history_results = []
+    if not args.skip_audit:
+        audit_result = audit_verify.run(urls["audit"], args.audit_events)
+        table.append(summary.ratio_row(f"audit verify {audit_result.events:,} events", audit_result.seconds,
+                                       "sha256 of the canonical JSON, tight loop", audit_result.floor_s,
+                                       audit_result.ratio, audit_verify.TARGET_RATIO, summary.load_now(),
+                                       audit_result.ok))
+        print(f"\nhistory among {audit_result.events:,} audit events, against the plain /assets page",
+              flush=True)
+        history_results = history.run(urls["audit"], plain_p95, args.requests)
+        table += summary.page_rows(history_results, summary.load_now())
 
     total_s = time.perf_counter() - started
     load = os.getloadavg()
-    misses = [f"{r.prefix.strip()} {r.label}" for r in results if not r.ok]
-    misses += [r.label for r in import_results if not r.ok]
-    misses += [r.label for r in export_results if not r.ok]
-    misses += [r.label for r in dump_results if not r.ok]
-    if bulk_result is not None and not bulk_result.ok:
-        misses.append(bulk_result.label)
-    if matching_results and matching_results[-1].seconds > matching.TARGET_S:
-        misses.append(f"match {matching_results[-1].records:,} records")
+    misses = [r.workload for r in table if not r.ok and not r.reported_only]
     if graph_report is not None:
-        misses += graph_report.misses
-    if policy_result is not None and not policy_result.ok:
-        misses.append(policy_result.label)
-    if audit_result is not None and not audit_result.ok:
-        misses.append(audit_result.label)
-    if concurrency_result is not None and not concurrency_result.ok:
-        misses.append(concurrency_result.label)
-    print(
-        f"\nrows={rows:,}  total bench time {total_s:.1f}s  "
-        f"load average {load[0]:.1f}/{load[1]:.1f} on {os.cpu_count()} CPUs  "
-        + ("all figures OK" if not misses else f"MISSED: {', '.join(misses)}")
-    )
+        misses += [m for m in graph_report.misses if m.startswith("graph plan")]
+    print(f"\nSPEC §11, one run ({rows:,} assets; {os.cpu_count()} CPUs; total {total_s / 60:.1f} min; "
+          f"load average at the end {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}):\n")
+    print(summary.table(table))
+    print("\n" + ("all figures OK" if not misses else f"MISSED: {', '.join(misses)}"))
 
     if not args.no_json:
-        RESULTS_DIR.mkdir(exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        path = RESULTS_DIR / f"assets-page-{stamp}.json"
+        path = Path(os.environ.get("BENCH_OUT") or RESULTS_DIR / f"bench-{stamp}.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
             json.dumps(
                 {
                     "when": stamp,
-                    "database": url.split("@")[-1],
+                    "databases": {k: v.split("@")[-1] for k, v in urls.items()},
                     "rows": rows,
                     "build": build,
                     "requests_per_case": args.requests,
-                    "target_p95_ms": pages.TARGET_P95_MS,
                     "search_term_matches": counts,
                     "python": platform.python_version(),
                     "cpus": os.cpu_count(),
                     "load_average": load,
+                    "summary": summary.as_json(table),
                     "results": [asdict(r) for r in results],
+                    "history": [asdict(r) for r in history_results],
                     "imports": [asdict(r) for r in import_results],
                     "exports": [asdict(r) | {"net_s": r.net_s, "ratio": r.ratio}
                                 for r in export_results],

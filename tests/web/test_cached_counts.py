@@ -210,3 +210,28 @@ def test_a_failing_cache_server_leaves_the_pages_working(app, client, session, l
     make_asset(session, name="billing")  # its commit cannot reach the cache
     assert stats(client)["stat-total"] == "2"
     assert review_count(client) == "0"
+
+
+def list_count(client, url: str) -> str:  # type: ignore[no-untyped-def]
+    """The asset list's "N assets" line."""
+    return parse(client.get(url).data).find("p", class_="count").text.split()[0]
+
+
+def test_the_asset_lists_counts_follow_every_commit(client, session, login_as):
+    """Each filter's count is cached (the 50 people on the same list count it once), and a
+    commit that writes assets, their tags or policy results shows on the next page."""
+    first = make_asset(session, name="orders", tags=["pci"])
+    login_as("analyst")
+    assert list_count(client, "/assets") == "1"
+    assert list_count(client, "/assets?tag=pci") == "1"
+    assert list_count(client, "/assets?q=orders") == "1"
+    second = make_asset(session, name="orders-replica")
+    assert list_count(client, "/assets") == "2"
+    assert list_count(client, "/assets?q=orders") == "2"
+    assert list_count(client, "/assets?tag=pci") == "1"
+    asset_service.update(session, ACTOR, second.id, {"tags": ["pci"]}, expected_version=second.version)
+    assert list_count(client, "/assets?tag=pci") == "2"
+    asset_service.delete(session, ACTOR, first.id, expected_version=first.version)
+    assert list_count(client, "/assets") == "1"
+    assert list_count(client, "/assets?tag=pci") == "1"
+

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -37,8 +38,9 @@ from webapp.models import (
     Tag,
     asset_tags,
 )
-from webapp.services import listing, settings
+from webapp.services import cached_counts, listing, settings
 
+T = TypeVar("T")
 # past this many matches a page says "more than 1,000" instead of counting them all
 COUNT_CAP = 1_000
 CRITICALITY_ORDER = {c.value: i for i, c in enumerate(Criticality, start=1)}
@@ -331,7 +333,7 @@ def list_assets(session: Session, query: AssetQuery, *, with_total: bool = True,
     position = decode_cursor(cursor, query.sort_key) if cursor else None
     planned = None  # the planner's estimate of the matches, read at most once
     if (query.q.split() or query.owner) and query.sort_key in PROBED_SORTS:
-        planned = planned_rows(session, base)
+        planned = _cached(session, "plan", base, lambda: planned_rows(session, base))
         window = max(PROBE_ROWS, planned or 0)
         stmt = _probed_page(query, scope, match, stale_cutoff, position, descending, window)
     else:
@@ -349,10 +351,12 @@ def list_assets(session: Session, query: AssetQuery, *, with_total: bool = True,
     if with_total and query.count == "exact":
         total = session.scalar(select(func.count()).select_from(base.order_by(None).subquery())) or 0
     elif with_total:
-        total, capped = count(session, base)
-        if capped:
-            planned = planned_rows(session, base) if planned is None else planned
-            estimated = None if planned is None else max(planned, COUNT_CAP + 1)
+        def counted() -> tuple[int, bool, int | None]:
+            n, over = count(session, base)
+            estimate = (planned_rows(session, base) if planned is None else planned) if over else None
+            return n, over, None if estimate is None else max(estimate, COUNT_CAP + 1)
+
+        total, capped, estimated = _cached(session, "total", base, counted)
     return AssetPage(page.items, total, capped, page.next_cursor, page.prev_cursor, query,
                      estimated)
 
@@ -468,6 +472,21 @@ def _probed_page(
         .order_by(*_order(sort_expr, Asset.id, descending))
         .limit(n)
     )
+
+
+# what a list's figures depend on: a commit that writes one of these tables recomputes them
+COUNTED_TABLES = ("assets", "asset_tags", "policy_results")
+
+
+def _cached(session: Session, figure: str, stmt: Select[tuple[Asset]], compute: Callable[[], T]) -> T:
+    """A figure of the list `stmt` selects (its capped count, the planner's estimate) from the
+    counts cache: the 50 users on the same list, and every page of it, count it once per
+    commit that writes assets, tags or policy results (`cached_counts`). The key is the
+    statement's SQL and parameters, so every filter and search term is a figure of its own."""
+    compiled = stmt.compile(dialect=session.get_bind().dialect,
+                            compile_kwargs={"render_postcompile": True})
+    key = hashlib.sha256(f"{compiled}\x00{sorted(compiled.params.items())!r}".encode()).hexdigest()
+    return cached_counts.read(f"assets:{figure}:{key}", COUNTED_TABLES, compute, session=session)
 
 
 def count(session: Session, stmt: Select[tuple[Asset]]) -> tuple[int, bool]:

@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 # the tables whose writes change a cached figure (what `read` callers depend on)
-WATCHED = frozenset({"assets", "policy_results", "conflicts"})
+WATCHED = frozenset({"assets", "asset_tags", "policy_results", "conflicts", "notifications"})
 CHANGED = "cached_counts_changed"  # session.info: watched tables this transaction wrote
 GENERATION = "generation:"
 FIGURE = "figure:v1:"  # the version: a deploy that changes a figure's shape starts afresh
@@ -70,14 +70,20 @@ def init_app(app: Flask) -> None:
 
 # --- reading ----------------------------------------------------------------------------------
 
-def read(name: str, tables: Iterable[str], compute: Callable[[], T]) -> T:
+def read(name: str, tables: Iterable[str], compute: Callable[[], T], *,
+         session: Session | None = None) -> T:
     """The figure `name`: from the cache while no commit has written `tables` since it was
     computed (and for at most COUNTS_CACHE_SECONDS), else `compute()`, then stored. The value
-    must pickle (plain data: numbers, strings, lists, dicts, tuples)."""
+    must pickle (plain data: numbers, strings, lists, dicts, tuples). `session`: the session
+    `compute` reads with; when its open transaction has written any of `tables`, the figure is
+    computed (it sees those writes) and not stored."""
+    tables = sorted(tables)
+    if session is not None and session.info.get(CHANGED, set()).intersection(tables):
+        return compute()
     backend = _backend()
     if backend is None:
         return compute()
-    keys = [GENERATION + t for t in sorted(tables)]
+    keys = [GENERATION + t for t in tables]
     try:
         *found, stored = backend.get_many(*keys, FIGURE + name)
         generations = tuple(found)

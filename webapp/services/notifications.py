@@ -51,7 +51,7 @@ from webapp.models import (
 )
 from webapp.models.base import utcnow
 from webapp.models.enums import ROLE_RANK
-from webapp.services import audit, mail
+from webapp.services import audit, cached_counts, mail
 from webapp.services.actor import Actor
 from webapp.services.errors import NotFound, ValidationFailed
 from webapp.services.outbox import KINDS
@@ -121,10 +121,14 @@ def fan_out(session: Session, event: OutboxEvent, *, mail_enabled: bool = False,
 # --- reading ----------------------------------------------------------------------------------
 
 def unread_count(session: Session, user_id: uuid.UUID) -> int:
-    """The person's unread notifications, counted up to BELL_CAP + 1 (one statement)."""
-    capped = (select(literal(1)).where(Notification.user_id == user_id, Notification.read_at.is_(None))
-              .limit(BELL_CAP + 1).subquery())
-    return session.scalar(select(func.count()).select_from(capped)) or 0
+    """The person's unread notifications, counted up to BELL_CAP + 1 (one statement), kept in
+    the counts cache until a commit writes notifications: every page's bell reads it."""
+    def compute() -> int:
+        capped = (select(literal(1)).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+                  .limit(BELL_CAP + 1).subquery())
+        return session.scalar(select(func.count()).select_from(capped)) or 0
+
+    return cached_counts.read(f"unread:{user_id}", ("notifications",), compute, session=session)
 
 
 @dataclass(frozen=True)
