@@ -280,21 +280,25 @@ def test_two_servers_three_workers_three_imports_and_twenty_editors(
     registered = {w.name for w in Worker.all(connection=redis)}
     env = _environment(require_postgres, require_redis)
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    ports = [free_port(), free_port()]
+    ports = [free_port()]
+    while len(ports) < 2:
+        ports = list(dict.fromkeys([*ports, free_port()]))
     bases = [f"http://127.0.0.1:{port}" for port in ports]
-    servers = [
-        _start(f"web-{i}", [gunicorn, "-c", "python:webapp.gunicorn_conf", "--bind",
-                            f"127.0.0.1:{port}", "--no-control-socket", "wsgi:app"], env, tmp_path)
-        for i, port in enumerate(ports)
-    ]
-    workers = [
-        _start(f"worker-{i}", [sys.executable, "-m", "flask", "--app", "webapp", "worker"], env, tmp_path)
-        for i in range(3)
-    ]
-    processes = servers + workers
+    servers: list[Process] = []
+    workers: list[Process] = []
+    processes: list[Process] = []
     threads: list[threading.Thread] = []
     stop = threading.Event()
     try:
+        for i, port in enumerate(ports):
+            servers.append(_start(f"web-{i}", [gunicorn, "-c", "python:webapp.gunicorn_conf", "--bind",
+                                               f"127.0.0.1:{port}", "--no-control-socket", "wsgi:app"],
+                                  env, tmp_path))
+            processes.append(servers[-1])
+        for i in range(3):
+            workers.append(_start(f"worker-{i}", [sys.executable, "-m", "flask", "--app", "webapp",
+                                                  "worker"], env, tmp_path))
+            processes.append(workers[-1])
         ready_by = time.monotonic() + 45
         for base, server in zip(bases, servers, strict=True):
             _wait_ready(base, server, ready_by)
