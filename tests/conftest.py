@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import socket
 import tempfile
 import uuid
 from collections import Counter
@@ -85,6 +86,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
         terminalreporter.write_sep("!", "SKIPPED FOR LACK OF A REAL SERVER OR BROWSER", red=True)
         for what, n in sorted(_missing.items()):
             terminalreporter.write_line(f"  {n} test(s) skipped: {what}", red=True)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def base_config(database_url: str) -> dict[str, object]:

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
@@ -187,6 +188,33 @@ def test_kill_the_worker_mid_run_then_reap_and_rerun(app, session, require_postg
     assert len(creates) == total and set(creates.values()) == {1}
     assert session.scalar(select(func.count()).select_from(AuditEvent)) == total
     assert audit.verify(session).ok
+
+
+def test_uploads_at_once_each_take_their_own_number(app, db, require_postgres):
+    """Six uploads at the same moment (as on several servers) are six runs numbered 1 to 6. Two
+    used to read the same highest number: the loser's retry lost its stored file, a 500."""
+    gate = threading.Barrier(6)
+    numbers: list[int] = []
+    errors: list[BaseException] = []
+
+    def upload(n: int) -> None:
+        with app.app_context():
+            gate.wait()
+            try:
+                numbers.append(imports.create_run(db.session, Actor.cli(), data=_big_inventory(n + 1),
+                                                  filename=f"{n}.json").number)
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    uploads = [threading.Thread(target=upload, args=(n,)) for n in range(6)]
+    for thread in uploads:
+        thread.start()
+    for thread in uploads:
+        thread.join(30)
+    assert errors == []
+    assert sorted(numbers) == [1, 2, 3, 4, 5, 6]
 
 
 def test_two_runs_of_one_file_at_once_create_each_asset_once(app, session, require_postgres):

@@ -49,6 +49,8 @@ class Lookup:
         self.overlay_states: dict[uuid.UUID, dict[str, Any]] = {}
         self.overlay_keys: dict[str, set[uuid.UUID]] = {}
         self.overlay_fingerprints: dict[str, uuid.UUID] = {}
+        # read the assets a batch loads whole FOR UPDATE (PostgreSQL): held until it commits
+        self.lock_rows = False
 
     def already_applied(
         self, items: list[Item], fp_hits: dict[str, tuple[uuid.UUID, int | None]]
@@ -188,6 +190,12 @@ class Lookup:
         states: dict[uuid.UUID, dict[str, Any]] = {}
         for start in range(0, len(wanted), IN_CHUNK):
             chunk = wanted[start : start + IN_CHUNK]
+            # the rows before their tags: an edit committed between the two reads then shows
+            # as a moved version (the batch is redone), never as old tags under a new version
+            stmt = select(ASSETS).where(bulk.among(self.session, ASSETS.c.id, chunk))
+            if self.lock_rows and bulk.is_postgresql(self.session):
+                stmt = stmt.with_for_update()
+            rows = self.session.execute(stmt).mappings().all()
             tags: dict[uuid.UUID, list[str]] = {}
             for asset_id, name in self.session.execute(
                 select(asset_tags.c.asset_id, Tag.name)
@@ -195,8 +203,7 @@ class Lookup:
                 .where(bulk.among(self.session, asset_tags.c.asset_id, chunk))
             ).all():
                 tags.setdefault(asset_id, []).append(name)
-            rows = self.session.execute(select(ASSETS).where(bulk.among(self.session, ASSETS.c.id, chunk)))
-            for row in rows.mappings().all():
+            for row in rows:
                 state = {f: row[COLUMN.get(f, f)] for f in assets.FIELDS if f != "tags"}
                 state["tags"] = sorted(tags.get(row["id"], []))
                 state["aliases"] = list(state["aliases"] or [])

@@ -90,7 +90,10 @@ class Pipeline:
     # --- driver ---------------------------------------------------------------------------
 
     def process(self, batch: Sequence[DiscoveredRecord]) -> None:
-        for _attempt in range(5):
+        for attempt in range(5):
+            # a batch whose assets changed under it (people editing them) reads them locked on
+            # its next attempts: the edits then wait for the batch instead of failing it again
+            self.lookup.lock_rows = attempt > 0
             try:
                 self._process(batch)
                 return
