@@ -7,7 +7,9 @@ asset rows, rewrites 50,000 more, appends 100,000 audit events, 100,000 record o
 assets it wrote current (SPEC §12). An inventory-json import of the same size writes 50,000
 asset rows (each with a tag link and four identifier keys), rewrites 25,000 (a new owner; the
 other 25,000 existing are unchanged), and appends 75,000 audit events and 100,000 record
-outcomes. Here the same rows are produced by `INSERT … SELECT` and `UPDATE` statements run
+outcomes. Both also keep what each record reported (SPEC §6: one observation row per field
+reported, six or nine a record) and the last sighting of each asset they saw unchanged
+(`last_seen_at`). Here the same rows are produced by `INSERT … SELECT` and `UPDATE` statements run
 inside the server: no parsing, no client, no network, no Python. The sum is a lower bound for
 any importer on this machine and this schema; the transaction is rolled back, so nothing is
 kept.
@@ -40,6 +42,14 @@ STEPS = (
             now(), now(), now(), now(), %(run)s
         FROM assets WHERE deleted_at IS NULL ORDER BY id LIMIT %(new)s"""),
     ("assets: update {changed:,}", "{update}"),
+    ("assets: last seen {seen:,}", """
+        UPDATE assets SET last_seen_at = now(), missed_since = NULL
+        WHERE id IN (SELECT id FROM assets WHERE name NOT LIKE 'floor-%%' ORDER BY id LIMIT %(seen)s)"""),
+    ("observations: write {observed:,}", """
+        INSERT INTO observations (asset_id, field, source, import_run_id, value, seen_at)
+        SELECT a.id, 'field-' || c, 'bench', %(run)s, to_jsonb('value ' || c), now()
+        FROM (SELECT id FROM assets ORDER BY id LIMIT %(observed)s / 9 + 1) a
+        CROSS JOIN generate_series(1, 9) c LIMIT %(observed)s"""),
     ("audit events: append {audited:,}", """
         INSERT INTO audit_events (occurred_at, actor_label, action, entity_type, entity_id, changes,
             prev_hash, hash)
@@ -104,11 +114,16 @@ def shape(workload: str, records: int) -> dict[str, int]:
     new = records // 2
     if workload == "nmap-xml":  # every existing record updates (its address joins the aliases)
         changed = records - new
+        # six observed fields a record (engine, version, host, port, aliases, metadata)
         return {"records": records, "new": new, "changed": changed, "audited": new + changed,
-                "keys": records * 3 // 2, "bridges": records, "tagged": 0, "rewritten": changed}
-    changed = (records - new) // 2  # a quarter change their owner, a quarter are identical
+                "keys": records * 3 // 2, "bridges": records, "tagged": 0, "rewritten": changed,
+                "seen": 0, "observed": records * 6}
+    existing = records - new
+    changed = existing // 2  # a quarter change their owner, a quarter are identical (seen again)
+    # nine observed fields a new record, six or seven an existing one (its engine version when known)
     return {"records": records, "new": new, "changed": changed, "audited": new + changed,
-            "keys": new * 4, "bridges": 0, "tagged": new, "rewritten": 0}
+            "keys": new * 4, "bridges": 0, "tagged": new, "rewritten": 0,
+            "seen": existing - changed, "observed": new * 9 + existing * 67 // 10}
 
 
 RUN = """
@@ -147,7 +162,7 @@ def run(url: str, records: int, workload: str = "nmap-xml", verbose: bool = Fals
         for label, statement in STEPS:
             if "{update}" in statement:
                 statement = UPDATES[workload]
-            count = next((params[k] for k in ("tagged", "bridges", "rewritten") if f"{{{k}" in label), 1)
+            count = next((params[k] for k in ("tagged", "bridges", "rewritten", "seen") if f"{{{k}" in label), 1)
             if not count:
                 continue
             started = time.perf_counter()
