@@ -135,7 +135,11 @@ def _existing(url: str, n: int, engines: tuple[str, ...] | None, seed: int) -> l
         rows = conn.execute(
             "SELECT name, engine, host, port, database_name, owner, engine_version FROM ("
             " SELECT *, count(*) OVER (PARTITION BY host) AS sharing FROM assets"
-            " WHERE deleted_at IS NULL AND host IS NOT NULL AND port IS NOT NULL) a "
+            " WHERE deleted_at IS NULL AND host IS NOT NULL AND port IS NOT NULL"
+            # not seen in the last hour (the refresh window of last_seen_at): a sighting the
+            # data build stamped minutes ago would come due between the import and the
+            # re-import, and its refresh is not the re-import's own write
+            " AND (last_seen_at IS NULL OR last_seen_at < now() - interval '1 hour')) a "
             "WHERE sharing = 1 "
             + ("AND engine = ANY(%s) " if engines else "")
             + "ORDER BY id",
