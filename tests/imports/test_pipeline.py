@@ -479,6 +479,8 @@ def test_a_reimport_after_unrelated_edits_replays_while_every_record_s_asset_is_
     first = run_file(session, data, "a.json")
     rows = count(session, ImportRecord)
     asset_service.create(session, Actor.cli(), {"name": "unrelated", "engine": "redis"})
+    audit.record(session, Actor.cli("ops"), AuditAction.login, "user", "ops")  # no decision reads it
+    session.commit()
     second = run_file(session, data, "b.json")
     assert len(parsed) == 1 and second.replay_of == first.id
     assert count(session, ImportRecord) == rows

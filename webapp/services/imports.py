@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, not_, select, update
+from sqlalchemy import and_, exists, func, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -83,6 +83,9 @@ FREEZE_MIN = 5000  # records from which a run keeps the garbage collector off it
 ASSET_EDITS = (AuditAction.create, AuditAction.update, AuditAction.delete, AuditAction.restore,
                AuditAction.revert, AuditAction.exception_grant, AuditAction.propose,
                AuditAction.approve, AuditAction.reject)
+# what people do that no import decision reads (signing in, tokens, revealing a secret, exports)
+UNRELATED = (AuditAction.login, AuditAction.login_failed, AuditAction.logout, AuditAction.token_create,
+             AuditAction.token_revoke, AuditAction.reveal_secret, AuditAction.export)
 STALE_SECONDS = 300  # a running import without a heartbeat this long has lost its worker
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -441,14 +444,15 @@ def _decisions_stand(session: Session, previous: ImportRun) -> bool:
     """Whether every decision of `previous` still stands although the inventory changed since:
     no host bridge was learnt and no record written since (no other run: identification reads
     both), every audit event since is an edit of an asset (`ASSET_EDITS`: no setting, review
-    item, relationship or merge changed), and every record of the run was applied to an asset that is live at the version
+    item, relationship or merge changed) or something no decision reads (`UNRELATED`), and every record of the run was applied to an asset that is live at the version
     the record left it (a record that failed, was skipped or flagged, or whose asset changed,
     must be identified again: a full run)."""
     event_id, bridges, record_id = (int(part) for part in (previous.watermark or "0:0:0").split(":"))
     _, bridges_now, record_now = (int(part) for part in watermark(session).split(":"))
     if (bridges_now, record_now) != (bridges, record_id):
         return False
-    other = not_(and_(AuditEvent.entity_type == "asset", AuditEvent.action.in_(ASSET_EDITS)))
+    other = not_(or_(and_(AuditEvent.entity_type == "asset", AuditEvent.action.in_(ASSET_EDITS)),
+                     AuditEvent.action.in_(UNRELATED)))
     if session.scalar(select(exists().where(AuditEvent.id > event_id, other))):
         return False
     current = exists().where(Asset.id == ImportRecord.asset_id, Asset.version == ImportRecord.asset_version,
