@@ -27,6 +27,7 @@ from webapp.models import (
 )
 from webapp.services import assets as asset_service
 from webapp.services import audit, imports
+from webapp.services import settings as settings_service
 from webapp.services.actor import Actor
 
 PG = {"name": "orders", "engine": "postgresql", "host": "db1.example.com", "port": 5432}
@@ -464,6 +465,36 @@ def test_an_identical_reimport_replays_the_last_decisions_only_while_nothing_cha
     third = run_file(session, data, "c.csv")
     assert len(parsed) == 2  # the inventory changed: decided afresh
     assert outcomes(session, third) == second_out
+
+
+def test_a_reimport_after_unrelated_edits_replays_while_every_record_s_asset_is_unchanged(session, monkeypatch):
+    """Every record of the last run was applied to an asset that has not changed since: only
+    other assets changed, so the decisions stand (no parsing, no record rows); once a record's
+    own asset changes, or a setting does, the file is decided afresh."""
+    parsed: list[str] = []
+    real_parse = imports.parse
+    monkeypatch.setattr(imports, "parse", lambda *a, **k: parsed.append("x") or real_parse(*a, **k))
+    data = inventory({**PG, "owner": "dba"}, {"name": "billing", "engine": "mysql", "host": "db2.example.com",
+                                               "port": 3306})
+    first = run_file(session, data, "a.json")
+    rows = count(session, ImportRecord)
+    asset_service.create(session, Actor.cli(), {"name": "unrelated", "engine": "redis"})
+    audit.record(session, Actor.cli("ops"), AuditAction.login, "user", "ops")  # no decision reads it
+    session.commit()
+    second = run_file(session, data, "b.json")
+    assert len(parsed) == 1 and second.replay_of == first.id
+    assert count(session, ImportRecord) == rows
+    assert outcomes(session, second) == {"json:1": "unchanged", "json:2": "unchanged"}
+    orders = next(a for a in assets(session) if a.name == "orders")
+    asset_service.update(session, Actor.cli(), orders.id, {"notes": "edited"}, expected_version=None)
+    third = run_file(session, data, "c.json")
+    assert len(parsed) == 2 and third.replay_of is None  # its own asset changed: decided afresh
+    assert outcomes(session, third) == {"json:1": "unchanged", "json:2": "unchanged"}
+    asset_service.create(session, Actor.cli(), {"name": "unrelated-2", "engine": "redis"})
+    assert run_file(session, data, "d.json").replay_of == third.id
+    settings_service.update(session, Actor.cli(), {"review_threshold": 0.5})
+    assert run_file(session, data, "e.json").replay_of is None  # a setting changed: afresh
+    assert len(parsed) == 3
 
 
 def test_a_run_declared_dead_by_the_reaper_stops_and_stays_failed(session):

@@ -319,12 +319,14 @@ def parse(content: Content) -> ParseResult:
 def _coverage(target: _Target) -> coverage.Coverage:
     """The hosts (every `<host>` entry, up or down, and the address targets of `args`) and the
     TCP ports this scan probed."""
-    hosts, networks, excluded = coverage.targets(target.args)
+    targets, networks, excluded = coverage.targets(target.args)
+    # an insertion-ordered set: a scan of 100,000 hosts must not search a list per host
+    hosts = dict.fromkeys(targets)
     for host in target.hosts:
-        hosts += [a for a in _addresses(host)[1] if a not in hosts]
-        hosts += [n for n in _names(host) if n not in hosts]
+        hosts.update(dict.fromkeys(_addresses(host)[1]))
+        hosts.update(dict.fromkeys(_names(host)))
     ports = coverage.parse_ports(",".join(target.tcp_services))
-    return coverage.Coverage(hosts=list(dict.fromkeys(hosts)), networks=networks,
+    return coverage.Coverage(hosts=list(hosts), networks=networks,
                              excluded=excluded, tcp_ports=ports)
 
 

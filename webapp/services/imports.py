@@ -27,13 +27,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, exists, func, not_, or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from webapp.discovery import DiscoveryError, detect_format, parse
 from webapp.models import (
     Asset,
+    AuditAction,
     AuditEvent,
     EventSeverity,
     HostBridge,
@@ -76,6 +77,15 @@ FILENAME_MAX = 255
 # the defaults of the app's IMPORT_BATCH_SIZE and IMPORT_STALE_SECONDS (webapp/config.py)
 BATCH_SIZE = 5000  # records per transaction
 FREEZE_MIN = 5000  # records from which a run keeps the garbage collector off its parsed records
+# what may happen to assets between two runs of one file without changing the decisions of
+# records whose own asset did not change (`_decisions_stand`); links, merges, purges and undos
+# may (a re-import restores a removed link, a merge moves records)
+ASSET_EDITS = (AuditAction.create, AuditAction.update, AuditAction.delete, AuditAction.restore,
+               AuditAction.revert, AuditAction.exception_grant, AuditAction.propose,
+               AuditAction.approve, AuditAction.reject)
+# what people do that no import decision reads (signing in, tokens, revealing a secret, exports)
+UNRELATED = (AuditAction.login, AuditAction.login_failed, AuditAction.logout, AuditAction.token_create,
+             AuditAction.token_revoke, AuditAction.reveal_secret, AuditAction.export)
 STALE_SECONDS = 300  # a running import without a heartbeat this long has lost its worker
 IMPORT_NUMBER_LOCK = 0x494D504E  # the advisory lock under which an upload takes its run number
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f]")
@@ -386,7 +396,11 @@ def _replay(session: Session, run: ImportRun) -> bool:
     run finished, must decide exactly what it decided: every record it created or updated is
     now `unchanged`, and failed and skipped records fail and skip for the same reasons. Point
     at those decisions (`replay_of`) instead of parsing and matching again, and write no
-    record rows. False when it does not apply."""
+    record rows. The same holds after changes elsewhere in the inventory when every record of
+    that run was applied to an asset that has not changed since (`_decisions_stand`): each
+    record is then identical to one applied to its asset's current version, which a full run
+    finds `unchanged` without identifying it again (`Lookup.already_applied`). False when it
+    does not apply."""
     bulk.advisory_lock(session, IMPORT_LOCK)
     previous = session.scalar(
         select(ImportRun)
@@ -398,7 +412,7 @@ def _replay(session: Session, run: ImportRun) -> bool:
     if (
         previous is None
         or (previous.sha256, previous.size, previous.format) != (run.sha256, run.size, run.format)
-        or previous.watermark != watermark(session)
+        or (previous.watermark != watermark(session) and not _decisions_stand(session, previous))
     ):
         session.rollback()
         return False
@@ -424,6 +438,28 @@ def _replay(session: Session, run: ImportRun) -> bool:
     run.heartbeat_at = now
     session.flush()
     return True
+
+
+def _decisions_stand(session: Session, previous: ImportRun) -> bool:
+    """Whether every decision of `previous` still stands although the inventory changed since:
+    no host bridge was learnt and no record written since (no other run: identification reads
+    both), every audit event since is an edit of an asset (`ASSET_EDITS`: no setting, review
+    item, relationship or merge changed) or something no decision reads (`UNRELATED`), and every record of the run was applied to an asset that is live at the version
+    the record left it (a record that failed, was skipped or flagged, or whose asset changed,
+    must be identified again: a full run)."""
+    event_id, bridges, record_id = (int(part) for part in (previous.watermark or "0:0:0").split(":"))
+    _, bridges_now, record_now = (int(part) for part in watermark(session).split(":"))
+    if (bridges_now, record_now) != (bridges, record_id):
+        return False
+    other = not_(or_(and_(AuditEvent.entity_type == "asset", AuditEvent.action.in_(ASSET_EDITS)),
+                     AuditEvent.action.in_(UNRELATED)))
+    if session.scalar(select(exists().where(AuditEvent.id > event_id, other))):
+        return False
+    current = exists().where(Asset.id == ImportRecord.asset_id, Asset.version == ImportRecord.asset_version,
+                             Asset.deleted_at.is_(None))
+    changed = exists().where(ImportRecord.run_id == (previous.replay_of or previous.id),
+                             not_(and_(ImportRecord.outcome.in_(APPLIED), current)))
+    return not session.scalar(select(changed))
 
 
 def fail_unstarted(session: Session, run_id: uuid.UUID, reason: str) -> None:

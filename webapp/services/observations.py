@@ -57,12 +57,23 @@ def report(
     seen_at: datetime,
     import_run_id: uuid.UUID | None = None,
     reported_by: uuid.UUID | None = None,
+    new_assets: Collection[uuid.UUID] = (),
 ) -> None:
     """Keep what `source` reported: `values` maps (asset id, field) to the JSON value. One
     multi-row `INSERT … ON CONFLICT DO UPDATE` (on PostgreSQL from a scratch table the rows
     are COPYed into, so the statement and its plan stay the same whatever the batch's size),
     in the caller's transaction; a row whose value is the same stays as it is (see the
-    module's docstring)."""
+    module's docstring). The rows of `new_assets` (created in this transaction: nothing can
+    be stored for them yet) are written straight, without the upsert."""
+    if new_assets and values:
+        fresh = [
+            {"asset_id": asset_id, "field": name, "source": source, "import_run_id": import_run_id,
+             "reported_by": reported_by, "value": value, "seen_at": seen_at}
+            for (asset_id, name), value in values.items() if asset_id in new_assets
+        ]
+        if fresh:
+            bulk.insert_rows(session, TABLE, fresh)  # COPY on PostgreSQL
+            values = {k: v for k, v in values.items() if k[0] not in new_assets}
     if not values:
         return
     if bulk.is_postgresql(session) and len(values) > SMALL:

@@ -149,7 +149,8 @@ class Pipeline:
                 review_queue.announce_waiting(self.session, now)
             reported = self._reports()
             observations.report(self.session, reported, source=self.kind, seen_at=now,
-                                import_run_id=self.run_id)
+                                import_run_id=self.run_id,
+                                new_assets={a for a, w in work.items() if w.is_new})
         if self.dry:
             self.imagined |= {asset_id for asset_id, w in work.items() if w.is_new}
         if self.absorbing and not self.dry:

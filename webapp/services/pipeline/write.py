@@ -64,10 +64,14 @@ class Writer:
         self._update_rows(changed, now)
         self._write_tags(new, changed)
         if new:
+            # the keys `_create` made, unless a later record of the batch changed a key field
             bulk.insert_rows(
                 session,
                 AssetIdentifier.__table__,
-                [r for w in new for r in identifiers.rows(w.state["_id"], w.state)],
+                [{"key": k, "asset_id": w.state["_id"]}
+                 for w in new
+                 for k in dict.fromkeys(w.state["_new_keys"] if not identifiers.KEY_FIELDS & w.changed
+                                        else identifiers.keys_for(w.state))],
             )
         self._rekey([w for w in changed if identifiers.KEY_FIELDS & w.changed])
         refreshed: list[uuid.UUID] = []
