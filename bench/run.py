@@ -419,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 (one workload afte
     matching_results = []
     if not args.skip_matching:
         matching_results = matching.run(urls["matching"], args.matching_assets, args.matching_records)
-        table += [summary.result_row(r, summary.load_now()) for r in matching_results]
+        table += summary.matching_rows(matching_results, summary.load_now())
 
     graph_report = None
     if not args.skip_graph:
@@ -487,7 +487,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 (one workload afte
                                 for r in export_results],
                     "bulk": (asdict(bulk_result) | {"ratio": bulk_result.ratio}
                              if bulk_result is not None else None),
-                    "matching": [asdict(r) for r in matching_results],
+                    "matching": [asdict(r) | {"ratio": r.ratio, "ok": r.ok, "per_record_us": r.per_record_us}
+                                 for r in matching_results],
                     "graph": asdict(graph_report) if graph_report is not None else None,
                     "policy": asdict(policy_result) if policy_result is not None else None,
                     "concurrency": (asdict(concurrency_result)

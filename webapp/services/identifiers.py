@@ -39,7 +39,9 @@ _SEPARATORS = re.compile(r"[^a-z0-9]+")
 KEY_FIELDS = frozenset({"name", "host", "port", "aliases", "cloud_resource_id"})
 
 
-@lru_cache(maxsize=262_144)  # an import asks for the same names many times
+# an import asks for the same names many times within a batch; the bound keeps what a long
+# run leaves behind small (an entry costs some 300 bytes)
+@lru_cache(maxsize=65_536)
 def host_form(value: str) -> str:
     """The canonical spelling of a host name or address (lower-cased text if neither)."""
     return normalise.host(value) or value.strip().lower().rstrip(".")

@@ -28,6 +28,8 @@ ASSETS = Asset.__table__
 # what scoring a candidate reads (`Lookup.load_light`)
 LIGHT_COLUMNS = ("id", "deleted_at", "name", "engine", "engine_version", "host", "port", "aliases",
                  "database_name", "cloud_resource_id", "environment", "cloud_provider", "region")
+# an asset's `_locked` when no field is locked (most assets): one object for them all
+NO_LOCKS: frozenset[str] = frozenset()
 # field name -> column name, where they differ (tags live in their own table)
 COLUMN = {"metadata": "metadata", "connection_string": "connection_string_encrypted"}
 

@@ -30,6 +30,7 @@ from webapp.services.pipeline.items import (
     COLUMN,
     IN_CHUNK,
     LIGHT_COLUMNS,
+    NO_LOCKS,
     Item,
     Result,
     Work,
@@ -45,10 +46,14 @@ class Lookup:
         # FQDN<->IP pairs known to this run: learnt by it (both directions), and all pairs
         self.bridges: dict[str, set[str]] = {}
         self.pairs: set[tuple[str, str]] = set()
-        # a dry run writes nothing, so the assets it would create or change live here
-        self.overlay_states: dict[uuid.UUID, dict[str, Any]] = {}
-        self.overlay_keys: dict[str, set[uuid.UUID]] = {}
+        # a dry run writes nothing, so the assets it would create or change live here, for
+        # the whole run: kept compact (a run of 100,000 records keeps about as many), each
+        # state as its values in the order of a shared tuple of its keys (`_state` gives the
+        # dict back), each key's assets as the one asset id most keys name, else a set
+        self.overlay_states: dict[uuid.UUID, tuple[tuple[str, ...], tuple[Any, ...]]] = {}
+        self.overlay_keys: dict[str, uuid.UUID | set[uuid.UUID]] = {}
         self.overlay_fingerprints: dict[str, uuid.UUID] = {}
+        self._layouts: dict[tuple[str, ...], tuple[str, ...]] = {}
         # read the assets a batch loads whole FOR UPDATE (PostgreSQL): held until it commits
         self.lock_rows = False
 
@@ -157,7 +162,11 @@ class Lookup:
                 hits.setdefault(key, set()).add(asset_id)
         for key in wanted:
             if key in self.overlay_keys:
-                hits.setdefault(key, set()).update(self.overlay_keys[key])
+                found = self.overlay_keys[key]
+                if isinstance(found, set):
+                    hits.setdefault(key, set()).update(found)
+                else:
+                    hits.setdefault(key, set()).add(found)
         return hits
 
     def fingerprint_hits(self, items: list[Item]) -> dict[str, tuple[uuid.UUID, int | None]]:
@@ -186,7 +195,7 @@ class Lookup:
 
     def load(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
         """Current field values of these assets (as the service layer names fields)."""
-        wanted = sorted(set(ids) - set(self.overlay_states), key=str)
+        wanted = sorted(set(ids) - self.overlay_states.keys(), key=str)
         states: dict[uuid.UUID, dict[str, Any]] = {}
         for start in range(0, len(wanted), IN_CHUNK):
             chunk = wanted[start : start + IN_CHUNK]
@@ -210,20 +219,20 @@ class Lookup:
                 state["metadata"] = dict(state["metadata"] or {})
                 state.update(
                     _id=row["id"], _version=row["version"], _deleted_at=row["deleted_at"],
-                    _locked=set(row["locked_fields"] or []), _last_seen_at=row["last_seen_at"],
-                    _first_seen_at=row["first_seen_at"],
+                    _locked=frozenset(row["locked_fields"]) if row["locked_fields"] else NO_LOCKS,
+                    _last_seen_at=row["last_seen_at"], _first_seen_at=row["first_seen_at"],
                     _sources=dict(row["field_sources"] or {}),
                 )
                 # what the identifier keys were made of, to rewrite only the ones that change
                 state["_key_values"] = {f: state[f] for f in identifiers.KEY_FIELDS}
                 states[row["id"]] = state
-        for asset_id in set(ids) & set(self.overlay_states):
-            states[asset_id] = dict(self.overlay_states[asset_id])
+        for asset_id in set(ids) & self.overlay_states.keys():
+            states[asset_id] = self._state(asset_id)
         return states
 
     def load_light(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
         """What `matching.score` reads of these assets, and their names for messages."""
-        states = {a: dict(self.overlay_states[a]) for a in ids if a in self.overlay_states}
+        states = {a: self._state(a) for a in ids if a in self.overlay_states}
         wanted = sorted(ids - states.keys(), key=str)
         columns = [ASSETS.c[c] for c in LIGHT_COLUMNS]
         for start in range(0, len(wanted), IN_CHUNK):
@@ -251,7 +260,9 @@ class Lookup:
             return
         for asset_id, w in work.items():
             if w.is_new or w.events:
-                self.overlay_states[asset_id] = w.state
+                layout = tuple(w.state)
+                self.overlay_states[asset_id] = (self._layouts.setdefault(layout, layout),
+                                                 tuple(w.state.values()))
                 if w.is_new and not w.changed:
                     keys = w.state["_new_keys"]
                 elif w.is_new or identifiers.KEY_FIELDS & w.changed:
@@ -259,9 +270,20 @@ class Lookup:
                 else:
                     continue  # its keys did not change: the table has them
                 for key in keys:
-                    found = self.overlay_keys.setdefault(key, set())
-                    if len(found) <= BLOCK_MAX or is_strong(key):  # more only says "too common"
+                    found = self.overlay_keys.get(key)
+                    if found is None:
+                        self.overlay_keys[key] = asset_id
+                    elif not isinstance(found, set):
+                        if found != asset_id:
+                            self.overlay_keys[key] = {found, asset_id}
+                    elif len(found) <= BLOCK_MAX or is_strong(key):  # more only says "too common"
                         found.add(asset_id)
         for r in results:
             if r.asset_id is not None and r.fingerprint:
                 self.overlay_fingerprints[r.fingerprint] = r.asset_id
+
+    def _state(self, asset_id: uuid.UUID) -> dict[str, Any]:
+        """A dry run's asset as the run left it: a new dict (its values shared, as a copy of
+        the batch's state would share them)."""
+        keys, values = self.overlay_states[asset_id]
+        return dict(zip(keys, values, strict=True))

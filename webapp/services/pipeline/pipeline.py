@@ -32,6 +32,7 @@ from webapp.services.pipeline.conflicts import conflicts, flag_duplicate, flag_f
 from webapp.services.pipeline.decide import Decider
 from webapp.services.pipeline.items import (
     IMPORT_LOCK,
+    NO_LOCKS,
     Item,
     Result,
     Retry,
@@ -302,7 +303,7 @@ class Pipeline:
         state["_sources"] = self.reconciler.sources_of_new(cleaned)
         if state.get("connection_string"):
             state["connection_string"] = crypto.encrypt(self.session, state["connection_string"])
-        state.update(_id=asset_id, _version=1, _deleted_at=None, _locked=set(),
+        state.update(_id=asset_id, _version=1, _deleted_at=None, _locked=NO_LOCKS,
                      _last_seen_at=now, _first_seen_at=now)
         states[asset_id] = state
         events = []
