@@ -740,7 +740,11 @@ def run(
     n_requests: int,
     explain: bool = False,
     verbose: bool = False,
+    plain_p95_ms: float | None = None,
 ) -> GraphReport:
+    """`plain_p95_ms`: the plain /assets page's p95 in the same run, the graph's bound (SPEC
+    §11: p95 <= 1x it); TARGET_P95_MS when the pages were not measured."""
+    target_ms = plain_p95_ms or TARGET_P95_MS
     from bench.run import api_token, prepare  # the same build and migration as the other workloads
     from webapp.services.graph import MAX_DEPTH, NODE_LIMIT
 
@@ -786,7 +790,7 @@ def run(
     results: list[GraphResult] = []
     try:
         cases = [
-            ("both depth=5 random", starts, "both", 5, TARGET_P95_MS, None),
+            ("both depth=5 random", starts, "both", 5, target_ms, None),
             (
                 f"down depth=5 hubs ({min((c for _, c in hubs), default=0):,}+ deps)",
                 [h for h, _ in hubs],
@@ -837,14 +841,14 @@ def run(
                 print(f"    {result.expectation}: {'OK' if result.expectation_met else 'MISSED'}")
         impact = run_impact(requester, starts)
         results.append(impact)
-        impact.note = f"no target of its own; the graph's is {TARGET_P95_MS:.0f}ms"
+        impact.note = f"no target of its own; the graph's is {target_ms:.0f}ms"
         print(impact.line().replace(" edges=0", ""), flush=True)
         print(f"    in SQL: p50 {impact.sql_p50_ms:.1f}ms, {impact.sql_share:.0%} of all the time")
     except RequestFailed as exc:
         print(f"graph: MISSED, a request failed: {exc}")
         results.append(
             GraphResult(
-                str(exc)[:80], 0, 0, 0, 0, 0, 0, 0, 0, False, TARGET_P95_MS, wrong=[str(exc)]
+                str(exc)[:80], 0, 0, 0, 0, 0, 0, 0, 0, False, target_ms, wrong=[str(exc)]
             )
         )
     finally:

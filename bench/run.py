@@ -425,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 (one workload afte
     if not args.skip_graph:
         graph_report = graph.run(
             urls["graph"], args.matching_assets, args.graph_relationships, args.graph_requests,
-            explain=args.explain, verbose=args.verbose,
+            explain=args.explain, verbose=args.verbose, plain_p95_ms=plain_p95,
         )
         table += summary.graph_rows(graph_report, plain_p95, summary.load_now())
 
