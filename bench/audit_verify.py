@@ -84,7 +84,7 @@ def _entries(rng: random.Random, n: int):  # type: ignore[no-untyped-def]
 
 def ensure_events(url: str, wanted: int) -> int:
     """Append events with the app's own `record_many` until there are `wanted`."""
-    from sqlalchemy import func, select
+    from sqlalchemy import func, select, text
 
     from webapp import create_app
     from webapp.extensions import db
@@ -115,6 +115,8 @@ def ensure_events(url: str, wanted: int) -> int:
                                   change_set_id=change_set.id if change_set else None)
                 session.commit()
                 have += n
+            session.execute(text("ANALYZE audit_events"))  # the History cases' plans need them
+            session.commit()
             print(f"  (appended events up to {have:,} in {time.perf_counter() - started:.1f}s)", flush=True)
         db.session.remove()
         db.engine.dispose()
