@@ -479,6 +479,12 @@ def test_remove_tag(session):
     assert _reload(session, asset.id).version == 2
 
 
+def test_remove_tag_reads_the_name_as_adding_stores_it(session):
+    asset = make_asset(session, tags=["gold", "PCI"])  # stored as "pci"
+    assets.remove_tag(session, ACTOR, asset.id, " PCI ")
+    assert [t.name for t in _reload(session, asset.id).tags] == ["gold"]
+
+
 # --- snapshot and field_value ------------------------------------------------------------------
 
 def test_field_value_reads_tags_metadata_and_the_encrypted_secret(session):

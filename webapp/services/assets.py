@@ -466,6 +466,7 @@ def add_tag(session: Session, actor: Actor, asset_id: uuid.UUID | str, name: str
 def remove_tag(session: Session, actor: Actor, asset_id: uuid.UUID | str, name: str) -> Asset:
     asset = get(session, asset_id)
     names = [t.name for t in asset.tags]
+    name = name.strip().lower()  # tags are stored in lower case, as adding one stores it
     if name not in names:
         raise NotFound("This asset has no such tag.")
     return update(

@@ -163,6 +163,7 @@ def remove_tag(session: Session, actor: Actor, asset_id: uuid.UUID | str, name: 
     """`assets.remove_tag` as a person's edit (held for approval when approval covers it)."""
     asset = assets.get(session, asset_id)
     names = [t.name for t in asset.tags]
+    name = name.strip().lower()  # tags are stored in lower case, as adding one stores it
     if name not in names:
         raise NotFound("This asset has no such tag.")
     return submit(session, actor, asset.id, {"tags": [n for n in names if n != name]}, expected_version=None)
