@@ -17,6 +17,9 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (
         Index("ix_audit_events_entity", "entity_type", "entity_id", "id"),
+        # the audit log filtered by entity id alone (`/audit`, `/api/v1/audit?entity_id=`):
+        # the index above leads with the type, so without it the filter read the whole log
+        Index("ix_audit_events_entity_id_id", "entity_id", "id"),
         Index("ix_audit_events_actor_id_id", "actor_id", "id"),
         Index("ix_audit_events_action_id", "action", "id"),
         # a change set's events in order (its page, its undo); most events belong to none
