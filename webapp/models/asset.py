@@ -167,3 +167,14 @@ Index(
     postgresql_ops={"owner_lower": "text_pattern_ops"},
     postgresql_where=text("deleted_at IS NULL"),
 ).ddl_if(dialect="postgresql")
+
+# a searched list's walk in name order (asset_search._probed_page) reads this index alone, never
+# the table's wide rows: at 1,000,000 assets a walk of 15,000 rows through the heap took
+# 0.3-3.8 s, through this index 5 ms. PostgreSQL only (INCLUDE); SQLite walks ix_assets_name_id.
+Index(
+    "ix_assets_live_name_walk",
+    Asset.name,
+    Asset.id,
+    postgresql_include=["search_text", "owner"],
+    postgresql_where=text("deleted_at IS NULL"),
+).ddl_if(dialect="postgresql")

@@ -236,14 +236,17 @@ def _stale_cutoff(session: Session, query: AssetQuery) -> datetime | None:
 
 
 def _conditions(
-    query: AssetQuery, entity: Any, stale_cutoff: datetime | None
+    query: AssetQuery, entity: Any, stale_cutoff: datetime | None, *, scoped: bool = True
 ) -> tuple[list[ColumnElement[bool]], list[ColumnElement[bool]]]:
     """(scope, match): which rows are in view at all (live, trash, both), and the filters.
 
-    `entity` is Asset or an alias of it, so the same filters can apply to a subquery.
+    `entity` is Asset or an alias of it, so the same filters can apply to a subquery (which,
+    already scoped, may lack `deleted_at`: `scoped=False` leaves the scope empty).
     """
     scope: list[ColumnElement[bool]] = []
-    if query.deleted:
+    if not scoped:
+        pass
+    elif query.deleted:
         scope.append(entity.deleted_at.is_not(None))
     elif not query.include_deleted:
         scope.append(entity.deleted_at.is_(None))
@@ -432,7 +435,7 @@ def _probed_page(
     key = query.sort_key
     n = query.limit + 1
     sort_expr = SORTS[key]
-    in_scope = select(Asset).where(*scope)
+    in_scope = select(*_window_columns(query)).where(*scope)
     if position is not None:
         in_scope = in_scope.where(_past(sort_expr, Asset.id, position, descending))
     window = (
@@ -443,7 +446,7 @@ def _probed_page(
     # the subquery's columns, not an ORM alias of Asset: an alias builds every attribute's
     # expression anew on each page (a third of a searched page's Python time)
     windowed = window.c
-    _, windowed_match = _conditions(query, windowed, stale_cutoff)
+    _, windowed_match = _conditions(query, windowed, stale_cutoff, scoped=False)
     windowed_sort = _sort_expression(windowed, key)
     probe = (
         select(windowed.id.label("id"), windowed_sort.label("k"))
@@ -495,6 +498,22 @@ def _cached(session: Session, figure: str, query: AssetQuery, stale_cutoff: date
     filters.append(("cutoff", stale_cutoff.isoformat(timespec="minutes") if stale_cutoff else None))
     key = hashlib.sha256(repr(filters).encode()).hexdigest()
     return cached_counts.read(f"assets:{figure}:{key}", COUNTED_TABLES, compute, session=session)
+
+
+# the columns a window's filters read when they are only the search, the owner, a tag or a
+# policy (tags and policy results are read by the asset's id): ix_assets_live_name_walk holds
+# them all, so a walk in name order never reads the table
+WINDOW_COLUMNS = (Asset.id, Asset.name, Asset.search_text, Asset.owner)
+
+
+def _window_columns(query: AssetQuery) -> tuple[Any, ...]:
+    """What the probe window selects: the narrow columns its filters need, or the whole row
+    when another filter (an enum, staleness, the unowned or unverified flags) reads more."""
+    other = (any(getattr(query, name) for name in ENUM_FILTERS) or query.seen
+             or any(flag is not None for flag in (query.stale, query.unverified, query.unowned)))
+    if query.sort_key == "name" and not other:
+        return WINDOW_COLUMNS
+    return (Asset,)
 
 
 def count(session: Session, stmt: Select[tuple[Asset]]) -> tuple[int, bool]:
