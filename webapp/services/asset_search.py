@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import uuid
 from collections.abc import Callable, Collection, Mapping
@@ -236,20 +237,22 @@ def _stale_cutoff(session: Session, query: AssetQuery) -> datetime | None:
 
 
 def _conditions(
-    query: AssetQuery, entity: Any, stale_cutoff: datetime | None, *, scoped: bool = True
+    query: AssetQuery, entity: Any, stale_cutoff: datetime | None
 ) -> tuple[list[ColumnElement[bool]], list[ColumnElement[bool]]]:
     """(scope, match): which rows are in view at all (live, trash, both), and the filters.
 
-    `entity` is Asset or an alias of it, so the same filters can apply to a subquery (which,
-    already scoped, may lack `deleted_at`: `scoped=False` leaves the scope empty).
+    `entity` is Asset or an alias of it, so the same filters can apply to a subquery.
     """
     scope: list[ColumnElement[bool]] = []
-    if not scoped:
-        pass
-    elif query.deleted:
+    if query.deleted:
         scope.append(entity.deleted_at.is_not(None))
     elif not query.include_deleted:
         scope.append(entity.deleted_at.is_(None))
+    return scope, _match(query, entity, stale_cutoff)
+
+
+def _match(query: AssetQuery, entity: Any, stale_cutoff: datetime | None) -> list[ColumnElement[bool]]:
+    """The filters alone: a subquery already scoped (the probe window) may lack `deleted_at`."""
     match: list[ColumnElement[bool]] = []
     for term in query.q.lower().split():
         match.append(entity.search_text.contains(term, autoescape=True))
@@ -279,7 +282,7 @@ def _conditions(
             condition = condition_of(entity)
             match.append(condition if flag else ~condition)
     match.extend(_policy_conditions(query, entity))
-    return scope, match
+    return match
 
 
 def sort_value(asset: Asset, sort_key: str) -> Any:
@@ -446,7 +449,7 @@ def _probed_page(
     # the subquery's columns, not an ORM alias of Asset: an alias builds every attribute's
     # expression anew on each page (a third of a searched page's Python time)
     windowed = window.c
-    _, windowed_match = _conditions(query, windowed, stale_cutoff, scoped=False)
+    windowed_match = _match(query, windowed, stale_cutoff)
     windowed_sort = _sort_expression(windowed, key)
     probe = (
         select(windowed.id.label("id"), windowed_sort.label("k"))
@@ -483,8 +486,8 @@ def _probed_page(
 COUNTED_TABLES = ("assets", "asset_tags", "policy_results")
 
 
-FILTER_FIELDS = ("q", *ENUM_FILTERS, "owner", "tag", "stale", "unverified", "seen", "unowned",
-                 "policy_failing", "policy", "policy_status", "deleted", "include_deleted")
+# what does not change which rows a list selects: every other field of AssetQuery is a filter
+NOT_FILTERS = frozenset({"sort", "limit", "after", "before", "cursor", "count"})
 
 
 def _cached(session: Session, figure: str, query: AssetQuery, stale_cutoff: datetime | None,
@@ -494,7 +497,7 @@ def _cached(session: Session, figure: str, query: AssetQuery, stale_cutoff: date
     commit that writes assets, tags or policy results (`cached_counts`). The key is the
     query's filters (not its page or sort), so every filter and search term is a figure of its
     own; a stale filter's cutoff is in it to the minute."""
-    filters = [(name, getattr(query, name)) for name in FILTER_FIELDS]
+    filters = [(f.name, getattr(query, f.name)) for f in dataclasses.fields(query) if f.name not in NOT_FILTERS]
     filters.append(("cutoff", stale_cutoff.isoformat(timespec="minutes") if stale_cutoff else None))
     key = hashlib.sha256(repr(filters).encode()).hexdigest()
     return cached_counts.read(f"assets:{figure}:{key}", COUNTED_TABLES, compute, session=session)
