@@ -33,10 +33,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         connect_args = options["connect_args"] = dict(options.get("connect_args", {}))
         connect_args.setdefault("options", "-c jit=off")
 
-    from webapp.extensions import csrf, db, login_manager, migrate
+    from webapp.extensions import csrf, db, login_manager, migrate, quick_pre_ping
     from webapp.services import cached_counts
 
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            quick_pre_ping(engine)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True, render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)

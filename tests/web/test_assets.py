@@ -346,6 +346,28 @@ def test_the_url_holds_the_whole_state(client, session, login_as):
     assert result_names(client.get(nxt).data) == ["orders-0"]
 
 
+def test_a_rows_tag_links_to_the_list_filtered_by_it_keeping_the_other_filters(client, session, login_as):
+    """The tag chips under a name: the same list with `tag` set to that tag (quoted as any query
+    value), the position dropped, every other argument kept."""
+    make_asset(session, name="orders-a", engine="mysql", tags=["pci", "team=payments", "x&y"])
+    make_asset(session, name="orders-b", engine="mysql", tags=["pci"])
+    login_as("viewer")
+    page = client.get("/assets?q=orders&engine=mysql&engine=postgresql&tag=pci&sort=-name&limit=1")
+    first = parse(page.data).by_id("results").find("div", class_="row-tags")
+    hrefs = {a.text: a.get("href") for a in first.find_all("a", class_="tag")}
+    assert set(hrefs) == {"pci", "team=payments", "x&y"}
+    for name, href in hrefs.items():
+        parts = urlsplit(href)
+        assert parts.path == "/assets"
+        assert parse_qs(parts.query) == {"q": ["orders"], "engine": ["mysql", "postgresql"], "tag": [name],
+                                          "sort": ["-name"], "limit": ["1"]}
+    nxt = link(page.data, "next")
+    after_first = client.get(nxt)  # a later page: its tag links drop the position too
+    for a in parse(after_first.data).by_id("results").find_all("a", class_="tag"):
+        assert "after=" not in a.get("href") and "before=" not in a.get("href")
+    assert result_names(client.get(hrefs["x&y"]).data) == ["orders-a"]
+
+
 # --- edit -------------------------------------------------------------------------------------
 
 def test_edit_records_the_change_in_history_and_locks_the_field(client, session, login_as):

@@ -9,7 +9,6 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from webapp import policy as policy_controls
 from webapp.assets import bp
 from webapp.assets.forms import AssetForm, TagForm
 from webapp.extensions import db
@@ -73,9 +72,8 @@ def index() -> Response:
         query, page, errors = asset_search.AssetQuery(), None, exc.errors
     return render(
         "assets/index.html", "results", status=422 if errors else 200,
-        page=page, query=query, errors=errors, filters=asset_search.ENUM_FILTERS,
+        page=page, query=query, errors=errors,
         sorts=asset_search.SORTS, display=display, columns=preferences.COLUMNS,
-        policy_controls=list(policy_controls.CONTROLS.values()),
         page_sizes=preferences.PAGE_SIZES,
     )
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by, array
 from sqlalchemy.orm import Session, defer
 
 from webapp import policy as policy_controls
@@ -386,14 +387,28 @@ class ListedAsset(SimpleNamespace):
 def listed_rows(session: Session, stmt: Select[tuple[Asset]], fields: Collection[str]
                 ) -> list[Any]:
     """The rows of a page's statement as plain rows of only `fields` (every sort key is a
-    column's name) and their tags in one more statement (name order), not as ORM objects:
-    no identity map, no JSON column parsed, nothing a list does not show."""
+    column's name) with their tags (name order), not as ORM objects: no identity map, no JSON
+    column parsed, nothing a list does not show. On PostgreSQL one statement carries each
+    row's tags as an array of (name, colour) pairs; elsewhere a second statement reads them.
+    Both run on the session's connection as Core statements (no ORM loading context)."""
     columns = [getattr(Asset, name) for name in sorted(fields)]
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        pairs = (select(func.array_agg(aggregate_order_by(array([Tag.name, Tag.colour]), Tag.name)))
+                 .select_from(asset_tags).join(Tag, Tag.id == asset_tags.c.tag_id)
+                 .where(asset_tags.c.asset_id == Asset.id).scalar_subquery())
+        listed = []
+        names = [column.key for column in columns]
+        for *values, tag_pairs in connection.execute(stmt.with_only_columns(*columns, pairs)):
+            row = ListedAsset(**dict(zip(names, values, strict=True)))
+            row.tags = [ListedTag(name, colour) for name, colour in tag_pairs] if tag_pairs else []
+            listed.append(row)
+        return listed
     rows = [ListedAsset(**row._mapping, tags=[])
-            for row in session.execute(stmt.with_only_columns(*columns))]
+            for row in connection.execute(stmt.with_only_columns(*columns))]
     if rows:
         by_id = {row.id: row for row in rows}
-        for asset_id, name, colour in session.execute(
+        for asset_id, name, colour in connection.execute(
             select(asset_tags.c.asset_id, Tag.name, Tag.colour)
             .join(Tag, Tag.id == asset_tags.c.tag_id)
             .where(asset_tags.c.asset_id.in_(list(by_id)))

@@ -8,7 +8,7 @@ from flask import Flask
 
 
 def register_web(app: Flask) -> None:
-    from webapp.web import errors, filters, navigation, request, security, session
+    from webapp.web import errors, filters, navigation, request, security, session, urls
 
     if app.config.get("TEMPLATE_CACHE_DIR"):
         from jinja2 import FileSystemBytecodeCache
@@ -21,3 +21,4 @@ def register_web(app: Flask) -> None:
     errors.init_app(app)
     filters.init_app(app)
     navigation.init_app(app)
+    urls.init_app(app)

@@ -10,19 +10,26 @@ value goes through the template environment's `finalize` (`reveal_bidi`) and is 
 
 from __future__ import annotations
 
+import re
 import uuid
+from urllib.parse import quote_plus
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app
 from markupsafe import Markup, escape
 
 from webapp.services import preferences, tags
-from webapp.web.filters import url_with, when
+from webapp.web.filters import BIDI_CONTROLS, url_with
+from webapp.web.urls import kept_url_for
 
 BADGES = {"environment": "env", "status": "status", "criticality": "crit",
           "data_classification": "class"}
 _PLACEHOLDER = uuid.UUID(int=0)
+_TAG_MARKER = "tag0marker0for0the0list0page"  # letters and digits: quoting leaves it as it is
+QUERY_SAFE = "!$'()*,/:;?@"  # what werkzeug leaves unquoted in a query value (werkzeug.urls)
+# what escaping or the bidi reveal (`filters.reveal_bidi`) would change in a text
+_SPECIAL = re.compile("[&<>\"'" + BIDI_CONTROLS.pattern[1:])
 MUTED_DASH = '<span class="muted">—</span>'
 
 
@@ -34,15 +41,33 @@ class AssetRowCells:
         self.columns = [(key, preferences.COLUMNS[key][1]) for key in columns]
         finalize = current_app.jinja_env.finalize
         self._finalize: Callable[[Any], Any] = finalize or (lambda value: value)
-        self._show_url = url_for("assets.show", asset_id=_PLACEHOLDER)
+        self._show_url = kept_url_for("assets.show", asset_id=_PLACEHOLDER)
         self._tag_url = tag_url
         self._tag_urls: dict[str, Markup] = {}
         # a choice's cell (badge, engine, choice column) is the same for every row of a value
         self._choice_cells: dict[tuple[str, Any], str] = {}
 
-    def _e(self, value: Any) -> Markup:
-        """What `{{ value }}` writes."""
-        return escape(self._finalize(value))
+    def _e(self, value: Any) -> str:
+        """What `{{ value }}` writes. Most values are text with nothing to escape or reveal:
+        one search finds that, and the text is written as it is."""
+        if type(value) is str and not _SPECIAL.search(value):
+            return value
+        return str(escape(self._finalize(value)))
+
+    def rows(self, assets: Iterable[Any], select: bool) -> Markup:
+        """The table body's rows: with `select`, each starts with its bulk checkbox."""
+        e = self._e
+        out = []
+        for asset in assets:
+            out.append("<tr>")
+            if select:
+                out.append(f'<td class="select"><label class="check"><input type="checkbox" name="ids" '
+                           f'value="{asset.id}" form="bulk-form"><span class="visually-hidden">Select '
+                           f"{e(asset.name)}</span></label></td>")
+            out.append(self.name(asset))
+            out.append(self(asset))
+            out.append("</tr>\n")
+        return Markup("".join(out))
 
     def name(self, asset: Any) -> Markup:
         e = self._e
@@ -84,8 +109,9 @@ class AssetRowCells:
         if value is None or value == "":
             return f"<td>{MUTED_DASH}</td>"
         if kind == "timestamp":  # digits, dashes, colons and "UTC": nothing to escape
-            return (f'<td><time datetime="{value.isoformat()}" title="{when(value)}">'
-                    f'{value.strftime("%Y-%m-%d")}</time></td>')
+            day = f"{value.year:04d}-{value.month:02d}-{value.day:02d}"  # what `when` writes, unparsed
+            return (f'<td><time datetime="{value.isoformat()}" title="{day} {value.hour:02d}:'
+                    f'{value.minute:02d} UTC">{day}</time></td>')
         if kind == "boolean":
             return f"<td>{'yes' if value else 'no'}</td>"
         if kind in ("integer", "number"):
@@ -121,6 +147,13 @@ class AssetRowCells:
 
 def asset_row_cells(columns: Iterable[str]) -> AssetRowCells:
     """The row renderer of one list page (a template global): `{% set cells =
-    asset_row_cells(display.columns) %}` once, then `{{ cells.name(a) }}` and `{{ cells(a) }}`
-    per row."""
-    return AssetRowCells(columns, lambda name: url_with(tag=name, after=None, before=None))
+    asset_row_cells(display.columns) %}` once, then `{{ cells.rows(page.items, select) }}`.
+
+    A tag's link is the list's URL with `tag` set (and the position dropped): built once with a
+    marker for the tag, then the tag put in the marker's place, quoted as werkzeug quotes a
+    query value, instead of a URL built per tag."""
+    template = url_with(tag=_TAG_MARKER, after=None, before=None)
+    head, marker, tail = template.partition(f"tag={_TAG_MARKER}")
+    if not marker:  # cannot happen (url_with sets the tag); built per tag all the same
+        return AssetRowCells(columns, lambda name: url_with(tag=name, after=None, before=None))
+    return AssetRowCells(columns, lambda name: f"{head}tag={quote_plus(name, safe=QUERY_SAFE)}{tail}")

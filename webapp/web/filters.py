@@ -6,10 +6,11 @@ import re
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, request, url_for
+from flask import Flask, request
 
 from webapp.models import asset_fields
 from webapp.services import tags
+from webapp.web.urls import kept_url_for
 
 FIELD_LABELS = {
     **asset_fields.LABELS,
@@ -92,7 +93,7 @@ def _url_with(changes: dict[str, Any]) -> str:
             args.pop(key, None)
         else:
             args[key] = value
-    return url_for(request.endpoint or "", **(request.view_args or {}), **args)
+    return kept_url_for(request.endpoint or "", **(request.view_args or {}), **args)
 
 
 def aria(field: Any) -> dict[str, str]:
