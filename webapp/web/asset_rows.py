@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from urllib.parse import quote_plus
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import quote_plus
 
 from flask import current_app
 from markupsafe import Markup, escape
