@@ -1,11 +1,12 @@
-"""The cells of the asset list's rows, rendered in Python (`templates/assets/index.html`).
+"""The asset list's table body, rendered in Python (`templates/assets/index.html`).
 
 A Jinja macro per cell (and `url_for` per link) was most of the page's cost: 50 rows of 8
 columns are 400 macro calls, each building a frame and escaping its arguments. This writes the
-same HTML, byte for byte, with one call per row; links are built once per page (the asset link
-from one `url_for` with the id substituted, each tag's filter link once per tag name). Every
-value goes through the template environment's `finalize` (`reveal_bidi`) and is escaped, as
-`{{ value }}` would.
+same HTML with one call for the whole body; links are built once per page (the asset link from
+one `url_for` with the id substituted, the tag links from one list URL with the tag put in).
+Every value is what `{{ value }}` writes: through the template environment's `finalize`
+(`reveal_bidi`), then escaped; a text with nothing to escape or reveal (one regex search says
+so) is written as it is.
 """
 
 from __future__ import annotations
