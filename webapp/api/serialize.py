@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
 from webapp.models import Asset, AssetStatus
-from webapp.services.assets import FIELDS, field_value
+from webapp.services.assets import ATTRIBUTE, FIELDS
 
 HIDDEN = {"connection_string"}
 EXTRA = (
@@ -15,13 +16,26 @@ EXTRA = (
     "merged_into",
 )
 
+# the asset columns `asset` reads: what a list page loads (as plain rows, `fields` of
+# `asset_search.list_assets`) instead of whole ORM objects (no identity map, and no parse of
+# the JSON columns the answer does not show)
+LISTED_FIELDS = frozenset(
+    {ATTRIBUTE.get(f, f) for f in FIELDS if f not in HIDDEN and f != "tags"} | set(EXTRA)
+    | {"status", "missed_since", "first_seen_at", "last_seen_at", "connection_string_encrypted"}
+)
+
+# each shown field and the attribute holding it (as `field_value` reads them; None: the tags'
+# names), in FIELDS' order
+_READ = tuple((f, None if f == "tags" else ATTRIBUTE.get(f, f)) for f in FIELDS if f not in HIDDEN)
+
 
 def asset(a: Asset, cutoff: datetime) -> dict[str, Any]:
-    data: dict[str, Any] = {f: field_value(a, f) for f in FIELDS if f not in HIDDEN}
+    data: dict[str, Any] = {field: getattr(a, attribute) if attribute else [t.name for t in a.tags]
+                            for field, attribute in _READ}
     for name in EXTRA:
         data[name] = getattr(a, name)
     for name, value in data.items():
-        if hasattr(value, "value") and not isinstance(value, bool | int | float | str):
+        if isinstance(value, enum.Enum):
             data[name] = value.value
     data["has_connection_string"] = a.has_connection_string
     # SPEC §6, as asset_search.seen_condition: missed by covering scans since before `cutoff`

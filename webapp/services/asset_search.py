@@ -383,6 +383,10 @@ class ListedAsset(SimpleNamespace):
     name: str
     tags: list[ListedTag]
 
+    @property
+    def has_connection_string(self) -> bool:  # as Asset's, when the row has the column
+        return getattr(self, "connection_string_encrypted", None) is not None
+
 
 def listed_rows(session: Session, stmt: Select[tuple[Asset]], fields: Collection[str]
                 ) -> list[Any]:
@@ -398,14 +402,15 @@ def listed_rows(session: Session, stmt: Select[tuple[Asset]], fields: Collection
                  .select_from(asset_tags).join(Tag, Tag.id == asset_tags.c.tag_id)
                  .where(asset_tags.c.asset_id == Asset.id).scalar_subquery())
         listed = []
-        names = [column.key for column in columns]
+        names = [column.key for column in columns]  # attribute names (`metadata_`, not `metadata`)
         for *values, tag_pairs in connection.execute(stmt.with_only_columns(*columns, pairs)):
             row = ListedAsset(**dict(zip(names, values, strict=True)))
             row.tags = [ListedTag(name, colour) for name, colour in tag_pairs] if tag_pairs else []
             listed.append(row)
         return listed
-    rows = [ListedAsset(**row._mapping, tags=[])
-            for row in connection.execute(stmt.with_only_columns(*columns))]
+    names = [column.key for column in columns]  # attribute names (`metadata_`, not `metadata`)
+    rows = [ListedAsset(**dict(zip(names, values, strict=True)), tags=[])
+            for values in connection.execute(stmt.with_only_columns(*columns))]
     if rows:
         by_id = {row.id: row for row in rows}
         for asset_id, name, colour in connection.execute(
