@@ -3,21 +3,22 @@ straight from its bytes (SPEC §11).
 
 Reading rows through psycopg's cursor and building a dict per event for orjson cost about 7 µs
 of the 8 µs per event. Here the events come in batches of `COPY (SELECT …) TO STDOUT` text (no
-type adaptation per row: one bytes string a batch, split on newlines and tabs) and each
+type adaptation per row: a few thousand lines joined, split on newlines and tabs) and each
 event's canonical JSON is one bytes template filled with its fields: the keys are always the
-same, in sorted order, and a field's bytes are the JSON text of its value when the batch holds
-no backslash (so no COPY escape: no tab, newline or backslash in any value) and no `"` outside
-`changes` (checked by counting the batch's quotes). `changes` is re-encoded with orjson (sorted
-keys, no spaces: jsonb prints its keys in another order). Any batch that does not meet those
-conditions, or in which any event's hash does not match, is checked again line by line: every
-field unescaped and decoded, the payload encoded by orjson. An event still not matching is
-only a *suspect*: `audit_walk` reads it again as typed values and asks the app's own encoder.
+same, in sorted order, and a text field's COPY bytes are already its JSON string's contents
+when it holds no `"` (checked by counting the chunk's quotes against those of `changes`) and no
+control character but tab, newline, CR, backspace and form feed, whose COPY escapes are JSON's.
+`changes` is re-encoded with orjson (sorted keys, no spaces: jsonb prints its keys in another
+order), unescaped first when COPY doubled a backslash in it. A chunk in which any event's hash
+does not match is checked again line by line: every field unescaped and decoded, the payload a
+dict encoded by orjson. An event still not matching is only a *suspect*: `audit_walk` reads it
+again as typed values and asks the app's own encoder.
 
-Why a match of the fast bytes proves the event intact: the fast bytes are always valid JSON
-of the event as stored (values without quotes, backslashes or escapes print as themselves;
-a raw control character makes them invalid JSON, which can never equal the app's text, so it
-only sends the batch to the slow path). Equal to the canonical text the event was hashed from,
-they decode to the same payload, so no field changed.
+Why a match of the fast bytes proves the event intact: the fast bytes are always valid JSON of
+the event as stored, or invalid JSON (a raw control character, COPY's `\v`), which can never
+equal the app's text. Equal to the canonical text the event was hashed from, they decode to the
+same payload, so no field changed. A quote in a text field would break that (its bytes could
+end one field and start another), hence the count.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def chunks(copy: Any) -> Iterator[bytes]:
         yield tail + b"".join(buffer)
 
 
-_ESCAPE = re.compile(rb"\\\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|(.))", re.DOTALL)
+_ESCAPE = re.compile(rb"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|(.))", re.DOTALL)
 _ESCAPES = {b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
 
 
@@ -126,9 +127,9 @@ def iso(text: bytes) -> bytes | None:
 
 
 def fast(chunk: bytes, prev: bytes | None, watch: Collection[bytes]) -> Run | None:
-    """The batch checked with each event's canonical JSON filled into one template; None when
-    the batch needs the slow path (an escape, a quote outside `changes`, a timestamp or a
-    `changes` the template cannot take, or any event not matching its hash)."""
+    """The chunk checked with each event's canonical JSON filled into one template; None when
+    it needs the slow path (a quote outside `changes`, a timestamp or a `changes` the template
+    cannot take, or any event not matching its hash or link)."""
     lines = chunk.split(b"\n")
     lines.pop()
     if not lines:

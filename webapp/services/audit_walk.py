@@ -97,8 +97,10 @@ def _walk_copy(connection: Connection, digest: Digest, low: int | None, high: in
                 lines += run.count
                 if run.broken is not None:
                     link = run.broken
-                    break  # leaving the block reads the rest of the batch
+                    break
                 prev, part.last_id = run.last_hash, run.last_id
+            for _ in copy:  # the rest of the batch after a broken link (the COPY must end)
+                pass
         broken = _confirm(raw, suspects, digest)
         if broken is not None:
             part.checked, part.broken_id = broken
