@@ -39,8 +39,9 @@ TRASH_QUERIES = LAYOUT + 2
 # /audit: one keyset page of events (limit+1 rows) + the names of the assets and users they
 # are about (one query, never one per row).
 AUDIT_QUERIES = LAYOUT + 2
-# /assets/<id>/history: the asset + its tags + its events (one query, newest first).
-HISTORY_QUERIES = LAYOUT + 3
+# /assets/<id>/history: the asset (the columns its header shows; not its tags) + its events
+# (one query, newest first).
+HISTORY_QUERIES = LAYOUT + 2
 # /assets/<id>: the asset + its tags + its sightings (one join of records and runs) + its
 # proposed changes waiting for approval (one query, at most two rows: "1 change waiting").
 DETAIL_QUERIES = LAYOUT + 4

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from webapp.assets import bp
 from webapp.assets.forms import AssetForm, TagForm
 from webapp.extensions import db
-from webapp.models import Proposal, Role
+from webapp.models import Asset, Proposal, Role
 from webapp.services import (
     asset_history,
     asset_search,
@@ -33,6 +33,10 @@ from webapp.web.session import current_actor, role_required
 # position or a one-off page size
 KEPT_ARGS = frozenset(f.name for f in dataclasses.fields(asset_search.AssetQuery)) - {
     "limit", "after", "before", "cursor", "deleted"}
+
+
+# what the History tab shows of the asset itself (its header and tabs, the revert form)
+HEADER = (Asset.name, Asset.version, Asset.deleted_at)
 
 
 def _list_args() -> MultiDict[str, str]:
@@ -141,12 +145,13 @@ def show(asset_id: str) -> Response:
 @bp.route("/assets/<asset_id>/history")
 @role_required(Role.viewer)
 def history(asset_id: str) -> Response:
-    asset = asset_service.get(db.session, asset_id)
+    shown = _int_or_none(request.args.get("version"))
+    # the tab's header needs three columns; a past version's view reads every field
+    asset = asset_service.get(db.session, asset_id, only=() if shown else HEADER)
     before = _int_or_none(request.args.get("before"))
     events, older = asset_history.page(db.session, asset.id, before)
     if before is not None and is_partial():  # "Show older events": the next items of the list
         return render("assets/history.html", "older", asset=asset, events=events, older=older)
-    shown = _int_or_none(request.args.get("version"))
     as_of = asset_service.state_at(db.session, asset, shown) if shown else None
     return render("assets/history.html", "content", asset=asset, tab="history", events=events,
                   older=older, before=before, shown_version=shown, as_of=as_of)

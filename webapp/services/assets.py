@@ -14,7 +14,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only, noload
 from sqlalchemy.orm.exc import StaleDataError
 
 from webapp.models import (
@@ -53,12 +53,16 @@ UNLOCKED = frozenset({"tags", "notes", "connection_string"})
 
 # --- reading --------------------------------------------------------------------------------
 
-def get(session: Session, asset_id: uuid.UUID | str, *, include_deleted: bool = True) -> Asset:
+def get(session: Session, asset_id: uuid.UUID | str, *, include_deleted: bool = True,
+        only: tuple[Any, ...] = ()) -> Asset:
+    """The asset (a 404 when there is none). `only`: the attributes a page shows, loaded alone
+    (no tags, no JSON columns); any other is loaded when first read, as a lazy attribute is."""
     try:
         key = asset_id if isinstance(asset_id, uuid.UUID) else uuid.UUID(str(asset_id))
     except ValueError:
         raise NotFound("No such asset.") from None
-    asset = session.get(Asset, key)
+    options = [load_only(*only), noload(Asset.tags)] if only else []
+    asset = session.get(Asset, key, options=options)
     if asset is None or (asset.deleted_at is not None and not include_deleted):
         raise NotFound("No such asset.")
     return asset

@@ -132,3 +132,6 @@ def init_app(app: Flask) -> None:
     from webapp.web.asset_rows import asset_row_cells  # it uses this module's filters
 
     app.add_template_global(asset_row_cells)
+    from webapp.web.history_items import history_items
+
+    app.add_template_global(history_items)
