@@ -11,11 +11,11 @@ from flask import current_app, request, url_for
 from webapp.api import proposal_schemas, schemas, serialize
 from webapp.api import proposals as api_proposals
 from webapp.api.auth import SECURITY, api_actor, token_required
-from webapp.api.common import document_errors, event_cursor
+from webapp.api.common import audit_page, document_errors, event_cursor
 from webapp.api.errors import PreconditionFailed, PreconditionRequired
 from webapp.api.parsing import ApiBlueprint as Blueprint
 from webapp.extensions import db
-from webapp.models import Proposal, Role
+from webapp.models import Asset, Proposal, Role
 from webapp.services import asset_history, asset_search, proposals, settings
 from webapp.services import assets as asset_service
 from webapp.services.audit import jsonable
@@ -155,9 +155,9 @@ def restore_asset(asset_id: uuid.UUID):  # type: ignore[no-untyped-def]
 @_document_errors((401, 403, 404, 422))
 def asset_audit(args: dict[str, Any], asset_id: uuid.UUID):  # type: ignore[no-untyped-def]
     """The asset's audit events, newest first."""
-    asset = asset_service.get(db.session, asset_id)
+    asset = asset_service.get(db.session, asset_id, only=(Asset.deleted_at,))  # that it exists
     before = event_cursor(args.get("cursor"))
     events = asset_history.events(db.session, asset.id, limit=args["limit"] + 1, before_id=before)
     more = len(events) > args["limit"]
     events = events[: args["limit"]]
-    return {"items": events, "next_cursor": str(events[-1].id) if more and events else None}
+    return audit_page(events, str(events[-1].id) if more and events else None)

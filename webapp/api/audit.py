@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response
+
 from webapp.api import schemas
 from webapp.api.auth import SECURITY, token_required
-from webapp.api.common import document_errors, event_cursor
+from webapp.api.common import audit_page, document_errors, event_cursor
 from webapp.api.parsing import ApiBlueprint as Blueprint
 from webapp.extensions import db
 from webapp.models import Role
@@ -21,7 +23,7 @@ blp = Blueprint("api_audit", __name__, url_prefix="/api/v1/audit", description="
 @blp.arguments(schemas.AuditListArgs, location="query", as_kwargs=False)
 @blp.response(200, schemas.AuditPage)
 @document_errors(blp, (401, 403, 422))
-def list_events(args: dict[str, Any]) -> dict[str, Any]:
+def list_events(args: dict[str, Any]) -> Response:
     """Audit events, newest first, filtered by actor, action, entity and date."""
     query = audit_log.parse_query({
         "actor": args.get("actor"),
@@ -34,4 +36,4 @@ def list_events(args: dict[str, Any]) -> dict[str, Any]:
     }, max_limit=500)
     query.before_id = event_cursor(args.get("cursor"))
     events, before = audit_log.events(db.session, query)
-    return {"items": events, "next_cursor": str(before) if before else None}
+    return audit_page(events, str(before) if before else None)

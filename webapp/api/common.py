@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+from flask import Response, current_app
 from flask_smorest import Blueprint
 
 from webapp.api import schemas
@@ -37,3 +39,23 @@ def int_cursor(cursor: str | None, maximum: int = MAX_EVENT_ID) -> int | None:
 def event_cursor(cursor: str | None) -> int | None:
     """An audit page cursor (an event id, a BIGINT)."""
     return int_cursor(cursor, MAX_EVENT_ID)
+
+
+# AuditEvent's fields, in the schema's order
+AUDIT_FIELDS = tuple(schemas.AuditEvent().fields)
+
+
+def audit_page(events: list[Any], next_cursor: str | None) -> Response:
+    """An AuditPage answer, written straight to JSON (orjson) in the schema's shape instead of
+    through marshmallow, which cost more than the page's query: each event's fields as the
+    schema dumps them (timestamps in ISO form, uuids and the action as text)."""
+    items = []
+    for event in events:
+        item = {name: getattr(event, name) for name in AUDIT_FIELDS}
+        item["occurred_at"] = item["occurred_at"].isoformat()
+        item["action"] = item["action"].value
+        if item["actor_id"] is not None:
+            item["actor_id"] = str(item["actor_id"])
+        items.append(item)
+    return current_app.response_class(orjson.dumps({"items": items, "next_cursor": next_cursor}),
+                                      mimetype="application/json")
