@@ -10,7 +10,7 @@ from sqlalchemy import select
 from tests.factories import make_asset
 from webapp.models import Asset, AuditAction, AuditEvent, Proposal, ProposalStatus
 from webapp.services import assets as asset_service
-from webapp.services import change_sets, proposals, settings
+from webapp.services import audit, change_sets, proposals, settings
 from webapp.services.actor import Actor
 from webapp.services.change_sets import BulkAction, Selection
 from webapp.services.errors import Forbidden, InvalidState, StaleVersion, ValidationFailed
@@ -164,3 +164,34 @@ def test_bulk_covered_assets_become_proposals_the_rest_apply(session, people):
     undo = change_sets.execute(session, change_sets.undo(session, analyst, cs.id).id)
     assert undo.changed == 1
     assert proposals.approve(session, people("reviewer"), held.id).status is ProposalStatus.approved
+
+
+def test_bulk_proposals_are_written_together_as_a_persons_are(session, people):
+    """A batch's proposals go in at once (one insert, one append to the chain): each row and
+    its `propose` event are what a single covered edit writes, in asset order, and the chain
+    verifies."""
+    analyst = people("analyst")
+    covered = sorted((_critical(session, owner=f"o{i}", tags=["pci"] if i == 1 else []) for i in range(3)),
+                     key=lambda a: a.id)
+    plain = make_asset(session, environment="staging", owner="a")
+    already = _critical(session, owner="b")
+    selection = Selection.of_ids([*(a.id for a in covered), plain.id, already.id])
+    cs = change_sets.create(session, analyst, selection, BulkAction.parse({"owner": "b"}))
+    done = change_sets.execute(session, change_sets.apply(session, analyst, cs.id).id)
+    assert (done.changed, done.locked, done.unchanged, done.refused) == (1, 3, 1, 0)
+    held = {p.asset_id: p for p in session.scalars(select(Proposal))}
+    assert set(held) == {a.id for a in covered}
+    events = list(session.scalars(select(AuditEvent).where(AuditEvent.action == AuditAction.propose)
+                                  .order_by(AuditEvent.id)))
+    assert [e.entity_id for e in events] == [str(held[a.id].id) for a in covered]
+    for asset, event in zip(covered, events, strict=True):
+        proposal = held[asset.id]
+        assert proposal.status is ProposalStatus.open and proposal.base_version == asset.version
+        assert proposal.proposed_by == analyst.user_id and proposal.proposed_by_label == analyst.label
+        assert proposal.changes == {"owner": [asset.owner, "b"]}
+        assert event.change_set_id == cs.id and event.actor_id == analyst.user_id
+        assert event.changes == {"owner": [asset.owner, "b"], "asset_id": [None, str(asset.id)],
+                                 "base_version": [None, asset.version]}
+        assert event.message == (f"proposed a change to “{asset.name}” (version {asset.version}), "
+                                 "waiting for approval")
+    assert audit.verify(session).ok

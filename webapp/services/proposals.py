@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 
 from webapp.models import Asset, AuditAction, Proposal, ProposalStatus, Role, User
 from webapp.models.base import utcnow
-from webapp.services import assets, audit, crypto, settings
+from webapp.services import assets, audit, bulk, crypto, settings
 from webapp.services.actor import Actor
-from webapp.services.change_set_batches import BatchResult, Verdict
+from webapp.services.change_set_batches import BatchResult, Verdict, load_states
 from webapp.services.errors import Forbidden, InvalidState, NotFound, StaleVersion, ValidationFailed
 from webapp.services.text import UNSTORABLE
 
@@ -176,9 +176,14 @@ def _secret_changes(session: Session, asset: Asset, secret: dict[str, Any]) -> b
 
 def _diff(asset: Asset, cleaned: Mapping[str, Any]) -> dict[str, list[Any]]:
     """{field: [current, proposed]} of the fields the edit really changes, as JSON values."""
+    return _diff_of({field: assets.field_value(asset, field) for field in cleaned}, cleaned)
+
+
+def _diff_of(current: Mapping[str, Any], cleaned: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """`_diff` against the fields' current values (`current`: {field: value})."""
     diff: dict[str, list[Any]] = {}
     for field, new in cleaned.items():
-        old = audit.jsonable(assets.field_value(asset, field))
+        old = audit.jsonable(current[field])
         if old != audit.jsonable(new):
             diff[field] = [old, audit.jsonable(new)]
     return diff
@@ -202,8 +207,10 @@ def _about(asset: Asset | None, proposal: Proposal) -> dict[str, list[Any]]:
     return {"asset_id": [None, str(proposal.asset_id)], "base_version": [None, proposal.base_version]}
 
 
-def _proposed_message(asset: Asset, proposal: Proposal, why: str | None = None) -> str:
-    text = f"proposed a change to “{asset.name}” (version {proposal.base_version}), waiting for approval"
+def _proposed_message(asset: Asset | str, proposal: Proposal, why: str | None = None) -> str:
+    """`asset`: the asset, or its name."""
+    name = asset if isinstance(asset, str) else asset.name
+    text = f"proposed a change to “{name}” (version {proposal.base_version}), waiting for approval"
     return f"{text}; {why}" if why else text
 
 
@@ -334,34 +341,49 @@ def hold_for_approval(
     """The assets of a bulk action's batch that approval covers: for each, a proposal (one per
     asset, carrying the change set's id) instead of the change. Returns their ids (the batch
     leaves them out) and their counts (`locked`: held for approval). Moving to the trash is
-    not held (docs/decisions.md)."""
+    not held (docs/decisions.md).
+
+    The proposals are written as a person's are (`_new`: the row, and its `propose` event in
+    the chain), but all of the batch's at once: one bulk insert of the rows and one
+    `audit.record_many` of their events. One ORM add and one `audit.record` each cost five
+    statements per asset (flush, lock, last hash, insert, anchor): 10,000 covered assets of a
+    100,000-asset change set took longer than changing the other 90,000."""
     result = BatchResult()
     versions = dict(items)
     if action.delete or not versions or not rule(session).enabled:
         return set(), result
-    covered = list(session.scalars(
-        select(Asset).where(Asset.id.in_(list(versions)), Asset.deleted_at.is_(None),
-                            covered_condition(session, action.set)).order_by(Asset.id)))
-    for asset in covered:
-        if asset.version != versions[asset.id]:
-            result.report("refused", asset.id, asset.name,
-                          f"changed since the preview (version {versions[asset.id]}, now {asset.version})")
+    # the batch's covered assets as the batch reads its own (a Core read, tags included)
+    covered = load_states(session, list(versions), list(action.set), Asset.deleted_at.is_(None),
+                          covered_condition(session, action.set))
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    events: list[audit.Entry] = []
+    for asset_id in sorted(covered):
+        state = covered[asset_id]
+        if state["version"] != versions[asset_id]:
+            result.report("refused", asset_id, state["name"],
+                          f"changed since the preview (version {versions[asset_id]}, now {state['version']})")
             continue
-        state = {f: assets.field_value(asset, f) for f in action.set}
-        state.update(tags=[t.name for t in asset.tags], deleted=False)
         wanted = action.plan(state)
         if isinstance(wanted, Verdict):
-            result.report(wanted.outcome, asset.id, asset.name, wanted.reason)
+            result.report(wanted.outcome, asset_id, state["name"], wanted.reason)
             continue
-        diff = _diff(asset, wanted.values)
+        diff = _diff_of(state, wanted.values)
         if not diff:
-            result.report("unchanged", asset.id, asset.name, None)
+            result.report("unchanged", asset_id, state["name"], None)
             continue
-        proposal = _new(session, actor, asset, diff, change_set_id=change_set_id)
-        session.flush()
-        result.report("locked", asset.id, asset.name,
-                      f"needs approval: saved as a proposed change ({proposal.id})")
-    return {a.id for a in covered}, result
+        row = {"id": uuid.uuid4(), "asset_id": asset_id, "base_version": state["version"], "changes": diff,
+               "status": ProposalStatus.open, "proposed_by": actor.user_id,
+               "proposed_by_label": actor.label[:300], "change_set_id": change_set_id, "created_at": now}
+        rows.append(row)
+        proposal = Proposal(**row)  # never added: what its event says is said as `_new` says it
+        events.append(audit.Entry(AuditAction.propose, ENTITY, proposal.id,
+                                  {**diff, **_about(None, proposal)},
+                                  message=_proposed_message(state["name"], proposal)))
+        result.report("locked", asset_id, state["name"], f"needs approval: saved as a proposed change ({proposal.id})")
+    bulk.insert_rows(session, Proposal.__table__, rows)  # COPY on PostgreSQL
+    audit.record_many(session, actor, events, change_set_id=change_set_id)
+    return set(covered), result
 
 
 # --- reading ----------------------------------------------------------------------------------
