@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg.types.json
 from flask import Flask
 
 from webapp.config import PROJECT_ROOT, Config
@@ -34,6 +35,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         connect_args.setdefault("options", "-c jit=off")
 
     from webapp.extensions import csrf, db, login_manager, migrate, quick_pre_ping
+    from webapp.services.text import json_loads
+
+    # psycopg parses json and jsonb with orjson where that reads the same values (`json_loads`):
+    # a list page parses three JSON columns per row, a tenth of the API list's time with `json`
+    psycopg.types.json.set_json_loads(json_loads)
     from webapp.services import cached_counts
 
     db.init_app(app)

@@ -1,12 +1,9 @@
 """Extensions, created unbound and attached to an app by `init_app` in the factory."""
 
-import json
 import select
 import sqlite3
 from typing import Any
 
-import orjson
-import psycopg.types.json
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -16,19 +13,6 @@ from sqlalchemy import Engine, event
 from webapp.models.base import Base
 
 db = SQLAlchemy(model_class=Base)
-
-
-def _json_loads(data: str | bytes) -> Any:
-    """psycopg's parse of json and jsonb values: orjson (a list page parses three JSON columns
-    per row, a tenth of the API list's time with the standard module), the standard module for
-    what orjson refuses (integers past 64 bits). The same values either way."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)
-
-
-psycopg.types.json.set_json_loads(_json_loads)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

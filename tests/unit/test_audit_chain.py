@@ -25,6 +25,22 @@ def test_chain_links_every_event(session):
     assert result.ok and result.checked == 3
 
 
+def test_big_floats_in_metadata_verify_after_the_database_round_trip(session):
+    """jsonb keeps 1e16 as the integer it is: recorded as a float, the event's hash would be of
+    `1e+16`, and the event read back (10000000000000000) would look tampered with."""
+    big = {"bytes": 1e16, "huge": 2.5e300, "negative": -3e17, "small": 1.5e-7, "plain": 12.5}
+    a = make_asset(session, metadata=big)
+    assets.update(session, Actor.system(), a.id, {"metadata": {**big, "bytes": 2e16}}, expected_version=a.version)
+    session.commit()
+    session.expire_all()
+    result = audit.verify(session)
+    assert result.ok, result.reason
+    event = session.query(AuditEvent).filter_by(entity_id=str(a.id), action="update").one()
+    assert event.changes["metadata"][1]["bytes"] == 20_000_000_000_000_000
+    assert audit.jsonable(1e16) == 10**16 and type(audit.jsonable(1e16)) is int
+    assert audit.jsonable(1.5e-7) == 1.5e-7 and audit.jsonable(9_007_199_254_740_992.0) == 9_007_199_254_740_992.0
+
+
 def test_secrets_are_masked_in_diffs(session):
     a = make_asset(session, connection_string="postgresql://app:hunter2@db/x")
     event = session.query(AuditEvent).filter_by(entity_id=str(a.id)).one()
@@ -152,3 +168,15 @@ def test_stats_prints_the_anchor_to_keep(session, runner):
     result = runner.invoke(args=["stats"])
     assert result.exit_code == 0
     assert f"audit anchor: {audit.anchor(session)}" in result.output
+
+
+def test_json_loads_reads_what_the_standard_module_reads():
+    """orjson reads an integer past 64 bits as a float; `json_loads` must not."""
+    import json
+
+    from webapp.services.text import json_loads
+
+    for text in ['{"id": 123456789012345678901234567890}', '[18446744073709551616, -9223372036854775809]',
+                 '{"n": 1.5e-7, "s": "ü", "i": 42}', '"12345678901234567890"', '{"big": ' + "9" * 400 + "}"]:
+        assert json_loads(text) == json.loads(text) and json_loads(text.encode()) == json.loads(text)
+        assert repr(json_loads(text)) == repr(json.loads(text))  # the same types: an int stays an int

@@ -37,10 +37,16 @@ ANCHOR_KEY = "audit_anchor"
 
 
 _PLAIN = frozenset({type(None), bool, int, float, str})
+# from here on Python writes a float with an exponent (`1e+16`), which jsonb keeps as the
+# integer it is and gives back as one: such a float is recorded as that integer, or the event's
+# hash would be of text the stored event no longer reads as (`audit verify` would call it broken)
+BIG_FLOAT = 1e16
 
 
 def jsonable(value: Any) -> Any:
     """The JSON form a value takes in an audit diff (stable across a database round trip)."""
+    if type(value) is float and abs(value) >= BIG_FLOAT and value.is_integer():
+        return int(value)
     if type(value) in _PLAIN or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, enum.Enum):

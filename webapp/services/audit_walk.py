@@ -18,7 +18,6 @@ with sorted keys and no spaces for everything an event holds except small floats
 from __future__ import annotations
 
 import hashlib
-import json
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import AuditEvent
 from webapp.services import audit_copy
+from webapp.services.text import json_loads
 
 BATCH = 10_000  # rows per fetch (SQLite)
 PARALLEL_MIN = 400_000  # fewer events than this are walked in one process (forking costs more)
@@ -146,11 +146,9 @@ def _uuid_text(value: str | None) -> str | None:
 
 
 def _loads(text: str) -> Any:
-    """The changes' JSON text as the app reads it (orjson refuses integers past 64 bits)."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    """The changes' JSON text as the app reads it (`text.json_loads`: orjson reads an integer
+    past 64 bits as a float)."""
+    return json_loads(text)
 
 
 def _payload(row: Sequence[Any]) -> dict[str, Any]:
