@@ -166,6 +166,9 @@ Index(
     func.lower(Asset.owner).label("owner_lower"),
     postgresql_ops={"owner_lower": "text_pattern_ops"},
     postgresql_where=text("deleted_at IS NULL"),
+    # a filtered page's collection (name order) and its capped count read the index alone; owner
+    # itself too, as the planner wants every column a query names (migration d7e9f1a3b5c7)
+    postgresql_include=["owner", "name", "id"],
 ).ddl_if(dialect="postgresql")
 
 # a searched list's walk in name order (asset_search._probed_page) reads this index alone, never
