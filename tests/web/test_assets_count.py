@@ -40,3 +40,20 @@ def test_past_the_cap_every_filter_can_be_estimated(client, session, login_as, m
         assert response.status_code == 200, query
         count = parse(response.data).find("p", class_="count")
         assert count.text.startswith(("About ", "More than 2 assets")), (query, count.text)
+
+
+def test_the_bulk_bar_counts_the_filter_as_the_page_does(client, session, login_as, monkeypatch):
+    """"Select all … matching this filter" says what the count line says: past the cap, the
+    estimate on PostgreSQL ("about N", not "3+"), "N+" where there is none."""
+    monkeypatch.setattr(asset_search, "COUNT_CAP", 3)
+    for i in range(6):
+        make_asset(session, name=f"db-{i}")
+    login_as("analyst")
+    page = parse(client.get("/assets").data)
+    count = page.find("p", class_="count").text
+    scope = " ".join(page.find("input", name="scope", value="filter").parent.text.split())
+    if session.get_bind().dialect.name == "postgresql":
+        estimate = count.removeprefix("About ").split(" assets")[0]
+        assert scope == f"Select all about {estimate} matching this filter", (count, scope)
+    else:
+        assert count.startswith("More than 3 assets") and scope == "Select all 3+ matching this filter"
