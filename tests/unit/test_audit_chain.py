@@ -176,7 +176,7 @@ def test_json_loads_reads_what_the_standard_module_reads():
 
     from webapp.services.text import json_loads
 
-    for text in ['{"id": 123456789012345678901234567890}', '[18446744073709551616, -9223372036854775809]',
+    for raw in ['{"id": 123456789012345678901234567890}', '[18446744073709551616, -9223372036854775809]',
                  '{"n": 1.5e-7, "s": "ü", "i": 42}', '"12345678901234567890"', '{"big": ' + "9" * 400 + "}"]:
-        assert json_loads(text) == json.loads(text) and json_loads(text.encode()) == json.loads(text)
-        assert repr(json_loads(text)) == repr(json.loads(text))  # the same types: an int stays an int
+        assert json_loads(raw) == json.loads(raw) and json_loads(raw.encode()) == json.loads(raw)
+        assert repr(json_loads(raw)) == repr(json.loads(raw))  # the same types: an int stays an int
