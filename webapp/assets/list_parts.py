@@ -18,6 +18,7 @@ from markupsafe import Markup
 from webapp import policy as policy_controls
 from webapp.assets import bp
 from webapp.services import asset_search
+from webapp.web.urls import kept
 
 MAX_KEPT = 1_024
 _KEY = "asset_filter_forms"
@@ -33,15 +34,9 @@ def _state(query: asset_search.AssetQuery) -> str:
 @bp.app_template_global()
 def filter_form(query: asset_search.AssetQuery) -> Markup:
     """The list's filter form (`templates/assets/_filters.html`) for `query`, kept per state."""
-    kept: dict[str, Markup] = current_app.extensions.setdefault(_KEY, {})
-    state = _state(query)
-    html = kept.get(state)
-    if html is None:
+    def render() -> Markup:
         template = current_app.jinja_env.get_template("assets/_filters.html")
-        html = Markup(template.render(query=query, filters=asset_search.ENUM_FILTERS,
+        return Markup(template.render(query=query, filters=asset_search.ENUM_FILTERS,
                                       policy_controls=list(policy_controls.CONTROLS.values())))
-        if len(kept) >= MAX_KEPT:
-            kept.clear()
-        kept[state] = html
-    return html
 
+    return kept(_KEY, _state(query), render, MAX_KEPT)

@@ -145,19 +145,13 @@ def _uuid_text(value: str | None) -> str | None:
     return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
 
 
-def _loads(text: str) -> Any:
-    """The changes' JSON text as the app reads it (`text.json_loads`: orjson reads an integer
-    past 64 bits as a float)."""
-    return json_loads(text)
-
-
 def _payload(row: Sequence[Any]) -> dict[str, Any]:
     occurred_at = row[1]
     occurred_at = occurred_at.replace(tzinfo=UTC) if occurred_at.tzinfo is None else occurred_at.astimezone(UTC)
     return {"occurred_at": occurred_at.isoformat(), "actor_id": _uuid_text(row[2]), "actor_label": row[3],
             "ip": row[4], "user_agent": row[5], "request_id": row[6], "action": row[7], "entity_type": row[8],
             "entity_id": row[9],
-            "changes": _loads(row[10]) if type(row[10]) is str else row[10], "message": row[11], "prev_hash": row[12]}
+            "changes": json_loads(row[10]) if type(row[10]) is str else row[10], "message": row[11], "prev_hash": row[12]}
 
 
 def _matches(row: Sequence[Any], digest: Digest) -> bool:

@@ -11,17 +11,15 @@ so) is written as it is.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote_plus
 
-from flask import current_app
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from webapp.services import preferences, tags
-from webapp.web.filters import BIDI_CONTROLS, url_with
+from webapp.web.filters import url_with, written
 from webapp.web.urls import kept_url_for
 
 BADGES = {"environment": "env", "status": "status", "criticality": "crit",
@@ -29,8 +27,6 @@ BADGES = {"environment": "env", "status": "status", "criticality": "crit",
 _PLACEHOLDER = uuid.UUID(int=0)
 _TAG_MARKER = "tag0marker0for0the0list0page"  # letters and digits: quoting leaves it as it is
 QUERY_SAFE = "!$'()*,/:;?@"  # what werkzeug leaves unquoted in a query value (werkzeug.urls)
-# what escaping or the bidi reveal (`filters.reveal_bidi`) would change in a text
-_SPECIAL = re.compile("[&<>\"'" + BIDI_CONTROLS.pattern[1:])
 MUTED_DASH = '<span class="muted">—</span>'
 
 
@@ -40,24 +36,15 @@ class AssetRowCells:
 
     def __init__(self, columns: Iterable[str], tag_url: Callable[[str], str]) -> None:
         self.columns = [(key, preferences.COLUMNS[key][1]) for key in columns]
-        finalize = current_app.jinja_env.finalize
-        self._finalize: Callable[[Any], Any] = finalize or (lambda value: value)
         self._show_url = kept_url_for("assets.show", asset_id=_PLACEHOLDER)
         self._tag_url = tag_url
         self._tag_urls: dict[str, Markup] = {}
         # a choice's cell (badge, engine, choice column) is the same for every row of a value
         self._choice_cells: dict[tuple[str, Any], str] = {}
 
-    def _e(self, value: Any) -> str:
-        """What `{{ value }}` writes. Most values are text with nothing to escape or reveal:
-        one search finds that, and the text is written as it is."""
-        if type(value) is str and not _SPECIAL.search(value):
-            return value
-        return str(escape(self._finalize(value)))
-
     def rows(self, assets: Iterable[Any], select: bool) -> Markup:
         """The table body's rows: with `select`, each starts with its bulk checkbox."""
-        e = self._e
+        e = written
         out = []
         for asset in assets:
             out.append("<tr>")
@@ -71,7 +58,7 @@ class AssetRowCells:
         return Markup("".join(out))
 
     def name(self, asset: Any) -> Markup:
-        e = self._e
+        e = written
         name = e(asset.name)
         href = self._show_url.replace(str(_PLACEHOLDER), str(asset.id))
         parts = [f'<td class="cell-name"><a class="truncate" href="{e(href)}" title="{name}">'
@@ -93,7 +80,7 @@ class AssetRowCells:
         return Markup("".join([self.cell(asset, key, kind) for key, kind in self.columns]))
 
     def cell(self, asset: Any, key: str, kind: str) -> str:
-        e = self._e
+        e = written
         if key == "engine":
             version = asset.engine_version
             extra = f' <span class="muted">{e(version)}</span>' if version else ""
@@ -124,9 +111,9 @@ class AssetRowCells:
     def _choice_cell(self, key: str, value: Any) -> str:
         cached = self._choice_cells.get((key, value))
         if cached is None:
-            e = self._e
+            e = written
             if key in BADGES:
-                cached = f"<td>{self.badge(value, BADGES[key])}</td>"
+                cached = f"<td>{badge(value, BADGES[key])}</td>"
             elif key == "engine":
                 cached = f"<td>{e(value.value)}</td>"
             elif value is None or value == "":
@@ -136,14 +123,14 @@ class AssetRowCells:
             self._choice_cells[(key, value)] = cached
         return cached
 
-    def badge(self, value: Any, kind: str) -> str:
-        """What `_macros/ui.html`'s `badge(value, kind)` writes."""
-        if value is None or value == "":
-            return MUTED_DASH
-        e = self._e
-        raw = getattr(value, "value", value)
-        return (f'<span class="badge badge-{e(kind)} badge-{e(raw)}">'
-                f"{e(str(raw).replace('_', ' '))}</span>")
+
+def badge(value: Any, kind: str) -> str:
+    """What `_macros/ui.html`'s `badge(value, kind)` writes."""
+    if value is None or value == "":
+        return MUTED_DASH
+    raw = getattr(value, "value", value)
+    return (f'<span class="badge badge-{written(kind)} badge-{written(raw)}">'
+            f"{written(str(raw).replace('_', ' '))}</span>")
 
 
 def asset_row_cells(columns: Iterable[str]) -> AssetRowCells:

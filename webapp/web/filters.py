@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask, request
+from markupsafe import escape
 
 from webapp.models import asset_fields
 from webapp.services import tags
@@ -118,6 +119,19 @@ def reveal_bidi(value: Any) -> Any:
     if type(value) is str and BIDI_CONTROLS.search(value):
         return BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group()):04X}]", value)
     return value
+
+
+# what escaping or the bidi reveal would change in a text
+_SPECIAL = re.compile("[&<>\"'" + BIDI_CONTROLS.pattern[1:])
+
+
+def written(value: Any) -> str:
+    """What `{{ value }}` writes (the environment's finalize, `reveal_bidi`, then escaping), for
+    the parts of pages written in Python. Most values are text with nothing to escape or
+    reveal: one search finds that, and the text is written as it is."""
+    if type(value) is str and not _SPECIAL.search(value):
+        return value
+    return str(escape(reveal_bidi(value)))
 
 
 def init_app(app: Flask) -> None:

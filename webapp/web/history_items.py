@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from flask import current_app
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
-from webapp.web.filters import field_label, show, when
+from webapp.web.asset_rows import badge
+from webapp.web.filters import field_label, show, when, written
 from webapp.web.urls import kept_url_for
 
 RELATIONSHIP_ACTIONS = ("link", "unlink")
@@ -23,16 +23,12 @@ RELATIONSHIP_ACTIONS = ("link", "unlink")
 
 def history_items(asset: Any, events: Iterable[Any]) -> Markup:
     """The `<li>` of each event, newest first (a template global)."""
-    finalize = current_app.jinja_env.finalize or (lambda value: value)
-
-    def e(value: Any) -> str:
-        return str(escape(finalize(value)))
-
+    e = written
     out = []
     for event in events:
         action = event.action.value
         changes = event.changes or {}
-        head = [f"{_badge(action, e)}",
+        head = [badge(event.action, "action"),
                 f'<time datetime="{event.occurred_at.isoformat()}">{e(when(event.occurred_at))}</time>',
                 f"by <strong>{e(event.actor_label)}</strong>"]
         version = changes.get("version")
@@ -45,21 +41,17 @@ def history_items(asset: Any, events: Iterable[Any]) -> Markup:
         if action in RELATIONSHIP_ACTIONS:
             pass  # a relationship: the message names both ends; the link itself is on the Relationships tab
         elif changes and (len(changes) > 1 or "version" not in changes) and action != "create":
-            out.append(_diff_table(changes, e))
+            out.append(_diff_table(changes))
         elif action == "create":
-            out.append(f"<details><summary>Initial values</summary>{_diff_table(changes, e)}</details>")
+            out.append(f"<details><summary>Initial values</summary>{_diff_table(changes)}</details>")
         out.append("\n    </li>\n")
     return Markup("".join(out))
 
 
-def _badge(action: str, e: Any) -> str:
-    """What `_macros/ui.html`'s `badge(value, 'action')` writes."""
-    return f'<span class="badge badge-action badge-{e(action)}">{e(action.replace("_", " "))}</span>'
-
-
-def _diff_table(changes: dict[str, Any], e: Any) -> str:
+def _diff_table(changes: dict[str, Any]) -> str:
     """What `_macros/ui.html`'s `diff_table(changes)` writes: each changed field but the
     version, in name order, before and after."""
+    e = written
     rows = [f'<tr><th scope="row">{e(field_label(field))}</th><td class="old">{e(show(pair[0]))}</td>'
             f'<td class="new">{e(show(pair[1]))}</td></tr>'
             for field, pair in sorted(changes.items(), key=lambda item: item[0].lower()) if field != "version"]

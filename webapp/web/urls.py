@@ -17,16 +17,31 @@ without bound).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, request, url_for
 
+T = TypeVar("T")
 MAX_KEPT = 4_096
 _KEY = "built_urls"
 
 
 def _frozen(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
+
+
+def kept(store: str, key: Any, make: Callable[[], T], limit: int) -> T:
+    """`make()`, kept in the app's `store` under `key`: a value that is a function of `key`
+    alone. At most `limit` values are kept; past that the store is emptied and starts over."""
+    values: dict[Any, Any] = current_app.extensions.setdefault(store, {})
+    value = values.get(key)
+    if value is None:
+        value = make()
+        if len(values) >= limit:
+            values.clear()
+        values[key] = value
+    return value  # type: ignore[no-any-return]
 
 
 def kept_url_for(endpoint: str, **values: Any) -> str:
@@ -40,16 +55,8 @@ def kept_url_for(endpoint: str, **values: Any) -> str:
         hash(key)
     except TypeError:  # an unhashable value: built each time
         return url_for(endpoint, **values)
-    kept: dict[Any, str] = app.extensions[_KEY]
-    url = kept.get(key)
-    if url is None:
-        url = url_for(endpoint, **values)
-        if len(kept) >= MAX_KEPT:
-            kept.clear()
-        kept[key] = url
-    return url
+    return kept(_KEY, key, lambda: url_for(endpoint, **values), MAX_KEPT)
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[_KEY] = {}
     app.add_template_global(kept_url_for, name="url_for")
