@@ -743,3 +743,18 @@ def test_list_filters_by_several_engines(client, admin, session):
     response = client.get("/api/v1/assets?engine=mysql&engine=postgresql", headers=admin.headers)
     assert response.status_code == 200
     assert [a["name"] for a in response.get_json()["items"]] == ["a-db", "b-db"]
+
+
+def test_an_integer_past_64_bits_in_metadata_is_listed_exactly(client, admin):
+    """orjson refuses integers past 64 bits: the list and the audit pages fall back to the
+    standard encoder (exact digits, a 200), not a 500."""
+    big = 123456789012345678901234567890
+    created = _create(client, admin.headers, name="big-meta", metadata={"id": big, "bytes": 1e16})
+    listed = client.get("/api/v1/assets?limit=5", headers=admin.headers)
+    assert listed.status_code == 200
+    assert json.loads(listed.data)["items"][0]["metadata"] == {"id": big, "bytes": 10**16}
+    for url in (f"/api/v1/assets/{created['id']}/audit", "/api/v1/audit?limit=5"):
+        answer = client.get(url, headers=admin.headers)
+        assert answer.status_code == 200, url
+        create = [e for e in json.loads(answer.data)["items"] if e["action"] == "create"][0]
+        assert create["changes"]["metadata"][1]["id"] == big

@@ -5,20 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import orjson
-from flask import current_app, request, url_for
+from flask import request, url_for
 
 from webapp.api import proposal_schemas, schemas, serialize
 from webapp.api import proposals as api_proposals
 from webapp.api.auth import SECURITY, api_actor, token_required
-from webapp.api.common import audit_page, document_errors, event_cursor
+from webapp.api.common import audit_page, document_errors, event_cursor, json_response
 from webapp.api.errors import PreconditionFailed, PreconditionRequired
 from webapp.api.parsing import ApiBlueprint as Blueprint
 from webapp.extensions import db
 from webapp.models import Asset, Proposal, Role
 from webapp.services import asset_history, asset_search, proposals, settings
 from webapp.services import assets as asset_service
-from webapp.services.audit import jsonable
 from webapp.services.errors import StaleVersion
 
 blp = Blueprint("api_assets", __name__, url_prefix="/api/v1/assets",
@@ -50,10 +48,7 @@ def list_assets(args: dict[str, Any]) -> dict[str, Any]:
     body = {"items": [serialize.asset(a, cutoff) for a in page.items], "next_cursor": page.next_cursor}
     # already in the AssetPage shape (schemathesis checks it): skip a second, slow marshmallow
     # dump; orjson writes it (timestamps through `jsonable`, as isoformat writes them)
-    return current_app.response_class(
-        orjson.dumps(body, default=jsonable, option=orjson.OPT_PASSTHROUGH_DATETIME),
-        mimetype="application/json",
-    )
+    return json_response(body)
 
 
 @blp.route("", methods=["POST"])

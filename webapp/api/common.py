@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask_smorest import Blueprint
 
 from webapp.api import schemas
 from webapp.services import listing
+from webapp.services.audit import jsonable
 
 MAX_EVENT_ID = 2**63 - 1  # audit event ids are a BIGINT
 
@@ -57,5 +59,15 @@ def audit_page(events: list[Any], next_cursor: str | None) -> Response:
         if item["actor_id"] is not None:
             item["actor_id"] = str(item["actor_id"])
         items.append(item)
-    return current_app.response_class(orjson.dumps({"items": items, "next_cursor": next_cursor}),
-                                      mimetype="application/json")
+    return json_response({"items": items, "next_cursor": next_cursor})
+
+
+def json_response(body: Any) -> Response:
+    """A 200 JSON answer written by orjson (timestamps through `jsonable`, as isoformat writes
+    them); the standard module when orjson refuses a value (an integer past 64 bits, which
+    metadata may hold), so such an answer is slower, never a 500."""
+    try:
+        text = orjson.dumps(body, default=jsonable, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    except TypeError:  # orjson.JSONEncodeError
+        text = json.dumps(body, default=jsonable, separators=(",", ":")).encode()
+    return current_app.response_class(text, mimetype="application/json")
